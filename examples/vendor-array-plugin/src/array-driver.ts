@@ -1,0 +1,95 @@
+/**
+ * The vmsnap storage driver for the (simulated) vendor array: maps the driver contract onto the
+ * array's API. Group calls become one consistency-group cut; per-volume calls are one-member groups.
+ */
+import type {
+  DriverTakeResult,
+  DriverVolumeSnapshot,
+  StorageDriver,
+  StorageDriverCapabilities,
+  StorageSnapshotRef,
+  VolumeInfo,
+} from '../../../src/core/plugin-api.ts';
+import type { SimulatedArray, VolumeRequest } from './simulated-array.ts';
+
+export interface ArrayStorageDriverOptions {
+  /** Driver name pools refer to; default `vendor-array`. */
+  readonly name?: string;
+  /** Whether vmsnap should freeze the guest around this driver's cut; default true. */
+  readonly needsQuiesce?: boolean;
+}
+
+export const DEFAULT_DRIVER_NAME = 'vendor-array';
+
+export class ArrayStorageDriver implements StorageDriver {
+  readonly name: string;
+  readonly capabilities: StorageDriverCapabilities;
+
+  constructor(
+    /** Exposed so tests and operators can arm faults or inspect the array at run time. */
+    readonly array: SimulatedArray,
+    options: ArrayStorageDriverOptions = {},
+  ) {
+    this.name = options.name ?? DEFAULT_DRIVER_NAME;
+    this.capabilities = {
+      canSnapshot: true,
+      groupSnapshot: true,
+      revert: array.revertMode,
+      needsQuiesce: options.needsQuiesce ?? true,
+      maxSnapshotsPerVolume: array.maxSnapshotsPerVolume,
+    };
+  }
+
+  async takeVmSnapshot(
+    volumes: readonly VolumeInfo[],
+    snapshot: StorageSnapshotRef,
+  ): Promise<DriverTakeResult> {
+    const taken = await this.array.snapshotGroup(volumes.map(toRequest), snapshot.name);
+    return {
+      volumes: taken.map((s, i) => ({ volumeId: volumes[i]!.id, ref: s.id, size: s.size })),
+      // The array never touches the guest, so vmsnap still owns the thaw.
+      needsUnquiesce: true,
+    };
+  }
+
+  async revertVmSnapshot(
+    _volumes: readonly VolumeInfo[],
+    snapshots: readonly DriverVolumeSnapshot[],
+  ): Promise<void> {
+    await this.array.revertGroup(snapshots.map(toTarget));
+  }
+
+  async deleteVmSnapshot(
+    _volumes: readonly VolumeInfo[],
+    snapshots: readonly DriverVolumeSnapshot[],
+  ): Promise<void> {
+    await this.array.deleteSnapshots(snapshots.map(toTarget));
+  }
+
+  async takeVolumeSnapshot(volume: VolumeInfo, snapshot: StorageSnapshotRef): Promise<DriverVolumeSnapshot> {
+    const result = await this.takeVmSnapshot([volume], snapshot);
+    const only = result.volumes[0];
+    if (!only) throw new Error(`array returned no snapshot for volume ${volume.id}`);
+    return only;
+  }
+
+  async revertVolumeSnapshot(_volume: VolumeInfo, snapshot: DriverVolumeSnapshot): Promise<void> {
+    await this.array.revertGroup([toTarget(snapshot)]);
+  }
+
+  async deleteVolumeSnapshot(_volume: VolumeInfo, snapshot: DriverVolumeSnapshot): Promise<void> {
+    await this.array.deleteSnapshots([toTarget(snapshot)]);
+  }
+
+  async listVolumeSnapshots(volume: VolumeInfo): Promise<readonly string[]> {
+    return this.array.listSnapshots(volume.id);
+  }
+}
+
+function toRequest(volume: VolumeInfo): VolumeRequest {
+  return { volumeId: volume.id, poolId: volume.poolId, size: volume.size };
+}
+
+function toTarget(snapshot: DriverVolumeSnapshot): { volumeId: string; snapshotId: string } {
+  return { volumeId: snapshot.volumeId, snapshotId: snapshot.ref };
+}

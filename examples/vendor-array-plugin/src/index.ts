@@ -1,0 +1,50 @@
+/**
+ * vmsnap-vendor-array: a storage driver plugin for a (simulated) vendor array.
+ *
+ * Load it from vmsnap's config: `{"plugins": [{"module": "./examples/vendor-array-plugin", "options": {...}}]}`.
+ * State lives in `<dataDir>/vendor-array/<name>.json`.
+ */
+import { join } from 'node:path';
+import { definePlugin } from '../../../src/core/plugin-api.ts';
+import { ArrayStorageDriver } from './array-driver.ts';
+import { parseVendorArrayOptions } from './options.ts';
+import { SimulatedArray } from './simulated-array.ts';
+
+export { ArrayStorageDriver, DEFAULT_DRIVER_NAME, type ArrayStorageDriverOptions } from './array-driver.ts';
+export { parseVendorArrayOptions, type VendorArrayOptions } from './options.ts';
+export {
+  ArrayError,
+  SimulatedArray,
+  type ArrayErrorCode,
+  type ArrayFault,
+  type ArrayOperation,
+  type RevertMode,
+  type SimulatedArrayOptions,
+} from './simulated-array.ts';
+
+/** Where a driver named `name` keeps its array state under the server's data directory. */
+export function arrayStateFile(dataDir: string, name: string): string {
+  return join(dataDir, 'vendor-array', `${name}.json`);
+}
+
+export default definePlugin({
+  name: 'vendor-array',
+  register(host, rawOptions) {
+    const options = parseVendorArrayOptions(rawOptions);
+    const array = new SimulatedArray({
+      stateFile: arrayStateFile(host.dataDir, options.name),
+      latencyMs: options.latencyMs,
+      revertMode: options.revertMode,
+      maxSnapshotsPerVolume: options.maxSnapshotsPerVolume,
+      pools: options.pools,
+      faults: options.faults,
+    });
+    host.registerStorageDriver(
+      new ArrayStorageDriver(array, { name: options.name, needsQuiesce: options.needsQuiesce }),
+    );
+    host.log.info(
+      { driver: options.name, pools: array.listPools(), revertMode: options.revertMode },
+      'vendor array driver registered',
+    );
+  },
+});

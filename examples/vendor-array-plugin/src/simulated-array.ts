@@ -1,0 +1,288 @@
+/**
+ * A simulated storage array: what a vendor's REST API would look like from the driver's side.
+ *
+ * - Pools hold volumes; a volume is created on demand the first time vmsnap names it.
+ * - One call snapshots many volumes at one instant (a consistency group), all or nothing.
+ * - Every call waits `latencyMs` first, like a round trip to a real array.
+ * - Faults can be armed per operation ("fail the next N takes"), from options or at run time.
+ * - `latest-only` revert mode behaves like ZFS and Cinder: newer snapshots block a revert.
+ * - State is a JSON file written atomically (temp file + rename), so the array survives a restart.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type ArrayOperation = 'take' | 'revert' | 'delete' | 'list';
+export const ARRAY_OPERATIONS: readonly ArrayOperation[] = ['take', 'revert', 'delete', 'list'];
+
+export type RevertMode = 'any' | 'latest-only';
+
+export interface ArrayFault {
+  readonly op: ArrayOperation;
+  /** How many of the next calls of `op` fail. */
+  readonly count: number;
+  readonly message?: string;
+}
+
+export interface SimulatedArrayOptions {
+  /** JSON state file; null keeps the array in memory only. */
+  readonly stateFile: string | null;
+  readonly latencyMs?: number;
+  readonly revertMode?: RevertMode;
+  readonly maxSnapshotsPerVolume?: number | null;
+  /** Pools that exist from the start (more are created on demand). */
+  readonly pools?: readonly string[];
+  readonly faults?: readonly ArrayFault[];
+}
+
+export interface ArrayVolumeSnapshot {
+  readonly id: string;
+  /** The consistency group cut this snapshot belongs to: members share one instant. */
+  readonly groupId: string;
+  readonly name: string;
+  readonly createdAt: number;
+  readonly size: number;
+  /** The volume's content at the cut (the simulator's stand-in for blocks). */
+  readonly data: string;
+}
+
+export interface ArrayVolume {
+  readonly id: string;
+  readonly poolId: string;
+  size: number;
+  data: string;
+  /** Oldest first. */
+  snapshots: ArrayVolumeSnapshot[];
+}
+
+/** A volume as a caller names it; created in `poolId` if the array does not know it yet. */
+export interface VolumeRequest {
+  readonly volumeId: string;
+  readonly poolId: string;
+  readonly size: number;
+}
+
+export type ArrayErrorCode = 'INJECTED_FAULT' | 'NOT_LATEST' | 'LIMIT_REACHED' | 'NOT_FOUND';
+
+/** An array-side failure with a machine-readable code (a vendor API's error body). */
+export class ArrayError extends Error {
+  override readonly name = 'ArrayError';
+  constructor(
+    readonly code: ArrayErrorCode,
+    message: string,
+    /** For NOT_LATEST: the newer snapshot ids that block the revert. */
+    readonly blockers: readonly string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+interface PersistedState {
+  readonly version: 1;
+  readonly sequence: number;
+  readonly pools: string[];
+  readonly volumes: ArrayVolume[];
+}
+
+export class SimulatedArray {
+  readonly latencyMs: number;
+  readonly revertMode: RevertMode;
+  readonly maxSnapshotsPerVolume: number | null;
+  private readonly stateFile: string | null;
+  private readonly pools = new Set<string>();
+  private readonly volumes = new Map<string, ArrayVolume>();
+  private readonly pendingFaults = new Map<ArrayOperation, { count: number; message: string }>();
+  private readonly calls = new Map<ArrayOperation, number>();
+  private sequence = 0;
+
+  constructor(options: SimulatedArrayOptions) {
+    this.stateFile = options.stateFile;
+    this.latencyMs = options.latencyMs ?? 0;
+    this.revertMode = options.revertMode ?? 'any';
+    this.maxSnapshotsPerVolume = options.maxSnapshotsPerVolume ?? null;
+    this.load();
+    for (const pool of options.pools ?? []) this.pools.add(pool);
+    for (const fault of options.faults ?? []) this.failNext(fault);
+    this.save();
+  }
+
+  // ----- runtime controls ------------------------------------------------------------------------
+
+  /** Arms a fault: the next `count` calls of `op` fail with `message`. Adds to any armed count. */
+  failNext(fault: ArrayFault): void {
+    if (!Number.isInteger(fault.count) || fault.count < 0) {
+      throw new Error(`fault count must be a non-negative integer, got ${fault.count}`);
+    }
+    const current = this.pendingFaults.get(fault.op)?.count ?? 0;
+    const message = fault.message ?? `injected ${fault.op} fault`;
+    this.pendingFaults.set(fault.op, { count: current + fault.count, message });
+  }
+
+  clearFaults(): void {
+    this.pendingFaults.clear();
+  }
+
+  /** How many calls of each operation the array received (faulted ones included). */
+  callCount(op: ArrayOperation): number {
+    return this.calls.get(op) ?? 0;
+  }
+
+  // ----- inventory -------------------------------------------------------------------------------
+
+  listPools(): string[] {
+    return [...this.pools].sort();
+  }
+
+  getVolume(volumeId: string): Readonly<ArrayVolume> | undefined {
+    return this.volumes.get(volumeId);
+  }
+
+  /** Simulates guest writes, so tests can see a revert bring old content back. */
+  writeVolume(request: VolumeRequest, data: string): void {
+    this.ensureVolume(request).data = data;
+    this.save();
+  }
+
+  // ----- snapshot operations (each one array round trip) -----------------------------------------
+
+  /** One consistency-group cut across all `members`: every member or none gets a snapshot. */
+  async snapshotGroup(members: readonly VolumeRequest[], name: string): Promise<ArrayVolumeSnapshot[]> {
+    await this.roundTrip('take');
+    const volumes = members.map((m) => this.ensureVolume(m));
+    this.checkLimit(volumes);
+    const groupId = `cg-${this.nextId()}`;
+    const createdAt = Date.now();
+    const taken = volumes.map((volume) => {
+      const snapshot: ArrayVolumeSnapshot = {
+        id: `snap-${this.nextId()}`,
+        groupId,
+        name,
+        createdAt,
+        size: volume.size,
+        data: volume.data,
+      };
+      volume.snapshots.push(snapshot);
+      return snapshot;
+    });
+    this.save();
+    return taken;
+  }
+
+  /** Reverts every target, after checking all of them, so a refused revert changes nothing. */
+  async revertGroup(targets: readonly { volumeId: string; snapshotId: string }[]): Promise<void> {
+    await this.roundTrip('revert');
+    const resolved = targets.map((t) => this.resolveRevert(t.volumeId, t.snapshotId));
+    for (const { volume, snapshot } of resolved) {
+      volume.data = snapshot.data;
+      volume.size = snapshot.size;
+    }
+    this.save();
+  }
+
+  /** Deletes snapshots; ones already gone (or on unknown volumes) count as deleted. */
+  async deleteSnapshots(targets: readonly { volumeId: string; snapshotId: string }[]): Promise<void> {
+    await this.roundTrip('delete');
+    for (const { volumeId, snapshotId } of targets) {
+      const volume = this.volumes.get(volumeId);
+      if (volume) volume.snapshots = volume.snapshots.filter((s) => s.id !== snapshotId);
+    }
+    this.save();
+  }
+
+  /** Snapshot ids of a volume, oldest first; an unknown volume has none. */
+  async listSnapshots(volumeId: string): Promise<string[]> {
+    await this.roundTrip('list');
+    return (this.volumes.get(volumeId)?.snapshots ?? []).map((s) => s.id);
+  }
+
+  // ----- internals -------------------------------------------------------------------------------
+
+  private async roundTrip(op: ArrayOperation): Promise<void> {
+    this.calls.set(op, this.callCount(op) + 1);
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    const fault = this.pendingFaults.get(op);
+    if (fault && fault.count > 0) {
+      fault.count -= 1;
+      throw new ArrayError('INJECTED_FAULT', fault.message);
+    }
+  }
+
+  private ensureVolume(request: VolumeRequest): ArrayVolume {
+    const existing = this.volumes.get(request.volumeId);
+    if (existing) return existing;
+    this.pools.add(request.poolId);
+    const volume: ArrayVolume = {
+      id: request.volumeId,
+      poolId: request.poolId,
+      size: request.size,
+      data: '',
+      snapshots: [],
+    };
+    this.volumes.set(volume.id, volume);
+    return volume;
+  }
+
+  private checkLimit(volumes: readonly ArrayVolume[]): void {
+    const max = this.maxSnapshotsPerVolume;
+    if (max === null) return;
+    const full = volumes.filter((v) => v.snapshots.length >= max).map((v) => v.id);
+    if (full.length > 0) {
+      throw new ArrayError(
+        'LIMIT_REACHED',
+        `volume(s) ${full.join(', ')} already have ${max} snapshots (array limit)`,
+      );
+    }
+  }
+
+  private resolveRevert(
+    volumeId: string,
+    snapshotId: string,
+  ): { volume: ArrayVolume; snapshot: ArrayVolumeSnapshot } {
+    const volume = this.volumes.get(volumeId);
+    const index = volume?.snapshots.findIndex((s) => s.id === snapshotId) ?? -1;
+    const snapshot = volume?.snapshots[index];
+    if (!volume || !snapshot) {
+      throw new ArrayError(
+        'NOT_FOUND',
+        `snapshot ${snapshotId} of volume ${volumeId} does not exist on the array`,
+      );
+    }
+    const newer = volume.snapshots.slice(index + 1).map((s) => s.id);
+    if (this.revertMode === 'latest-only' && newer.length > 0) {
+      throw new ArrayError(
+        'NOT_LATEST',
+        `cannot revert volume ${volumeId} to ${snapshotId}: only the latest snapshot can be reverted; newer: ${newer.join(', ')}`,
+        newer,
+      );
+    }
+    return { volume, snapshot };
+  }
+
+  private nextId(): string {
+    this.sequence += 1;
+    return String(this.sequence).padStart(6, '0');
+  }
+
+  private load(): void {
+    if (this.stateFile === null || !existsSync(this.stateFile)) return;
+    const state = JSON.parse(readFileSync(this.stateFile, 'utf8')) as PersistedState;
+    if (state.version !== 1) throw new Error(`unsupported array state version in ${this.stateFile}`);
+    this.sequence = state.sequence;
+    for (const pool of state.pools) this.pools.add(pool);
+    for (const volume of state.volumes) this.volumes.set(volume.id, volume);
+  }
+
+  /** Atomic: a crash mid-write leaves the previous file intact, never a torn one. */
+  private save(): void {
+    if (this.stateFile === null) return;
+    const state: PersistedState = {
+      version: 1,
+      sequence: this.sequence,
+      pools: this.listPools(),
+      volumes: [...this.volumes.values()],
+    };
+    mkdirSync(dirname(this.stateFile), { recursive: true });
+    const temp = `${this.stateFile}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify(state, null, 2));
+    renameSync(temp, this.stateFile);
+  }
+}

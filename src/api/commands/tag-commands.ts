@@ -1,0 +1,191 @@
+/**
+ * createTags / deleteTags / listTags. Resource types: VMSnapshot (the one clients need), UserVm and
+ * Volume. Tags are owned by the resource's account; another account's resource is refused.
+ */
+import { randomUUID } from 'node:crypto';
+import type { App } from '../../app/app.ts';
+import { InvalidParameterError } from '../../core/errors.ts';
+import { checkAccess, type Caller } from '../../manager/caller.ts';
+import { defineCommand, listParams, param, required } from '../command.ts';
+import { listScope, matchesKeyword, pagedList } from '../list-support.ts';
+import { DOMAIN, loadLookups } from '../render/lookups.ts';
+
+const TYPES: Record<string, string> = { vmsnapshot: 'VMSnapshot', uservm: 'UserVm', volume: 'Volume' };
+
+function resourceType(raw: string): string {
+  const t = TYPES[raw.toLowerCase()];
+  if (t === undefined) throw new InvalidParameterError(`Unable to find the resource type: ${raw}`);
+  return t;
+}
+
+async function ownerOf(app: App, type: string, id: string): Promise<string> {
+  const owner =
+    type === 'VMSnapshot'
+      ? (await app.deps.snapshots.get(id))?.accountId
+      : type === 'UserVm'
+        ? (await app.deps.inventory.getVm(id))?.accountId
+        : await volumeOwner(app, id);
+  if (owner === undefined)
+    throw new InvalidParameterError(`Unable to find resource by id ${id} and type ${type}`);
+  return owner;
+}
+
+async function volumeOwner(app: App, id: string): Promise<string | undefined> {
+  const row = await app.deps.db
+    .selectFrom('volumes as v')
+    .innerJoin('vms as m', 'm.id', 'v.vm_id')
+    .select('m.account_id')
+    .where('v.id', '=', id)
+    .executeTakeFirst();
+  return row?.account_id;
+}
+
+function splitIds(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+async function checkOwned(
+  app: App,
+  caller: Caller,
+  type: string,
+  ids: string[],
+): Promise<Map<string, string>> {
+  const owners = new Map<string, string>();
+  for (const id of ids) {
+    const owner = await ownerOf(app, type, id);
+    checkAccess(caller, owner, id);
+    owners.set(id, owner);
+  }
+  return owners;
+}
+
+export const createTags = defineCommand({
+  name: 'createTags',
+  description: 'Creates resource tag(s) (async)',
+  async: true,
+  params: {
+    resourceids: required(param.string('List of resources to create the tags for', 65535)),
+    resourcetype: required(param.string('Type of the resource: VMSnapshot, UserVm, Volume')),
+    tags: param.map('Map of tags (key/value pairs)'),
+  },
+  async handler({ app, caller, args }) {
+    const type = resourceType(args.resourcetype);
+    if (args.tags.length === 0) {
+      throw new InvalidParameterError(
+        'Unable to execute API command createtags due to missing parameter tags',
+      );
+    }
+    const ids = splitIds(args.resourceids);
+    const owners = await checkOwned(app, caller, type, ids);
+    const now = Date.now();
+    await app.deps.db.transaction().execute(async (trx) => {
+      for (const id of ids) {
+        for (const tag of args.tags) {
+          const dup = await trx
+            .selectFrom('resource_tags')
+            .select('id')
+            .where('resource_id', '=', id)
+            .where('key', '=', tag.key)
+            .executeTakeFirst();
+          if (dup !== undefined) {
+            throw new InvalidParameterError(`tag ${tag.key} already on ${type} with id ${id}`);
+          }
+          await trx
+            .insertInto('resource_tags')
+            .values({
+              id: randomUUID(),
+              key: tag.key,
+              value: tag.value,
+              resource_type: type,
+              resource_id: id,
+              account_id: owners.get(id) ?? caller.accountId,
+              created: now,
+            })
+            .execute();
+        }
+      }
+    });
+    return {
+      jobid: await completedJob(app, caller, 'org.apache.cloudstack.api.command.user.tag.CreateTagsCmd'),
+    };
+  },
+});
+
+export const deleteTags = defineCommand({
+  name: 'deleteTags',
+  description: 'Deleting resource tag(s) (async)',
+  async: true,
+  params: {
+    resourceids: required(param.string('Delete tags for resource ids', 65535)),
+    resourcetype: required(param.string('Delete tag by resource type')),
+    tags: param.map('Delete tags matching key/value pairs; all tags when absent'),
+  },
+  async handler({ app, caller, args }) {
+    const type = resourceType(args.resourcetype);
+    const ids = splitIds(args.resourceids);
+    await checkOwned(app, caller, type, ids);
+    for (const id of ids) {
+      let q = app.deps.db
+        .deleteFrom('resource_tags')
+        .where('resource_type', '=', type)
+        .where('resource_id', '=', id);
+      if (args.tags.length > 0)
+        q = q.where(
+          'key',
+          'in',
+          args.tags.map((t) => t.key),
+        );
+      await q.execute();
+    }
+    return {
+      jobid: await completedJob(app, caller, 'org.apache.cloudstack.api.command.user.tag.DeleteTagsCmd'),
+    };
+  },
+});
+
+export const listTags = defineCommand({
+  name: 'listTags',
+  description: 'List resource tag(s)',
+  params: {
+    resourcetype: param.string('List by resource type'),
+    resourceid: param.string('List by resource id'),
+    key: param.string('List by key'),
+    value: param.string('List by value'),
+    ...listParams,
+  },
+  async handler({ app, caller, args, reader }) {
+    const scope = await listScope(app, caller, args, false);
+    const lookups = await loadLookups(app);
+    const type = args.resourcetype === undefined ? undefined : resourceType(args.resourcetype);
+    const tags = (await app.deps.db.selectFrom('resource_tags').selectAll().orderBy('created').execute())
+      .filter((t) => scope.visible(t.account_id))
+      .filter((t) => type === undefined || t.resource_type === type)
+      .filter((t) => args.resourceid === undefined || t.resource_id === args.resourceid)
+      .filter((t) => args.key === undefined || t.key === args.key)
+      .filter((t) => args.value === undefined || t.value === args.value)
+      .filter((t) => matchesKeyword(args.keyword, t.key, t.value));
+    return pagedList(app, reader, 'tag', tags, (t) => ({
+      key: t.key,
+      value: t.value,
+      resourcetype: t.resource_type,
+      resourceid: t.resource_id,
+      account: lookups.accountName(t.account_id),
+      domainid: DOMAIN.id,
+      domain: DOMAIN.name,
+    }));
+  },
+});
+
+/**
+ * Tag commands are async in CloudStack (clients poll the job), but the work is one transaction:
+ * record an already-finished job so queryAsyncJobResult answers success.
+ */
+async function completedJob(app: App, caller: Caller, cmd: string): Promise<string> {
+  return app.deps.jobs.recordCompleted(
+    { kind: 'tags', accountId: caller.accountId, userId: caller.userId, cmd },
+    { success: true },
+  );
+}

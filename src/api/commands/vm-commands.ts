@@ -1,0 +1,98 @@
+/** listVirtualMachines, startVirtualMachine, stopVirtualMachine, listVolumes. */
+import { defineCommand, listParams, param, required } from '../command.ts';
+import { listScope, matchesKeyword, pagedList } from '../list-support.ts';
+import { loadLookups } from '../render/lookups.ts';
+import { renderVm, renderVolume } from '../render/vm-response.ts';
+import { matchesTags } from './vm-snapshot-commands.ts';
+
+export const listVirtualMachines = defineCommand({
+  name: 'listVirtualMachines',
+  description: 'List the Instances the caller may see',
+  params: {
+    id: param.uuid('The ID of the Instance'),
+    ids: param.uuids('The IDs of the Instances'),
+    name: param.string('Name of the Instance'),
+    state: param.string('State of the Instance'),
+    zoneid: param.uuid('The availability zone ID'),
+    hostid: param.uuid('The host ID (admin)'),
+    tags: param.map('List resources by tags (key/value pairs)'),
+    ...listParams,
+  },
+  async handler({ app, caller, args, reader }) {
+    const ids = args.ids ?? (args.id !== undefined ? [args.id] : undefined);
+    const scope = await listScope(app, caller, args, ids !== undefined);
+    const lookups = await loadLookups(app);
+    const vms = (await app.deps.inventory.listVms())
+      .filter((v) => scope.visible(v.accountId))
+      .filter((v) => ids === undefined || ids.includes(v.id))
+      .filter((v) => args.name === undefined || v.displayName === args.name)
+      .filter((v) => args.state === undefined || v.state.toLowerCase() === args.state.toLowerCase())
+      .filter((v) => args.zoneid === undefined || v.zoneId === args.zoneid)
+      .filter((v) => args.hostid === undefined || v.hostId === args.hostid)
+      .filter((v) => matchesKeyword(args.keyword, v.displayName, v.instanceName))
+      .filter((v) => matchesTags(lookups.tagsOf('UserVm', v.id), args.tags));
+    return pagedList(app, reader, 'virtualmachine', vms, (v) => renderVm(v, lookups, caller.isAdmin));
+  },
+});
+
+export const startVirtualMachine = defineCommand({
+  name: 'startVirtualMachine',
+  description: 'Starts an Instance (async)',
+  async: true,
+  params: { id: required(param.uuid('The ID of the Instance')) },
+  async handler({ app, caller, args }) {
+    return { jobid: (await app.vmManager.start(caller, args.id)).jobId };
+  },
+});
+
+export const stopVirtualMachine = defineCommand({
+  name: 'stopVirtualMachine',
+  description: 'Stops an Instance (async)',
+  async: true,
+  params: {
+    id: required(param.uuid('The ID of the Instance')),
+    forced: param.boolean('Force stop the Instance'),
+  },
+  async handler({ app, caller, args }) {
+    return { jobid: (await app.vmManager.stop(caller, args.id, args.forced ?? false)).jobId };
+  },
+});
+
+export const listVolumes = defineCommand({
+  name: 'listVolumes',
+  description: 'Lists the volumes of the Instances the caller may see',
+  params: {
+    id: param.uuid('The ID of the volume'),
+    virtualmachineid: param.uuid('The ID of the Instance'),
+    type: param.string('The type of the volume (ROOT, DATADISK)'),
+    ...listParams,
+  },
+  async handler({ app, caller, args, reader }) {
+    const scope = await listScope(app, caller, args, args.id !== undefined);
+    const lookups = await loadLookups(app);
+    const rows = await app.deps.db
+      .selectFrom('volumes')
+      .select(['id', 'vm_id', 'state', 'created'])
+      .where('removed', 'is', null)
+      .orderBy('created')
+      .execute();
+    const vms = new Map((await app.deps.inventory.listVms()).map((v) => [v.id, v]));
+    const out = [];
+    for (const vmId of new Set(rows.map((r) => r.vm_id))) {
+      if (vmId === null) continue;
+      const vm = vms.get(vmId);
+      if (vm === undefined || !scope.visible(vm.accountId)) continue;
+      if (args.virtualmachineid !== undefined && vm.id !== args.virtualmachineid) continue;
+      for (const v of await app.deps.inventory.volumesOf(vmId)) {
+        const row = rows.find((r) => r.id === v.id);
+        if (args.id !== undefined && v.id !== args.id) continue;
+        if (args.type !== undefined && v.type !== args.type.toUpperCase()) continue;
+        if (!matchesKeyword(args.keyword, v.name)) continue;
+        out.push({ v, vm, state: row?.state ?? 'Ready', created: Number(row?.created ?? 0) });
+      }
+    }
+    return pagedList(app, reader, 'volume', out, (o) =>
+      renderVolume(o.v, o.vm, o.state, o.created, lookups, caller.isAdmin),
+    );
+  },
+});

@@ -1,0 +1,65 @@
+/** Shared rules of list commands: who sees what (listall / account), keyword, paging and `count`. */
+import { InvalidParameterError } from '../core/errors.ts';
+import type { Caller } from '../manager/caller.ts';
+import type { App } from '../app/app.ts';
+import { listPayload, readPaging, type ParamReader } from './protocol/index.ts';
+
+export interface Scope {
+  /** True when the caller may see a resource owned by this account. */
+  visible(accountId: string): boolean;
+}
+
+/**
+ * CloudStack's buildACLSearchParameters, for a flat ROOT domain: a user sees its own account only;
+ * an admin sees its own account unless `listall=true`, an `account` is named, or the request asks
+ * for a specific id (which any admin may look up).
+ */
+export async function listScope(
+  app: App,
+  caller: Caller,
+  args: { listall?: boolean | undefined; account?: string | undefined },
+  byId: boolean,
+): Promise<Scope> {
+  if (!caller.isAdmin) {
+    if (args.account !== undefined && args.account !== caller.accountName) {
+      throw new InvalidParameterError(`Unable to find account ${args.account} in domain ROOT`);
+    }
+    return { visible: (a) => a === caller.accountId };
+  }
+  if (args.account !== undefined) {
+    const acc = await app.deps.db
+      .selectFrom('accounts')
+      .select('id')
+      .where('name', '=', args.account)
+      .executeTakeFirst();
+    if (acc === undefined)
+      throw new InvalidParameterError(`Unable to find account ${args.account} in domain ROOT`);
+    return { visible: (a) => a === acc.id };
+  }
+  if (args.listall === true || byId) return { visible: () => true };
+  return { visible: (a) => a === caller.accountId };
+}
+
+export function matchesKeyword(
+  keyword: string | undefined,
+  ...fields: (string | undefined | null)[]
+): boolean {
+  if (keyword === undefined || keyword === '') return true;
+  const k = keyword.toLowerCase();
+  return fields.some((f) => f?.toLowerCase().includes(k) === true);
+}
+
+/** Pages the filtered items; `count` is the total before paging, and an empty list is `{}`. */
+export async function pagedList<T>(
+  app: App,
+  reader: ParamReader,
+  objectName: string,
+  items: readonly T[],
+  render: (item: T) => object | Promise<object>,
+): Promise<Record<string, unknown>> {
+  const paging = readPaging(reader, app.deps.settings.getNumber('default.page.size'));
+  const slice = items.slice(paging.offset, paging.limit === null ? undefined : paging.offset + paging.limit);
+  const rendered: object[] = [];
+  for (const item of slice) rendered.push(await render(item));
+  return listPayload(objectName, rendered, items.length);
+}

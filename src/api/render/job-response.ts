@@ -1,0 +1,64 @@
+/**
+ * AsyncJobResponse as queryAsyncJobResult returns it. Job results are stored as references
+ * (`{vmsnapshot: id}`, `{virtualmachine: id}`, `{success: true}`, or an error) and rendered here,
+ * so the job layer never depends on the API's response shapes.
+ */
+import type { App } from '../../app/app.ts';
+import type { AsyncJobRow } from '../../store/schema.ts';
+import { formatDate } from '../protocol/index.ts';
+import { DOMAIN, loadLookups, type Lookups } from './lookups.ts';
+import { renderVm } from './vm-response.ts';
+import { renderVmSnapshot } from './vm-snapshot-response.ts';
+
+const STATUS_CODE: Record<string, number> = { queued: 0, running: 0, succeeded: 1, failed: 2 };
+
+export async function renderJob(
+  app: App,
+  job: AsyncJobRow,
+  isAdmin: boolean,
+  lookups?: Lookups,
+): Promise<Record<string, unknown>> {
+  const l = lookups ?? (await loadLookups(app));
+  const status = STATUS_CODE[job.status] ?? 0;
+  const out: Record<string, unknown> = {
+    accountid: job.account_id,
+    account: l.accountName(job.account_id),
+    userid: job.user_id,
+    domainid: DOMAIN.id,
+    domainpath: DOMAIN.path,
+    cmd: job.cmd,
+    jobstatus: status,
+    jobprocstatus: 0,
+    jobresultcode: job.result_code,
+    jobinstancetype: job.instance_type ?? undefined,
+    jobinstanceid: job.instance_id ?? undefined,
+    created: formatDate(Number(job.created)),
+    jobid: job.id,
+  };
+  if (status !== 0) {
+    out['jobresulttype'] = 'object';
+    out['jobresult'] = await renderResult(app, job, isAdmin, l);
+    if (job.completed !== null) out['completed'] = formatDate(Number(job.completed));
+  } else if (job.progress !== null) {
+    // vmsnap extension: what the job is doing now (CloudStack has no such field; clients ignore it).
+    out['jobprogress'] = job.progress;
+  }
+  return out;
+}
+
+async function renderResult(app: App, job: AsyncJobRow, isAdmin: boolean, l: Lookups): Promise<unknown> {
+  const result = job.result === null ? {} : (JSON.parse(job.result) as Record<string, unknown>);
+  if (job.status === 'failed') return { errorcode: result['errorcode'], errortext: result['errortext'] };
+  if (typeof result['vmsnapshot'] === 'string') {
+    const snap = await app.deps.snapshots.get(result['vmsnapshot'], true);
+    if (snap === undefined) return {};
+    const vm = await app.deps.inventory.getVm(snap.vmId);
+    const parent = snap.parentId === null ? undefined : await app.deps.snapshots.get(snap.parentId, true);
+    return { vmsnapshot: renderVmSnapshot(snap, vm, parent, l) };
+  }
+  if (typeof result['virtualmachine'] === 'string') {
+    const vm = await app.deps.inventory.getVm(result['virtualmachine']);
+    return vm === undefined ? {} : { virtualmachine: renderVm(vm, l, isAdmin) };
+  }
+  return result;
+}

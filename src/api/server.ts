@@ -1,0 +1,97 @@
+/**
+ * The CloudStack-compatible endpoint `/client/api` on fastify: GET and form POST, parameters merged
+ * as CloudStack's servlet does, signed-request authentication, JSON or XML, and every failure as a
+ * CloudStack error body whose HTTP status is its errorcode. Handlers never see HTTP.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { App } from '../app/app.ts';
+import { ApiErrorCode, ServerApiError, describeError } from '../core/errors.ts';
+import { authenticate, UnauthorizedError } from './authenticate.ts';
+import { readArgs, type ApiCommand } from './command.ts';
+import { COMMANDS } from './commands/index.ts';
+import {
+  errorPayload,
+  mergeParams,
+  ParamReader,
+  parseFormBody,
+  parseQueryString,
+  responseFormatOf,
+  serialize,
+  type Params,
+} from './protocol/index.ts';
+
+export const CLOUDSTACK_VERSION = '4.20.0.0-vmsnap';
+
+export interface ServerOptions {
+  readonly logger?: boolean;
+}
+
+const byLowerName = new Map<string, ApiCommand>(COMMANDS.map((c) => [c.name.toLowerCase(), c]));
+
+export function findCommand(name: string): ApiCommand | undefined {
+  return byLowerName.get(name.toLowerCase());
+}
+
+export async function buildServer(app: App, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const server = Fastify({ logger: options.logger ?? false, bodyLimit: 1024 * 1024 });
+  // Bodies are parsed by CloudStack's rules (first value wins), so keep them raw here.
+  server.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_req, body, done) => done(null, body),
+  );
+  server.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  const handle = async (
+    rawUrl: string,
+    body: unknown,
+  ): Promise<{ status: number; type: string; body: string }> => {
+    const q = rawUrl.indexOf('?');
+    const query = parseQueryString(q === -1 ? '' : rawUrl.slice(q + 1));
+    const params = mergeParams(query, typeof body === 'string' && body !== '' ? parseFormBody(body) : {});
+    return dispatch(app, params);
+  };
+
+  const route = async (req: { url: string; body: unknown }, reply: import('fastify').FastifyReply) => {
+    const res = await handle(req.url, req.body);
+    return reply.status(res.status).header('content-type', res.type).send(res.body);
+  };
+  server.get('/client/api', route);
+  server.post('/client/api', route);
+  server.get('/health', async () => ({ status: 'ok', jobsRunning: app.deps.jobs.activeCount }));
+  return server;
+}
+
+/** One API request, from its merged parameters to the serialized response. */
+export async function dispatch(
+  app: App,
+  params: Params,
+): Promise<{ status: number; type: string; body: string }> {
+  const commandName = commandParam(params);
+  const format = responseFormatOf(params);
+  const command = findCommand(commandName);
+  const responseCommand = command?.name ?? (commandName === '' ? 'error' : commandName);
+  try {
+    const caller = await authenticate(app, params, command, commandName);
+    if (command === undefined)
+      throw new ServerApiError(ApiErrorCode.UNSUPPORTED_ACTION_ERROR, `Unknown API command: ${commandName}`);
+    const reader = new ParamReader(command.name, params);
+    const args = readArgs(command.params, reader);
+    const payload = await command.handler({ app, caller, args, reader });
+    const out = serialize(responseCommand, payload, format, CLOUDSTACK_VERSION);
+    return { status: 200, type: out.contentType, body: out.body };
+  } catch (err) {
+    const d = describeError(err);
+    if (!(err instanceof ServerApiError) && !(err instanceof UnauthorizedError) && d.code === 530) {
+      app.deps.log.error({ err, command: commandName }, 'API command failed');
+    }
+    const cs = err instanceof UnauthorizedError ? undefined : d.csCode;
+    const out = serialize(responseCommand, errorPayload(d.code, d.text, cs), format, CLOUDSTACK_VERSION);
+    return { status: d.code, type: out.contentType, body: out.body };
+  }
+}
+
+function commandParam(params: Params): string {
+  for (const [k, v] of Object.entries(params)) if (k.toLowerCase() === 'command') return v;
+  return '';
+}

@@ -1,0 +1,68 @@
+/**
+ * Server configuration: defaults, then `<data-dir>/config.json`, then environment variables.
+ * Parsed with zod so a bad file gets a clear message instead of a crash later.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const pluginSpec = z.object({
+  module: z.string().min(1),
+  options: z.record(z.string(), z.unknown()).optional(),
+});
+
+const fileSchema = z
+  .object({
+    databaseUrl: z.string().optional(),
+    plugins: z.array(pluginSpec).optional(),
+    jobConcurrency: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export type PluginSpecConfig = z.infer<typeof pluginSpec>;
+
+export interface AppConfig {
+  readonly dataDir: string;
+  /** `sqlite:<file>` (default) or `postgres://…` (several management servers). */
+  readonly databaseUrl: string;
+  readonly plugins: readonly PluginSpecConfig[];
+  /** Where relative plugin paths are resolved from: the working directory (docs/plugins.md). */
+  readonly pluginBaseDir: string;
+  readonly jobConcurrency: number;
+}
+
+export function defaultDataDir(): string {
+  return process.env['VMSNAP_DATA_DIR'] ?? join(homedir(), '.vmsnap');
+}
+
+export function configPath(dataDir: string): string {
+  return join(dataDir, 'config.json');
+}
+
+export function loadConfig(dataDir: string, overrides: Partial<AppConfig> = {}): AppConfig {
+  const dir = resolve(dataDir);
+  const file = configPath(dir);
+  let fromFile: z.infer<typeof fileSchema> = {};
+  if (existsSync(file)) {
+    const parsed = fileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    if (!parsed.success) throw new Error(`invalid ${file}: ${z.prettifyError(parsed.error)}`);
+    fromFile = parsed.data;
+  }
+  const envPlugins = process.env['VMSNAP_PLUGINS']
+    ?.split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '')
+    .map((module) => ({ module }));
+  return {
+    dataDir: dir,
+    databaseUrl:
+      overrides.databaseUrl ??
+      process.env['VMSNAP_DATABASE_URL'] ??
+      fromFile.databaseUrl ??
+      `sqlite:${join(dir, 'vmsnap.db')}`,
+    plugins: overrides.plugins ?? [...(fromFile.plugins ?? []), ...(envPlugins ?? [])],
+    pluginBaseDir: overrides.pluginBaseDir ?? process.cwd(),
+    jobConcurrency: overrides.jobConcurrency ?? fromFile.jobConcurrency ?? 32,
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * The composition root: the only place that knows every layer. It opens the store, builds the
+ * strategy registry (built-ins, then plugins from config), wires hosts to their agents (simulator or
+ * a QEMU host agent over HTTP) and starts the job queue, which recovers interrupted work first.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { HypervisorAgent, Logger } from '../core/plugin-api.ts';
+import { SimulatorWorld } from '../hypervisors/simulator/index.ts';
+import { HttpAgentClient } from '../hypervisors/http-agent-client.ts';
+import { JobQueue } from '../jobs/job-queue.ts';
+import { TimedAgentGateway } from '../manager/agent-gateway.ts';
+import type { Caller } from '../manager/caller.ts';
+import type { ManagerDeps } from '../manager/manager-deps.ts';
+import { deleteExpiredSnapshots } from '../manager/snapshot-expiry.ts';
+import { StrategyRegistry } from '../manager/strategy-registry.ts';
+import { VmManager } from '../manager/vm-manager.ts';
+import { VmSnapshotManager } from '../manager/vm-snapshot-manager.ts';
+import { VmSnapshotWorker } from '../manager/vm-snapshot-worker.ts';
+import { loadPlugins, type LoadedPlugin } from '../plugins/plugin-loader.ts';
+import { openStore, type OpenedStore } from '../store/database.ts';
+import { EventStore } from '../store/event-store.ts';
+import { InventoryStore } from '../store/inventory-store.ts';
+import { SettingsStore } from '../store/settings-store.ts';
+import { VmSnapshotStore } from '../store/vm-snapshot-store.ts';
+import { HypervisorVmSnapshotStrategy } from '../strategies/hypervisor-strategy.ts';
+import { StorageVmSnapshotStrategy } from '../strategies/storage-strategy.ts';
+import type { AppConfig } from './app-config.ts';
+
+export interface AppOptions {
+  readonly config: AppConfig;
+  readonly log?: Logger;
+  /** Simulator options for tests (short guest-agent timeouts). */
+  readonly simulator?: { guestAgentTimeoutMs?: number; fsync?: boolean };
+  /** Extra strategies registered after the built-ins (tests). */
+  readonly strategies?: readonly import('../core/plugin-api.ts').VmSnapshotStrategy[];
+  readonly jobLeaseMs?: number;
+  readonly expiryIntervalMs?: number;
+}
+
+export class App {
+  readonly deps: ManagerDeps;
+  readonly snapshotManager: VmSnapshotManager;
+  readonly vmManager: VmManager;
+  readonly worker: VmSnapshotWorker;
+  readonly simulator: SimulatorWorld;
+  readonly plugins: LoadedPlugin[] = [];
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private readonly remoteAgents = new Map<string, HypervisorAgent>();
+
+  private constructor(
+    readonly config: AppConfig,
+    readonly store: OpenedStore,
+    deps: ManagerDeps,
+    simulator: SimulatorWorld,
+    private readonly options: AppOptions,
+  ) {
+    this.deps = deps;
+    this.simulator = simulator;
+    this.snapshotManager = new VmSnapshotManager(deps);
+    this.worker = new VmSnapshotWorker(deps);
+    this.vmManager = new VmManager(deps, this.worker);
+  }
+
+  static async open(options: AppOptions): Promise<App> {
+    const { config } = options;
+    mkdirSync(config.dataDir, { recursive: true });
+    const log = options.log ?? pino({ level: process.env['VMSNAP_LOG_LEVEL'] ?? 'info' });
+    const store = await openStore({ url: config.databaseUrl });
+    const settings = new SettingsStore(store.db);
+    await settings.load();
+    const simulator = new SimulatorWorld({
+      path: join(config.dataDir, 'simulator', 'world.json'),
+      ...(options.simulator?.guestAgentTimeoutMs !== undefined
+        ? { guestAgentTimeoutMs: options.simulator.guestAgentTimeoutMs }
+        : {}),
+      ...(options.simulator?.fsync !== undefined ? { fsync: options.simulator.fsync } : {}),
+    });
+    const inventory = new InventoryStore(store.db);
+    const registry = new StrategyRegistry();
+    const jobs = new JobQueue({
+      db: store.db,
+      log,
+      concurrency: config.jobConcurrency,
+      ...(options.jobLeaseMs !== undefined ? { leaseMs: options.jobLeaseMs } : {}),
+    });
+    // eslint-disable-next-line prefer-const -- assigned after the gateway that closes over it
+    let app: App | undefined;
+    const gateway = new TimedAgentGateway(
+      (hostId) => {
+        if (app === undefined) throw new Error('app not ready');
+        return app.agentFor(hostId);
+      },
+      () => settings.getNumber('vmsnapshot.create.wait') * 1000,
+    );
+    const deps: ManagerDeps = {
+      db: store.db,
+      inventory,
+      snapshots: new VmSnapshotStore(store.db),
+      settings,
+      events: new EventStore(store.db),
+      registry,
+      agents: gateway,
+      jobs,
+      log,
+    };
+    app = new App(config, store, deps, simulator, options);
+    registry.registerStrategy(new HypervisorVmSnapshotStrategy());
+    registry.registerStrategy(new StorageVmSnapshotStrategy());
+    for (const s of options.strategies ?? []) registry.registerStrategy(s);
+    app.plugins.push(
+      ...(await loadPlugins(
+        config.plugins,
+        {
+          registerStrategy: (s) => registry.registerStrategy(s),
+          registerStorageDriver: (d) => registry.registerStorageDriver(d),
+          dataDir: config.dataDir,
+          log,
+        },
+        config.pluginBaseDir,
+      )),
+    );
+    app.worker.register();
+    app.vmManager.register();
+    return app;
+  }
+
+  /** Starts the job queue (recovering interrupted work first) and the expiry sweep. */
+  async start(): Promise<void> {
+    // SQLite is single-node: any job still "running" belongs to a dead previous process.
+    if (this.store.dialect === 'sqlite') await this.deps.jobs.releaseAllLeases();
+    await this.deps.jobs.start();
+    const every = this.options.expiryIntervalMs ?? 60_000;
+    this.expiryTimer = setInterval(() => void this.expireNow(), every);
+  }
+
+  async expireNow(now = Date.now()): Promise<string[]> {
+    const system = await this.systemCaller();
+    if (system === undefined) return [];
+    return deleteExpiredSnapshots(this.deps, this.snapshotManager, system, now);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.expiryTimer);
+    await this.deps.jobs.stop();
+    this.simulator.dispose();
+    await this.store.close();
+  }
+
+  /** The agent serving a host: the in-process simulator, or the host's agent over HTTP. */
+  async agentFor(hostId: string): Promise<HypervisorAgent> {
+    const host = await this.deps.inventory.getHost(hostId);
+    if (host === undefined) throw new Error(`host ${hostId} is not found`);
+    if (host.hypervisor === 'Simulator') return this.simulator.agentFor(host.id, host.zoneId);
+    const cached = this.remoteAgents.get(host.id);
+    if (cached !== undefined) return cached;
+    if (host.url === null || host.agentToken === null) throw new Error(`host ${host.name} has no agent url`);
+    const client = new HttpAgentClient({ url: host.url, token: host.agentToken });
+    this.remoteAgents.set(host.id, client);
+    return client;
+  }
+
+  /** The first admin user: acts for the system (expiry). */
+  async systemCaller(): Promise<Caller | undefined> {
+    const row = await this.deps.db
+      .selectFrom('users as u')
+      .innerJoin('accounts as a', 'a.id', 'u.account_id')
+      .select(['u.id as userId', 'a.id as accountId', 'a.name as accountName'])
+      .where('a.role', '=', 'admin')
+      .orderBy('u.created')
+      .executeTakeFirst();
+    return row === undefined ? undefined : { ...row, isAdmin: true };
+  }
+}

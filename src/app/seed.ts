@@ -1,0 +1,221 @@
+/**
+ * First start on an empty data dir: an admin account, a `demo` account and a simulator zone with
+ * two hosts, hypervisor-managed pools, an array pool when a storage driver plugin is loaded, and
+ * demo VMs (some Running, some Stopped, one with two data disks). The simulator is told about the
+ * VMs too, so its own view matches the database from the start.
+ */
+import { randomUUID } from 'node:crypto';
+import type { VolumeTO } from '../core/plugin-api.ts';
+import { AccountStore, type KeyPair } from '../store/account-store.ts';
+import type { App } from './app.ts';
+
+export interface SeedResult {
+  readonly admin: KeyPair;
+  readonly demo: KeyPair;
+  readonly zoneId: string;
+}
+
+interface VmSeed {
+  readonly name: string;
+  readonly running: boolean;
+  readonly hostIndex: 0 | 1;
+  readonly disks: readonly { pool: string; sizeGb: number }[];
+  readonly memoryMb: number;
+  readonly cpus: number;
+}
+
+const GiB = 1024 ** 3;
+
+export async function isSeeded(app: App): Promise<boolean> {
+  const row = await app.deps.db.selectFrom('accounts').select('id').limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function seed(app: App, adminKeys?: KeyPair): Promise<SeedResult> {
+  const { db } = app.deps;
+  const accounts = new AccountStore(db);
+  const now = Date.now();
+  const admin = await accounts.createAccount('admin', 'admin', adminKeys);
+  const demo = await accounts.createAccount('demo', 'user');
+  const zoneId = randomUUID();
+  await db.insertInto('zones').values({ id: zoneId, name: 'sim-zone-1', created: now }).execute();
+  const hostIds = [randomUUID(), randomUUID()] as const;
+  for (const [i, id] of hostIds.entries()) {
+    await db
+      .insertInto('hosts')
+      .values({
+        id,
+        zone_id: zoneId,
+        name: `sim-host-${i + 1}`,
+        hypervisor: 'Simulator',
+        status: 'Up',
+        url: null,
+        agent_token: null,
+        last_heartbeat: now,
+        created: now + i,
+        removed: null,
+      })
+      .execute();
+  }
+  const pools = new Map<string, { id: string; driver: string }>();
+  const poolSeeds: { name: string; driver: string }[] = [
+    { name: 'sim-primary-1', driver: 'hypervisor' },
+    { name: 'sim-primary-2', driver: 'hypervisor' },
+  ];
+  // The array pool shows the storage path out of the box when the vendor plugin is loaded.
+  if (app.deps.registry.storageDrivers.has('vendor-array'))
+    poolSeeds.push({ name: 'array-pool-1', driver: 'vendor-array' });
+  for (const [i, p] of poolSeeds.entries()) {
+    const id = randomUUID();
+    pools.set(p.name, { id, driver: p.driver });
+    await db
+      .insertInto('storage_pools')
+      .values({
+        id,
+        zone_id: zoneId,
+        name: p.name,
+        driver: p.driver,
+        path: `/sim/${p.name}`,
+        host_id: null,
+        capacity_bytes: 1024 * GiB,
+        created: now + i,
+        removed: null,
+      })
+      .execute();
+  }
+  const vms: VmSeed[] = [
+    {
+      name: 'web-1',
+      running: true,
+      hostIndex: 0,
+      memoryMb: 2048,
+      cpus: 2,
+      disks: [{ pool: 'sim-primary-1', sizeGb: 20 }],
+    },
+    {
+      name: 'db-1',
+      running: true,
+      hostIndex: 1,
+      memoryMb: 8192,
+      cpus: 4,
+      disks: [
+        { pool: 'sim-primary-2', sizeGb: 20 },
+        { pool: 'sim-primary-2', sizeGb: 100 },
+        { pool: 'sim-primary-1', sizeGb: 200 },
+      ],
+    },
+    {
+      name: 'app-1',
+      running: false,
+      hostIndex: 0,
+      memoryMb: 4096,
+      cpus: 2,
+      disks: [{ pool: 'sim-primary-1', sizeGb: 20 }],
+    },
+    {
+      name: 'batch-1',
+      running: false,
+      hostIndex: 1,
+      memoryMb: 1024,
+      cpus: 1,
+      disks: [{ pool: 'sim-primary-2', sizeGb: 10 }],
+    },
+  ];
+  if (pools.has('array-pool-1')) {
+    vms.push({
+      name: 'array-1',
+      running: true,
+      hostIndex: 0,
+      memoryMb: 2048,
+      cpus: 2,
+      disks: [
+        { pool: 'array-pool-1', sizeGb: 20 },
+        { pool: 'array-pool-1', sizeGb: 50 },
+      ],
+    });
+  }
+  for (const [n, vm] of vms.entries()) {
+    await seedVm(app, {
+      zoneId,
+      hostId: hostIds[vm.hostIndex],
+      accountId: demo.account.id,
+      index: n + 1,
+      vm,
+      pools,
+    });
+  }
+  return { admin, demo, zoneId };
+}
+
+async function seedVm(
+  app: App,
+  s: {
+    zoneId: string;
+    hostId: string;
+    accountId: string;
+    index: number;
+    vm: VmSeed;
+    pools: Map<string, { id: string; driver: string }>;
+  },
+): Promise<void> {
+  const { db } = app.deps;
+  const now = Date.now() + s.index;
+  const id = randomUUID();
+  const instanceName = `i-2-${s.index + 1}-VM`;
+  const volumes: VolumeTO[] = s.vm.disks.map((d, i) => {
+    const pool = s.pools.get(d.pool);
+    if (pool === undefined) throw new Error(`seed names unknown pool ${d.pool}`);
+    const volId = randomUUID();
+    return {
+      id: volId,
+      type: i === 0 ? 'ROOT' : 'DATADISK',
+      path: `/sim/${d.pool}/${volId}.qcow2`,
+      poolId: pool.id,
+      format: 'QCOW2',
+      size: d.sizeGb * GiB,
+      deviceId: i,
+    };
+  });
+  await db
+    .insertInto('vms')
+    .values({
+      id,
+      instance_name: instanceName,
+      display_name: s.vm.name,
+      state: s.vm.running ? 'Running' : 'Stopped',
+      host_id: s.vm.running ? s.hostId : null,
+      last_host_id: s.hostId,
+      account_id: s.accountId,
+      zone_id: s.zoneId,
+      hypervisor: 'Simulator',
+      memory_mb: s.vm.memoryMb,
+      cpus: s.vm.cpus,
+      update_count: 0,
+      created: now,
+      removed: null,
+    })
+    .execute();
+  for (const v of volumes) {
+    await db
+      .insertInto('volumes')
+      .values({
+        id: v.id,
+        vm_id: id,
+        name: `${v.type}-${s.index + 1}${v.deviceId > 0 ? `-${v.deviceId}` : ''}`,
+        type: v.type,
+        pool_id: v.poolId,
+        format: v.format,
+        path: v.path,
+        size: v.size,
+        device_id: v.deviceId,
+        state: 'Ready',
+        created: now,
+        removed: null,
+      })
+      .execute();
+  }
+  const agent = await app.agentFor(s.hostId);
+  const spec = { name: instanceName, uuid: id, memoryMb: s.vm.memoryMb, cpus: s.vm.cpus, volumes };
+  await agent.execute({ kind: 'CreateVM', vm: spec });
+  if (s.vm.running) await agent.execute({ kind: 'StartVM', vm: spec });
+}

@@ -1,0 +1,430 @@
+/**
+ * vmsnap plugin contracts: the one file a vendor reads to write a plugin.
+ *
+ * Three extension points, each a small interface with declared capabilities:
+ *  - {@link VmSnapshotStrategy}: the coarse contract. Takes, reverts and deletes a whole VM snapshot
+ *    any way it likes (hypervisor snapshot, array snapshot, guest flush + volume snapshots ...).
+ *  - {@link StorageDriver}: the fine-grained contract. Snapshots all of a VM's volumes on its pools in
+ *    one call; the built-in storage strategy quiesces the guest once around every driver.
+ *  - {@link HypervisorAgent}: a host agent answering {@link AgentCommand}s (the simulator, the QEMU agent).
+ *
+ * A plugin module default-exports a {@link VmsnapPlugin}; vmsnap loads it from config by module name or
+ * path and calls `register`. This file imports nothing, so a plugin package can depend on it alone.
+ */
+
+// ---------------------------------------------------------------------------------------------------
+// Domain views handed to plugins (read-only snapshots of the database rows)
+// ---------------------------------------------------------------------------------------------------
+
+export type HypervisorType = 'Simulator' | 'KVM';
+export type VmState = 'Running' | 'Stopped' | 'Starting' | 'Stopping' | 'Error' | 'Destroyed';
+export type PowerState = 'PowerOn' | 'PowerOff';
+export type VmSnapshotType = 'Disk' | 'DiskAndMemory';
+export type VmSnapshotState =
+  'Allocated' | 'Creating' | 'Ready' | 'Reverting' | 'Expunging' | 'Removed' | 'Error' | 'Hidden';
+export type VolumeType = 'ROOT' | 'DATADISK';
+export type VolumeFormat = 'QCOW2' | 'RAW';
+export type HostStatus = 'Up' | 'Down' | 'Disconnected' | 'Maintenance';
+
+export interface VmInfo {
+  readonly id: string;
+  readonly instanceName: string;
+  readonly displayName: string;
+  readonly state: VmState;
+  readonly hostId: string | null;
+  readonly lastHostId: string | null;
+  readonly zoneId: string;
+  readonly hypervisor: HypervisorType;
+  readonly memoryMb: number;
+  readonly cpus: number;
+}
+
+export interface HostInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly zoneId: string;
+  readonly hypervisor: HypervisorType;
+  readonly status: HostStatus;
+}
+
+export interface VolumeInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly type: VolumeType;
+  readonly poolId: string;
+  /** Name of the storage driver that serves the volume's pool. */
+  readonly driver: string;
+  readonly format: VolumeFormat;
+  readonly path: string;
+  readonly size: number;
+  readonly deviceId: number;
+}
+
+/** What a snapshot recorded about one volume: its path or the driver's own reference. */
+export interface VolumeSnapshotRecord {
+  readonly volumeId: string;
+  readonly driver: string;
+  readonly path: string;
+  readonly size: number;
+  /** Driver-specific reference (array snapshot id, overlay file ...). */
+  readonly ref: string | null;
+}
+
+export interface VmSnapshotInfo {
+  readonly id: string;
+  /** Generated name `<instance name>_VS_<yyyyMMddHHmmss UTC>`; hypervisors use it as the tag. */
+  readonly name: string;
+  readonly displayName: string;
+  readonly description: string;
+  readonly type: VmSnapshotType;
+  readonly state: VmSnapshotState;
+  readonly parentId: string | null;
+  readonly current: boolean;
+  /** Name of the strategy that took (or is taking) the snapshot. */
+  readonly strategy: string | null;
+  readonly quiesce: boolean;
+  readonly createdAt: number;
+  readonly volumes: readonly VolumeSnapshotRecord[];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Hypervisor agent: commands and answers (a discriminated union, checked exhaustively by agents)
+// ---------------------------------------------------------------------------------------------------
+
+/** The snapshot as sent to a host: CloudStack's VMSnapshotTO, parents chained up to the root. */
+export interface VmSnapshotTO {
+  readonly id: string;
+  readonly name: string;
+  readonly type: VmSnapshotType;
+  readonly description: string;
+  readonly current: boolean;
+  readonly quiesce: boolean;
+  readonly createdAt: number | null;
+  readonly parent: VmSnapshotTO | null;
+}
+
+export interface VolumeTO {
+  readonly id: string;
+  readonly type: VolumeType;
+  readonly path: string;
+  readonly poolId: string;
+  readonly format: VolumeFormat;
+  readonly size: number;
+  readonly deviceId: number;
+}
+
+export interface VmSpecTO {
+  readonly name: string;
+  readonly uuid: string;
+  readonly memoryMb: number;
+  readonly cpus: number;
+  readonly volumes: readonly VolumeTO[];
+}
+
+/** How a memory snapshot is taken on hosts that offer both ways (QEMU). */
+export type MemorySnapshotMode = 'live' | 'internal';
+
+export type AgentCommand =
+  | {
+      readonly kind: 'CreateVMSnapshot';
+      readonly vmName: string;
+      readonly vmUuid: string;
+      readonly target: VmSnapshotTO;
+      readonly volumes: readonly VolumeTO[];
+      readonly quiesce: boolean;
+      readonly memoryMode?: MemorySnapshotMode;
+      /** Guest freeze budget in ms when quiescing: the agent thaws on its own after it. */
+      readonly freezeBudgetMs?: number;
+    }
+  | {
+      readonly kind: 'RevertToVMSnapshot';
+      readonly vmName: string;
+      readonly vmUuid: string;
+      readonly target: VmSnapshotTO;
+      readonly volumes: readonly VolumeTO[];
+    }
+  | {
+      readonly kind: 'DeleteVMSnapshot';
+      readonly vmName: string;
+      readonly target: VmSnapshotTO;
+      readonly volumes: readonly VolumeTO[];
+    }
+  | { readonly kind: 'CheckVMSnapshot'; readonly vmName: string; readonly target: VmSnapshotTO }
+  | { readonly kind: 'StartVM'; readonly vm: VmSpecTO }
+  | { readonly kind: 'StopVM'; readonly vmName: string; readonly force: boolean }
+  | {
+      readonly kind: 'FreezeThaw';
+      readonly vmName: string;
+      readonly option: 'freeze' | 'thaw' | 'status';
+      /** For `freeze`: the agent's watchdog thaws the guest after this many ms. */
+      readonly budgetMs?: number;
+    }
+  | { readonly kind: 'GuestPing'; readonly vmName: string }
+  | { readonly kind: 'GetVmStates' }
+  /** Define a new VM on the host and create its disks (empty, no OS needed). */
+  | { readonly kind: 'CreateVM'; readonly vm: VmSpecTO; readonly poolPath?: string }
+  | { readonly kind: 'DestroyVM'; readonly vmName: string }
+  /** What the host has: used when a host is added and on every heartbeat. */
+  | { readonly kind: 'GetInventory' }
+  | { readonly kind: 'Ping' };
+
+export type AgentCommandKind = AgentCommand['kind'];
+export type CommandOf<K extends AgentCommandKind> = Extract<AgentCommand, { kind: K }>;
+
+/** Volume state reported back by the host after an operation (new path, new chain size). */
+export interface VolumeAnswerTO {
+  readonly id: string;
+  readonly path: string;
+  readonly size: number;
+}
+
+export interface InventoryVm {
+  readonly name: string;
+  readonly uuid: string;
+  readonly memoryMb: number;
+  readonly cpus: number;
+  readonly powerState: PowerState;
+  readonly volumes: readonly VolumeTO[];
+}
+
+export interface InventoryPool {
+  readonly name: string;
+  readonly path: string;
+  readonly capacityBytes: number;
+  readonly usedBytes: number;
+}
+
+/** Measured on the host: how long the VM was paused and the guest frozen. */
+export interface HostTimings {
+  readonly pauseMs?: number;
+  readonly freezeMs?: number;
+  readonly totalMs?: number;
+}
+
+interface AnswerPayloads {
+  CreateVMSnapshot: { volumes: VolumeAnswerTO[]; timings?: HostTimings; memoryMode?: MemorySnapshotMode };
+  RevertToVMSnapshot: { volumes: VolumeAnswerTO[]; powerState: PowerState; timings?: HostTimings };
+  DeleteVMSnapshot: { volumes: VolumeAnswerTO[]; hidden?: boolean };
+  /** `volumes`: the host's current volume paths, so recovery can finish a create the crash cut off. */
+  CheckVMSnapshot: { exists: boolean; volumes?: VolumeAnswerTO[] };
+  StartVM: { powerState: PowerState };
+  StopVM: { powerState: PowerState };
+  FreezeThaw: { status: 'frozen' | 'thawed'; frozenFilesystems?: number };
+  GuestPing: { available: boolean };
+  GetVmStates: { vms: { name: string; powerState: PowerState }[] };
+  CreateVM: { volumes: VolumeAnswerTO[] };
+  DestroyVM: Record<never, never>;
+  GetInventory: { vms: InventoryVm[]; pools: InventoryPool[] };
+  Ping: { hypervisor: HypervisorType; accel?: string };
+}
+
+export type AnswerFailure = { readonly result: false; readonly details: string };
+export type AnswerOf<K extends AgentCommandKind> =
+  ({ readonly result: true; readonly details?: string } & AnswerPayloads[K]) | AnswerFailure;
+export type AnswerFor<C extends AgentCommand> = AnswerOf<C['kind']>;
+
+/** A host agent. Failures are answers with `result: false`; a thrown error means the agent broke. */
+export interface HypervisorAgent {
+  execute<C extends AgentCommand>(command: C): Promise<AnswerFor<C>>;
+}
+
+/** The manager's way to reach hosts, with timeouts. Thrown errors: unreachable host or timeout. */
+export interface AgentGateway {
+  send<C extends AgentCommand>(
+    hostId: string,
+    command: C,
+    options?: { timeoutMs?: number },
+  ): Promise<AnswerFor<C>>;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// VM snapshot strategies (the coarse contract)
+// ---------------------------------------------------------------------------------------------------
+
+/** Ordered: the registry picks the strictly highest; ties go to the first registered. */
+export const StrategyPriority = {
+  CANT_HANDLE: 0,
+  DEFAULT: 1,
+  HYPERVISOR: 2,
+  PLUGIN: 3,
+  HIGHEST: 4,
+} as const;
+export type StrategyPriority = (typeof StrategyPriority)[keyof typeof StrategyPriority];
+
+/** What a strategy sees when asked whether it can take a new snapshot. */
+export interface CanHandleInput {
+  readonly vm: VmInfo;
+  readonly volumes: readonly VolumeInfo[];
+  readonly type: VmSnapshotType;
+  readonly quiesce: boolean;
+  /** Storage drivers serving the VM's pools, by name, so capabilities can be read, not guessed. */
+  readonly drivers: ReadonlyMap<string, StorageDriver>;
+}
+
+/** Everything a strategy needs about one operation. */
+export interface SnapshotOperation {
+  readonly vm: VmInfo;
+  readonly snapshot: VmSnapshotInfo;
+  /** The parent chain, nearest first. */
+  readonly parents: readonly VmSnapshotInfo[];
+  /** All non-removed snapshots of the VM (for tree-aware strategies). */
+  readonly siblings: readonly VmSnapshotInfo[];
+  readonly volumes: readonly VolumeInfo[];
+  readonly quiesce: boolean;
+  /** Request options a strategy may honour, e.g. `memoryMode`, `quiescePolicy`. */
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export interface VolumeUpdate {
+  readonly volumeId: string;
+  /** New active path of the volume, when the operation moved it (e.g. a new overlay). */
+  readonly path?: string;
+  readonly size?: number;
+}
+
+export interface TakeResult {
+  /** Per-volume snapshot records to keep with the snapshot. */
+  readonly records: readonly VolumeSnapshotRecord[];
+  /** Changes to the live volumes. */
+  readonly volumeUpdates: readonly VolumeUpdate[];
+  /** Extra facts shown in API responses: consistency, freeze window, pause, per-driver times. */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface RevertResult {
+  readonly volumeUpdates: readonly VolumeUpdate[];
+  readonly powerState: PowerState;
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface DeleteResult {
+  /** `hidden`: the data is kept until it can be merged (snapshot with several children). */
+  readonly outcome: 'deleted' | 'hidden';
+  readonly volumeUpdates: readonly VolumeUpdate[];
+}
+
+export interface Logger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  debug(obj: object | string, msg?: string): void;
+}
+
+/** Services the core hands to a strategy for one operation. */
+export interface StrategyContext {
+  readonly agents: AgentGateway;
+  /** CloudStack's host pick: running host, else last host if Up, else an Up host reaching the root pool. */
+  pickHost(vm: VmInfo, volumes: readonly VolumeInfo[]): Promise<HostInfo>;
+  storageDriver(name: string): StorageDriver | undefined;
+  setting(name: string): string;
+  numberSetting(name: string): number;
+  readonly log: Logger;
+  /** Runs `fn` as a named phase; its duration is recorded on the snapshot and shown in the API. */
+  phase<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** Persists a progress marker before a risky step, so recovery knows how far the operation got. */
+  checkpoint(step: string, data?: Readonly<Record<string, string | number | boolean>>): Promise<void>;
+}
+
+export interface VmSnapshotStrategy {
+  /** Unique, stable name: recorded on every snapshot the strategy takes. */
+  readonly name: string;
+  /** Priority for taking a new snapshot; CANT_HANDLE to decline. */
+  canHandle(input: CanHandleInput): StrategyPriority;
+  /** Take the snapshot. Throw an Error with a clear message on failure; the manager records the state. */
+  takeVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<TakeResult>;
+  revertVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<RevertResult>;
+  /** Delete the snapshot's data. Must be idempotent: a snapshot already gone counts as deleted. */
+  deleteVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<DeleteResult>;
+  /** Forget the snapshot without touching the hypervisor or storage (VM expunged or unmanaged). */
+  deleteVmSnapshotFromDb?(ctx: StrategyContext, op: SnapshotOperation): Promise<void>;
+  /** Recovery: does the snapshot exist where this strategy keeps it? */
+  snapshotExists(ctx: StrategyContext, op: SnapshotOperation): Promise<boolean>;
+  /**
+   * Recovery after a crash in the middle of a take (optional, preferred over `snapshotExists`): if the
+   * snapshot was completely taken, return what `takeVmSnapshot` would have returned; otherwise remove
+   * any partial pieces and return null.
+   */
+  reconcileTake?(ctx: StrategyContext, op: SnapshotOperation): Promise<TakeResult | null>;
+  /** Optional up-front check for revert; throw to refuse before any state changes. */
+  validateRevert?(ctx: StrategyContext, op: SnapshotOperation): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Storage drivers (the fine-grained contract)
+// ---------------------------------------------------------------------------------------------------
+
+export interface StorageDriverCapabilities {
+  /** The driver can snapshot volumes at all. */
+  readonly canSnapshot: boolean;
+  /** All volumes of one call are cut at one instant (consistency group). */
+  readonly groupSnapshot: boolean;
+  /** `latest-only`: revert only to the newest snapshot of each volume (ZFS, Cinder). */
+  readonly revert: 'any' | 'latest-only';
+  /** The guest must be quiesced for a consistent snapshot on this driver. */
+  readonly needsQuiesce: boolean;
+  /** Max snapshots kept per volume, or null for no limit. */
+  readonly maxSnapshotsPerVolume: number | null;
+}
+
+/** The snapshot being taken, as a driver sees it. */
+export interface StorageSnapshotRef {
+  readonly id: string;
+  readonly name: string;
+  readonly vmId: string;
+}
+
+export interface DriverVolumeSnapshot {
+  readonly volumeId: string;
+  readonly ref: string;
+  readonly size?: number;
+}
+
+export interface DriverTakeResult {
+  readonly volumes: readonly DriverVolumeSnapshot[];
+  /** False when the driver already released the guest (it froze and thawed it itself). */
+  readonly needsUnquiesce: boolean;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+  readonly capabilities: StorageDriverCapabilities;
+  /** Group path: snapshot all given volumes (all on this driver) in one call. */
+  takeVmSnapshot?(volumes: readonly VolumeInfo[], snapshot: StorageSnapshotRef): Promise<DriverTakeResult>;
+  revertVmSnapshot?(
+    volumes: readonly VolumeInfo[],
+    snapshots: readonly DriverVolumeSnapshot[],
+  ): Promise<void>;
+  deleteVmSnapshot?(
+    volumes: readonly VolumeInfo[],
+    snapshots: readonly DriverVolumeSnapshot[],
+  ): Promise<void>;
+  /** Per-volume fallbacks, used when the group methods are absent. */
+  takeVolumeSnapshot(volume: VolumeInfo, snapshot: StorageSnapshotRef): Promise<DriverVolumeSnapshot>;
+  revertVolumeSnapshot(volume: VolumeInfo, snapshot: DriverVolumeSnapshot): Promise<void>;
+  /** Idempotent: deleting a snapshot that is gone succeeds. */
+  deleteVolumeSnapshot(volume: VolumeInfo, snapshot: DriverVolumeSnapshot): Promise<void>;
+  /** Snapshot refs of a volume, oldest first (latest-only checks and recovery). */
+  listVolumeSnapshots(volume: VolumeInfo): Promise<readonly string[]>;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The plugin entry point
+// ---------------------------------------------------------------------------------------------------
+
+export interface PluginHost {
+  registerStrategy(strategy: VmSnapshotStrategy): void;
+  registerStorageDriver(driver: StorageDriver): void;
+  /** The server's data directory; plugins keep their own state under it. */
+  readonly dataDir: string;
+  readonly log: Logger;
+}
+
+export interface VmsnapPlugin {
+  readonly name: string;
+  register(host: PluginHost, options: Readonly<Record<string, unknown>>): void | Promise<void>;
+}
+
+/** Identity helper that gives a plugin object its type. */
+export function definePlugin(plugin: VmsnapPlugin): VmsnapPlugin {
+  return plugin;
+}

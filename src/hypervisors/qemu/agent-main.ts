@@ -1,0 +1,63 @@
+/**
+ * Runs the QEMU host agent as its own process (what `vmsnap agent` starts), configured from the
+ * environment. Prints `vmsnap-agent listening <url>` once it serves. SIGTERM/SIGINT stop serving;
+ * the VMs keep running and are re-attached on the next start.
+ *
+ *   VMSNAP_AGENT_TOKEN (required), VMSNAP_AGENT_PORT (default 8250), VMSNAP_AGENT_HOST (127.0.0.1),
+ *   VMSNAP_AGENT_STATE_DIR, VMSNAP_AGENT_POOL_DIR, VMSNAP_AGENT_ACCEL (auto|kvm|tcg),
+ *   VMSNAP_AGENT_GUEST_KERNEL + VMSNAP_AGENT_GUEST_INITRD (boot VMs with this kernel, for tests),
+ *   VMSNAP_AGENT_MEMORY_MODE (live|internal), VMSNAP_AGENT_SAVE_BANDWIDTH (bytes/s of the RAM save),
+ *   VMSNAP_AGENT_PAUSE_AFTER_STEP=<step>:<ms> (fault injection: hold after a persisted snapshot step).
+ */
+import type { Logger } from '../../core/plugin-api.ts';
+import { startAgentServer } from './agent-server.ts';
+
+function env(name: string, fallback?: string): string {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined || value === '') throw new Error(`${name} is required`);
+  return value;
+}
+
+const log: Logger = {
+  info: (o, m) => console.log(JSON.stringify({ level: 'info', msg: m, ...(typeof o === 'string' ? { text: o } : o) })),
+  warn: (o, m) => console.log(JSON.stringify({ level: 'warn', msg: m, ...(typeof o === 'string' ? { text: o } : o) })),
+  error: (o, m) => console.log(JSON.stringify({ level: 'error', msg: m, ...(typeof o === 'string' ? { text: o } : o) })),
+  debug: () => undefined,
+};
+
+const pause = process.env.VMSNAP_AGENT_PAUSE_AFTER_STEP?.split(':');
+const accel = process.env.VMSNAP_AGENT_ACCEL;
+const memoryMode = process.env.VMSNAP_AGENT_MEMORY_MODE;
+const kernel = process.env.VMSNAP_AGENT_GUEST_KERNEL;
+const initrd = process.env.VMSNAP_AGENT_GUEST_INITRD;
+const bandwidth = process.env.VMSNAP_AGENT_SAVE_BANDWIDTH;
+
+const server = await startAgentServer({
+  token: env('VMSNAP_AGENT_TOKEN'),
+  port: Number(env('VMSNAP_AGENT_PORT', '8250')),
+  host: env('VMSNAP_AGENT_HOST', '127.0.0.1'),
+  stateDir: env('VMSNAP_AGENT_STATE_DIR', '.vmsnap/agent'),
+  poolDir: env('VMSNAP_AGENT_POOL_DIR', '.vmsnap/pool'),
+  log,
+  ...(accel === 'kvm' || accel === 'tcg' || accel === 'auto' ? { accel } : {}),
+  ...(memoryMode === 'live' || memoryMode === 'internal' ? { defaultMemoryMode: memoryMode } : {}),
+  ...(kernel && initrd ? { guestBoot: { kernel, initrd } } : {}),
+  ...(bandwidth ? { saveBandwidthBytes: Number(bandwidth) } : {}),
+  ...(pause?.[0] && pause[1]
+    ? {
+        afterStep: async (_vm: string, step: string) => {
+          if (step === pause[0]) await new Promise((r) => setTimeout(r, Number(pause[1])));
+        },
+      }
+    : {}),
+});
+console.log(`vmsnap-agent listening ${server.url}`);
+
+const stop = (): void => {
+  server.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,116 @@
+/**
+ * The QEMU agent's durable state: VMs, their disk chains and their snapshots, in one JSON file written
+ * atomically (temp file + fsync + rename). Snapshot steps are recorded in `pending` before and after each
+ * risky step, so a restarted agent knows how far an operation got and can reconcile.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import type { HostTimings, VmSnapshotType, VolumeType } from '../../core/plugin-api.ts';
+import type { Accel } from './vm-process.ts';
+
+/** One disk of a VM and the qcow2 files of its snapshot tree. */
+export interface DiskRecord {
+  readonly volumeId: string;
+  readonly deviceId: number;
+  readonly type: VolumeType;
+  readonly size: number;
+  /** The file the VM writes to (top of the running chain). */
+  active: string;
+  /** Every file of the disk's tree and its backing file (null for the base image). */
+  backing: Record<string, string | null>;
+}
+
+/** How a snapshot was taken: external overlays (disk only, or with a live RAM file) or `snapshot-save`. */
+export type SnapshotMode = 'external' | 'live' | 'internal';
+
+export interface SnapshotDisk {
+  readonly volumeId: string;
+  readonly deviceId: number;
+  /** The file holding the disk as it was at the snapshot (external), or holding the tag (internal). */
+  image: string;
+}
+
+export interface SnapshotRecord {
+  readonly name: string;
+  readonly id: string;
+  readonly parent: string | null;
+  readonly type: VmSnapshotType;
+  readonly mode: SnapshotMode;
+  state: 'Creating' | 'Ready' | 'Error' | 'Hidden';
+  disks: SnapshotDisk[];
+  /** RAM state file of a live memory snapshot. */
+  vmstate: string | null;
+  timings: HostTimings;
+  readonly createdAt: number;
+  error?: string;
+  /** Human-readable breakdown of the freeze window, returned as the answer's details. */
+  note?: string;
+}
+
+/** An operation in flight, for reconciliation after a crash. */
+export interface PendingOp {
+  readonly op: 'create' | 'revert' | 'delete';
+  readonly snapshot: string;
+  step: string;
+  /** The VM ran before the operation (so it must run after a rollback). */
+  readonly wasRunning: boolean;
+  /** Files the operation creates; removed on rollback unless adopted. */
+  readonly newFiles: { deviceId: number; file: string; node: string }[];
+  readonly vmstate: string | null;
+}
+
+export interface VmRecord {
+  readonly name: string;
+  readonly uuid: string;
+  readonly memoryMb: number;
+  readonly cpus: number;
+  readonly poolDir: string;
+  disks: DiskRecord[];
+  accel: Accel | null;
+  snapshots: SnapshotRecord[];
+  pending: PendingOp | null;
+}
+
+export interface AgentStateData {
+  version: 1;
+  vms: VmRecord[];
+}
+
+export class AgentStateStore {
+  private readonly file: string;
+  data: AgentStateData = { version: 1, vms: [] };
+
+  constructor(stateDir: string) {
+    this.file = path.join(stateDir, 'qemu-agent-state.json');
+  }
+
+  async load(): Promise<void> {
+    await mkdir(path.dirname(this.file), { recursive: true });
+    try {
+      const parsed = JSON.parse(await readFile(this.file, 'utf8')) as AgentStateData;
+      if (parsed.version !== 1 || !Array.isArray(parsed.vms))
+        throw new Error(`unknown state format in ${this.file}`);
+      this.data = parsed;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+
+  /** Atomic: a crash leaves either the old or the new file, never a torn one. */
+  async save(): Promise<void> {
+    const tmp = `${this.file}.${randomUUID()}.tmp`;
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.writeFile(JSON.stringify(this.data, null, 1));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, this.file);
+  }
+
+  vm(name: string): VmRecord | undefined {
+    return this.data.vms.find((v) => v.name === name);
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * One QEMU process per running VM: command line, start (daemonized, so it outlives an agent restart),
+ * re-attach by pidfile + QMP socket, and stop.
+ *
+ * Layout in the run dir: `<vm>.qmp` (QMP), `<vm>.qga` (guest agent chardev), `<vm>.pid`, `<vm>.serial`.
+ * Disk `i` is the qdev `vd<deviceId>`; qemu-io reaches it as `/machine/peripheral/vd<id>/virtio-backend`.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { QmpClient } from './qmp-client.ts';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface BootImages {
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly append?: string;
+}
+
+export interface VmDiskSpec {
+  readonly deviceId: number;
+  /** Top of the qcow2 chain; QEMU opens the backing files itself. */
+  readonly file: string;
+}
+
+export interface VmProcessSpec {
+  readonly name: string;
+  readonly uuid: string;
+  readonly memoryMb: number;
+  readonly cpus: number;
+  readonly disks: readonly VmDiskSpec[];
+  readonly runDir: string;
+  readonly accel: Accel;
+  readonly boot?: BootImages;
+  /** Guest RAM from a file (`memory-backend-file`, private mapping): the benchmark's incompressible RAM. */
+  readonly ramFile?: string;
+  /** Start with `-incoming defer` to load a saved state with `migrate-incoming`. */
+  readonly incoming?: boolean;
+}
+
+export interface VmPaths {
+  readonly qmp: string;
+  readonly qga: string;
+  readonly pid: string;
+  readonly serial: string;
+}
+
+export function vmPaths(runDir: string, name: string): VmPaths {
+  const base = path.join(runDir, name);
+  return { qmp: `${base}.qmp`, qga: `${base}.qga`, pid: `${base}.pid`, serial: `${base}.serial` };
+}
+
+export function deviceIdOf(deviceId: number): string {
+  return `vd${deviceId}`;
+}
+
+/** Node name of a disk's top qcow2 node at start (later tops get the names the agent picks). */
+export function startNodeName(deviceId: number): string {
+  return `d${deviceId}`;
+}
+
+export function qemuArgs(spec: VmProcessSpec): string[] {
+  const p = vmPaths(spec.runDir, spec.name);
+  const args = [
+    '-name',
+    spec.name,
+    '-uuid',
+    spec.uuid,
+    '-accel',
+    spec.accel,
+    '-nodefaults',
+    '-no-user-config',
+    '-machine',
+    'q35',
+    '-m',
+    String(spec.memoryMb),
+    '-smp',
+    String(spec.cpus),
+    '-display',
+    'none',
+    '-vga',
+    'none',
+    '-no-reboot',
+    '-serial',
+    `file:${p.serial}`,
+    '-qmp',
+    `unix:${p.qmp},server=on,wait=off`,
+    '-chardev',
+    `socket,id=qga0,path=${p.qga},server=on,wait=off`,
+    '-device',
+    'virtio-serial-pci,id=vser0',
+    '-device',
+    'virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0',
+    '-pidfile',
+    p.pid,
+    '-daemonize',
+  ];
+  if (spec.ramFile) {
+    args.push(
+      '-object',
+      `memory-backend-file,id=ram0,size=${spec.memoryMb}M,mem-path=${spec.ramFile},share=off`,
+    );
+    args.push('-machine', 'memory-backend=ram0');
+  }
+  for (const disk of spec.disks) {
+    const node = startNodeName(disk.deviceId);
+    // discard=unmap: freed clusters (deleted snapshots, guest TRIM) go back to the host.
+    args.push('-blockdev', `driver=file,node-name=${node}f,filename=${disk.file},discard=unmap`);
+    args.push('-blockdev', `driver=qcow2,node-name=${node},file=${node}f,discard=unmap`);
+    args.push('-device', `virtio-blk-pci,id=${deviceIdOf(disk.deviceId)},drive=${node}`);
+  }
+  if (spec.boot) {
+    args.push('-kernel', spec.boot.kernel, '-initrd', spec.boot.initrd);
+    args.push('-append', spec.boot.append ?? 'console=ttyS0 quiet panic=-1');
+    args.push('-device', 'virtio-rng-pci');
+  }
+  if (spec.incoming) args.push('-incoming', 'defer');
+  return args;
+}
+
+function run(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, [...args], { timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${file} failed: ${stderr.trim() || error.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** Starts QEMU daemonized and connects to its QMP socket. */
+export async function startVmProcess(spec: VmProcessSpec, timeoutMs = 30_000): Promise<RunningVm> {
+  const p = vmPaths(spec.runDir, spec.name);
+  await Promise.all([p.qmp, p.qga, p.pid].map((f) => rm(f, { force: true })));
+  // With -daemonize the parent exits once the VM is set up, so start-up errors come back here.
+  await run('qemu-system-x86_64', qemuArgs(spec), timeoutMs);
+  const pid = await readPid(p.pid);
+  if (pid === null) throw new Error(`QEMU for ${spec.name} wrote no pidfile`);
+  const qmp = await QmpClient.connect(p.qmp, { connectTimeoutMs: timeoutMs });
+  return new RunningVm(spec.name, pid, p, qmp);
+}
+
+/** Re-attaches to a QEMU still running from before an agent restart; null when there is none. */
+export async function attachVmProcess(runDir: string, name: string): Promise<RunningVm | null> {
+  const p = vmPaths(runDir, name);
+  const pid = await readPid(p.pid);
+  if (pid === null || !isQemuOf(pid, p.qmp)) return null;
+  try {
+    const qmp = await QmpClient.connect(p.qmp, { connectTimeoutMs: 2000 });
+    return new RunningVm(name, pid, p, qmp);
+  } catch {
+    return null;
+  }
+}
+
+async function readPid(file: string): Promise<number | null> {
+  try {
+    const pid = Number.parseInt((await readFile(file, 'utf8')).trim(), 10);
+    return Number.isFinite(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Guards against pid reuse: the process must be a QEMU serving this QMP socket. */
+function isQemuOf(pid: number, qmpPath: string): boolean {
+  const cmdline = `/proc/${pid}/cmdline`;
+  if (!existsSync(cmdline)) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return readCmdline(cmdline).includes(qmpPath);
+}
+
+function readCmdline(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class RunningVm {
+  constructor(
+    readonly name: string,
+    readonly pid: number,
+    readonly paths: VmPaths,
+    readonly qmp: QmpClient,
+  ) {}
+
+  async status(): Promise<string> {
+    const answer = (await this.qmp.execute('query-status')) as { status?: unknown };
+    return typeof answer.status === 'string' ? answer.status : 'unknown';
+  }
+
+  /** `quit` (or SIGKILL when `force` or when quit does not work) and wait for the process to go. */
+  async stop(force = false, timeoutMs = 10_000): Promise<void> {
+    if (!force) await this.qmp.execute('quit', undefined, 5000).catch(() => undefined);
+    if (force || !(await waitExit(this.pid, timeoutMs))) {
+      try {
+        process.kill(this.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await waitExit(this.pid, 5000);
+    }
+    this.qmp.close();
+    await Promise.all([this.paths.qmp, this.paths.qga, this.paths.pid].map((f) => rm(f, { force: true })));
+  }
+}
+
+async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid) || isZombie(pid)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return !isAlive(pid);
+}
+
+function isZombie(pid: number): boolean {
+  return readCmdline(`/proc/${pid}/stat`).split(' ')[2] === 'Z';
+}
+
+/** Which accelerator works here for an OS-less VM: KVM when `query-kvm` says enabled, else TCG. */
+export async function probeKvm(timeoutMs = 8000): Promise<boolean> {
+  if (!existsSync('/dev/kvm')) return false;
+  return new Promise((resolve) => {
+    const child = spawn(
+      'qemu-system-x86_64',
+      [
+        '-accel',
+        'kvm',
+        '-machine',
+        'q35',
+        '-nodefaults',
+        '-display',
+        'none',
+        '-vga',
+        'none',
+        '-S',
+        '-qmp',
+        'stdio',
+      ],
+      { stdio: ['pipe', 'pipe', 'ignore'] },
+    );
+    let out = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('error', () => resolve(false));
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve(/"enabled":\s*true/.test(out));
+    });
+    child.stdin.end('{"execute":"qmp_capabilities"}\n{"execute":"query-kvm"}\n{"execute":"quit"}\n');
+  });
+}

@@ -1,0 +1,259 @@
+/**
+ * Fault injection for simulated hosts: CloudStack's MockConfigurationVO, settable at run time.
+ *
+ * A rule names a command (or `*`), a scope (zone, host, VM: every given field must match) and an action:
+ * `fail` answers `result:false`, `throw` makes the agent break (execute() rejects), `delay` waits and
+ * then runs the command, `hang` never answers until released by `clear()` / `dispose()`. `count` is
+ * the number of matches left (null = forever); a rule is removed when it reaches 0.
+ *
+ * Rules are persisted with the simulator's state (through `onChange`), so a fault set before a restart
+ * of the process is still in force after it, as CloudStack's rows in `mockconfiguration` are.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AgentCommand, AgentCommandKind, AnswerFailure } from '../../core/plugin-api.ts';
+import { ReleasableWaits } from './releasable-waits.ts';
+import type { faultRuleSchema, GuestAgentMode } from './simulator-state.ts';
+import type { z } from 'zod';
+import { parseGuestAgentMode } from './guest-agent.ts';
+
+export type FaultRule = z.infer<typeof faultRuleSchema>;
+export type FaultAction = FaultRule['action'];
+export type FaultScope = FaultRule['scope'];
+
+/** A rule to add: the id is generated when absent, scope defaults to everywhere, count to forever. */
+export interface NewFaultRule {
+  readonly id?: string;
+  readonly command: AgentCommandKind | '*';
+  readonly scope?: FaultScope;
+  readonly action: FaultAction;
+  readonly count?: number | null;
+}
+
+/** Where a command runs: what a rule's scope is matched against. */
+export interface FaultSite {
+  readonly zoneId: string;
+  readonly hostId: string;
+}
+
+/** The agent "broke" on purpose (`result:fault`): execute() rejects with this. */
+export class SimulatedAgentError extends Error {
+  override readonly name = 'SimulatedAgentError';
+}
+
+export const SIMULATED_FAILURE = 'Simulated failure';
+
+export interface FaultInjectorOptions {
+  readonly rules?: readonly FaultRule[];
+  /** Called after every change to the rule list (add, remove, a count consumed): persist here. */
+  readonly onChange?: (rules: readonly FaultRule[]) => void;
+}
+
+export class FaultInjector {
+  private rules: FaultRule[];
+  private readonly waits = new ReleasableWaits();
+  private readonly onChange: (rules: readonly FaultRule[]) => void;
+
+  constructor(options: FaultInjectorOptions = {}) {
+    this.rules = (options.rules ?? []).map(cloneRule);
+    this.onChange = options.onChange ?? (() => {});
+  }
+
+  add(rule: NewFaultRule): FaultRule {
+    const count = rule.count ?? null;
+    if (count !== null && (!Number.isInteger(count) || count <= 0)) {
+      throw new Error(`Fault count must be a positive integer or null, got ${count}`);
+    }
+    const added: FaultRule = cloneRule({
+      id: rule.id ?? randomUUID(),
+      command: rule.command,
+      scope: rule.scope ?? {},
+      action: rule.action,
+      count,
+    });
+    this.rules = [...this.rules.filter((r) => r.id !== added.id), added];
+    this.changed();
+    return cloneRule(added);
+  }
+
+  remove(id: string): boolean {
+    const before = this.rules.length;
+    this.rules = this.rules.filter((r) => r.id !== id);
+    if (this.rules.length === before) return false;
+    this.changed();
+    return true;
+  }
+
+  list(): readonly FaultRule[] {
+    return this.rules.map(cloneRule);
+  }
+
+  /** Removes every rule and releases hung calls (they reject). */
+  clear(): void {
+    this.rules = [];
+    this.waits.releaseHangs();
+    this.changed();
+  }
+
+  /** Number of calls currently hung by a `hang` rule. */
+  get hungCalls(): number {
+    return this.waits.pendingHangs;
+  }
+
+  /** Finds the first rule (in insertion order) matching the command here, and consumes one count. */
+  take(command: AgentCommand, site: FaultSite): FaultAction | null {
+    const vmName = vmNameOf(command);
+    const rule = this.rules.find((r) => matches(r, command.kind, site, vmName));
+    if (!rule) return null;
+    if (rule.count !== null) {
+      rule.count -= 1;
+      if (rule.count === 0) this.rules = this.rules.filter((r) => r !== rule);
+      this.changed();
+    }
+    return rule.action;
+  }
+
+  /**
+   * Carries out an action. Returns the failure answer for `fail`, null when the command should then run
+   * normally (`delay`); rejects for `throw` and for a `hang` or `delay` released by clear()/dispose().
+   */
+  async apply(action: FaultAction, kind: AgentCommandKind): Promise<AnswerFailure | null> {
+    switch (action.kind) {
+      case 'fail':
+        return { result: false, details: action.message ?? SIMULATED_FAILURE };
+      case 'throw':
+        throw new SimulatedAgentError(action.message ?? `Simulated fault in ${kind}`);
+      case 'delay':
+        if ((await this.waits.sleep(action.ms)) === 'released') {
+          throw new SimulatedAgentError(`Simulated delay of ${kind} released: simulator disposed`);
+        }
+        return null;
+      case 'hang':
+        await this.waits.hang();
+        throw new SimulatedAgentError(`Simulated hang of ${kind} released`);
+      default:
+        return assertNever(action);
+    }
+  }
+
+  /** Releases every hung or delayed call; rules are kept (they are durable settings). */
+  dispose(): void {
+    this.waits.releaseAll();
+  }
+
+  private changed(): void {
+    this.onChange(this.list());
+  }
+}
+
+function matches(rule: FaultRule, kind: AgentCommandKind, site: FaultSite, vmName: string | null): boolean {
+  if (rule.command !== '*' && rule.command !== kind) return false;
+  const { zoneId, hostId, vmName: ruleVm } = rule.scope;
+  if (zoneId !== undefined && zoneId !== site.zoneId) return false;
+  if (hostId !== undefined && hostId !== site.hostId) return false;
+  // A VM-scoped rule never matches host-wide commands (Ping, GetVmStates, GetInventory).
+  if (ruleVm !== undefined && ruleVm !== vmName) return false;
+  return true;
+}
+
+/** The VM a command is about, or null for host-wide commands. */
+export function vmNameOf(command: AgentCommand): string | null {
+  switch (command.kind) {
+    case 'StartVM':
+    case 'CreateVM':
+      return command.vm.name;
+    case 'CreateVMSnapshot':
+    case 'RevertToVMSnapshot':
+    case 'DeleteVMSnapshot':
+    case 'CheckVMSnapshot':
+    case 'StopVM':
+    case 'FreezeThaw':
+    case 'GuestPing':
+    case 'DestroyVM':
+      return command.vmName;
+    case 'GetVmStates':
+    case 'GetInventory':
+    case 'Ping':
+      return null;
+    default:
+      return assertNever(command);
+  }
+}
+
+function cloneRule(rule: FaultRule): FaultRule {
+  return { ...rule, scope: { ...rule.scope }, action: { ...rule.action } };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// CloudStack `configureSimulator` input
+// ---------------------------------------------------------------------------------------------------
+
+/** What a `configureSimulator` value asks for: a fault action, or a guest agent mode for a VM. */
+export type SimulatorValue =
+  | { readonly kind: 'fault'; readonly action: FaultAction }
+  | { readonly kind: 'guestAgent'; readonly mode: GuestAgentMode };
+
+/**
+ * Parses CloudStack's values `result:fail`, `result:fault` (throw), `wait:<ms>`, plus vmsnap's
+ * `hang` / `result:hang` and `guestagent:present|absent|slow:<ms>|hung`. `=` is accepted for `:` after
+ * the key, as CloudStack's docs write both.
+ */
+export function parseSimulatorValue(value: string): SimulatorValue {
+  const text = value.trim();
+  const lower = text.toLowerCase();
+  if (lower === 'hang' || lower === 'result:hang' || lower === 'result=hang') {
+    return { kind: 'fault', action: { kind: 'hang' } };
+  }
+  const match = /^([a-z]+)\s*[:=]\s*(.*)$/i.exec(text);
+  const key = match?.[1]?.toLowerCase();
+  const arg = match?.[2]?.trim() ?? '';
+  if (key === 'result' && arg.toLowerCase() === 'fail') return { kind: 'fault', action: { kind: 'fail' } };
+  if (key === 'result' && arg.toLowerCase() === 'fault') return { kind: 'fault', action: { kind: 'throw' } };
+  if (key === 'wait' && /^\d+$/.test(arg))
+    return { kind: 'fault', action: { kind: 'delay', ms: Number(arg) } };
+  if (key === 'guestagent') return { kind: 'guestAgent', mode: parseGuestAgentMode(arg) };
+  throw new Error(
+    `Unsupported simulator value '${value}': expected result:fail, result:fault, result:hang, hang, wait:<ms> ` +
+      `or guestagent:present|absent|slow:<ms>|hung`,
+  );
+}
+
+const CLOUDSTACK_COMMAND_NAMES: Readonly<Record<string, AgentCommandKind>> = {
+  createvmsnapshotcommand: 'CreateVMSnapshot',
+  reverttovmsnapshotcommand: 'RevertToVMSnapshot',
+  deletevmsnapshotcommand: 'DeleteVMSnapshot',
+  startcommand: 'StartVM',
+  stopcommand: 'StopVM',
+  freezethawvmcommand: 'FreezeThaw',
+  pingcommand: 'Ping',
+};
+
+const OUR_KINDS: readonly AgentCommandKind[] = [
+  'CreateVMSnapshot',
+  'RevertToVMSnapshot',
+  'DeleteVMSnapshot',
+  'CheckVMSnapshot',
+  'StartVM',
+  'StopVM',
+  'FreezeThaw',
+  'GuestPing',
+  'GetVmStates',
+  'CreateVM',
+  'DestroyVM',
+  'GetInventory',
+  'Ping',
+];
+
+/** Maps a CloudStack command class name (`StartCommand`) or one of our kinds to our kind; `*` = any. */
+export function commandKindFromName(name: string): AgentCommandKind | '*' {
+  const text = name.trim();
+  if (text === '*') return '*';
+  const ours = OUR_KINDS.find((k) => k.toLowerCase() === text.toLowerCase());
+  if (ours) return ours;
+  const mapped = CLOUDSTACK_COMMAND_NAMES[text.toLowerCase()];
+  if (mapped) return mapped;
+  throw new Error(`Unknown simulator command name '${name}'`);
+}
+
+function assertNever(value: never): never {
+  throw new Error(`Unexpected value: ${JSON.stringify(value)}`);
+}

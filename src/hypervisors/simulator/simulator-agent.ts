@@ -1,0 +1,398 @@
+/**
+ * The agent of one simulated host. It behaves like a real hypervisor (the KVM wrappers' rules and
+ * messages, reference §7) rather than CloudStack's simulator, which stores nothing about snapshots:
+ * it keeps each VM's power state and snapshot tree itself, in the world's durable file.
+ *
+ * Every command first goes through the fault injector (fail / throw / delay / hang); then it runs, and
+ * any change is persisted before the answer is returned.
+ */
+import type {
+  AgentCommand,
+  AgentCommandKind,
+  AnswerFailure,
+  AnswerFor,
+  AnswerOf,
+  CommandOf,
+  InventoryPool,
+  PowerState,
+  VolumeAnswerTO,
+  VolumeTO,
+  VmSpecTO,
+} from '../../core/plugin-api.ts';
+import type { HypervisorAgent } from '../../core/plugin-api.ts';
+import type { FaultInjector } from './fault-injector.ts';
+import type { SimSnapshot, SimVm } from './simulator-state.ts';
+import type { SimVmView, SimulatorWorld } from './simulator-world.ts';
+
+export interface SimulatorAgentOptions {
+  readonly hostId: string;
+  readonly zoneId: string;
+  readonly world: SimulatorWorld;
+  readonly faults: FaultInjector;
+  /** Epoch ms; default the world's clock. */
+  readonly clock?: () => number;
+}
+
+/** Capacity every simulated pool reports (1 TiB). */
+const POOL_CAPACITY_BYTES = 1024 ** 4;
+
+type AnyAnswer = AnswerOf<AgentCommandKind>;
+
+export class SimulatorAgent implements HypervisorAgent {
+  readonly hostId: string;
+  readonly zoneId: string;
+  private readonly world: SimulatorWorld;
+  private readonly faults: FaultInjector;
+  private readonly clock: () => number;
+
+  constructor(options: SimulatorAgentOptions) {
+    this.hostId = options.hostId;
+    this.zoneId = options.zoneId;
+    this.world = options.world;
+    this.faults = options.faults;
+    this.clock = options.clock ?? options.world.clock;
+  }
+
+  async execute<C extends AgentCommand>(command: C): Promise<AnswerFor<C>> {
+    if (this.world.isDisposed) throw new Error(`Simulated host ${this.hostId} is shut down`);
+    const action = this.faults.take(command, { zoneId: this.zoneId, hostId: this.hostId });
+    if (action) {
+      const failure = await this.faults.apply(action, command.kind);
+      if (failure) return failure;
+    }
+    return this.dispatch(command);
+  }
+
+  /** Read-only view of a VM (power, guest agent, freeze counters, snapshot tree). */
+  inspect(vmName: string): SimVmView | undefined {
+    return this.world.inspect(vmName);
+  }
+
+  private async dispatch(command: AgentCommand): Promise<AnyAnswer> {
+    switch (command.kind) {
+      case 'CreateVMSnapshot':
+        return this.createSnapshot(command);
+      case 'RevertToVMSnapshot':
+        return this.revertSnapshot(command);
+      case 'DeleteVMSnapshot':
+        return this.deleteSnapshot(command);
+      case 'CheckVMSnapshot':
+        return this.checkSnapshot(command);
+      case 'StartVM':
+        return this.startVm(command);
+      case 'StopVM':
+        return this.stopVm(command);
+      case 'FreezeThaw':
+        return this.freezeThaw(command);
+      case 'GuestPing':
+        return this.guestPing(command);
+      case 'GetVmStates':
+        return this.vmStates();
+      case 'CreateVM':
+        return this.createVm(command);
+      case 'DestroyVM':
+        return this.destroyVm(command);
+      case 'GetInventory':
+        return this.inventory();
+      case 'Ping':
+        return { result: true, hypervisor: 'Simulator' };
+      default:
+        return assertNever(command);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // VM snapshots
+  // -------------------------------------------------------------------------------------------------
+
+  private async createSnapshot(cmd: CommandOf<'CreateVMSnapshot'>): Promise<AnswerOf<'CreateVMSnapshot'>> {
+    const started = this.clock();
+    const vm = this.localVm(cmd.vmName);
+    if (!vm) return fail(`Create VM Snapshot Failed due to  can not find vm: ${cmd.vmName}`);
+    const memory = cmd.target.type === 'DiskAndMemory';
+    if (memory && vm.powerState !== 'PowerOn') {
+      return fail(
+        `Create VM Snapshot Failed due to  vm is not running: ${cmd.vmName} with domainState = ${domainState(vm.powerState)}`,
+      );
+    }
+    if (vm.snapshots[cmd.target.name]) return fail(duplicateSnapshot(cmd.target.name));
+
+    // A stopped guest has nothing to flush: quiesce only applies to a running VM.
+    if (!cmd.quiesce || vm.powerState !== 'PowerOn') {
+      const failure = this.recordSnapshot(cmd);
+      if (failure) return failure;
+      return this.createAnswer(cmd, { totalMs: this.clock() - started });
+    }
+
+    const frozen = await this.world.guestFreeze(cmd.vmName, cmd.freezeBudgetMs);
+    if (!frozen.ok) return fail(frozen.details);
+    const frozenAt = this.clock();
+    const failure = this.recordSnapshot(cmd);
+    // Thaw always, also when recording failed: the guest must never stay frozen because of us.
+    const thawed = await this.world.guestThaw(cmd.vmName);
+    const freezeMs = this.clock() - frozenAt;
+    if (failure) return failure;
+    const timings = { freezeMs, totalMs: this.clock() - started };
+    if (!thawed.ok) {
+      // The snapshot exists; the watchdog thaws the guest when the budget runs out.
+      return { ...this.createAnswer(cmd, timings), details: `Thaw after snapshot failed: ${thawed.details}` };
+    }
+    return this.createAnswer(cmd, timings);
+  }
+
+  /** Adds the snapshot to the tree and makes it current; re-checked because a freeze may have waited. */
+  private recordSnapshot(cmd: CommandOf<'CreateVMSnapshot'>): AnswerFailure | null {
+    const vm = this.localVm(cmd.vmName);
+    if (!vm) return fail(`Create VM Snapshot Failed due to  can not find vm: ${cmd.vmName}`);
+    if (vm.snapshots[cmd.target.name]) return fail(duplicateSnapshot(cmd.target.name));
+    // The tree must stay whole: a parent the simulator never saw (the database disagrees) becomes a root.
+    const parentName = cmd.target.parent?.name ?? null;
+    const snapshot: SimSnapshot = {
+      id: cmd.target.id,
+      name: cmd.target.name,
+      type: cmd.target.type,
+      description: cmd.target.description,
+      parentName: parentName !== null && vm.snapshots[parentName] ? parentName : null,
+      createdAt: this.clock(),
+      quiesced: cmd.quiesce && vm.powerState === 'PowerOn',
+      volumes: cmd.volumes.map(volumeAnswer),
+    };
+    vm.snapshots[snapshot.name] = snapshot;
+    vm.currentSnapshot = snapshot.name;
+    this.world.persist();
+    return null;
+  }
+
+  private createAnswer(
+    cmd: CommandOf<'CreateVMSnapshot'>,
+    timings: { freezeMs?: number; totalMs: number },
+  ): AnswerOf<'CreateVMSnapshot'> {
+    // Internal-snapshot behaviour (libvirt with memory, and the CloudStack simulator): paths unchanged.
+    const volumes = cmd.volumes.map(volumeAnswer);
+    if (cmd.target.type === 'DiskAndMemory') {
+      return { result: true, volumes, timings, memoryMode: cmd.memoryMode ?? 'internal' };
+    }
+    return { result: true, volumes, timings };
+  }
+
+  private async revertSnapshot(
+    cmd: CommandOf<'RevertToVMSnapshot'>,
+  ): Promise<AnswerOf<'RevertToVMSnapshot'>> {
+    const started = this.clock();
+    const vm = this.localVm(cmd.vmName);
+    if (!vm) return fail(`No VM by name ${cmd.vmName}`);
+    const snapshot = vm.snapshots[cmd.target.name];
+    if (!snapshot) return fail(`Cannot find vmSnapshot with name: ${cmd.target.name}`);
+    this.world.resetFreeze(vm);
+    // As the KVM wrapper: a disk-only snapshot has no running state to return to, so the domain is destroyed.
+    vm.powerState = snapshot.type === 'DiskAndMemory' ? 'PowerOn' : 'PowerOff';
+    if (vm.powerState === 'PowerOn') vm.hostId = this.hostId;
+    vm.currentSnapshot = snapshot.name;
+    this.world.persist();
+    return {
+      result: true,
+      volumes: cmd.volumes.map(volumeAnswer),
+      powerState: vm.powerState,
+      timings: { totalMs: this.clock() - started },
+    };
+  }
+
+  private async deleteSnapshot(cmd: CommandOf<'DeleteVMSnapshot'>): Promise<AnswerOf<'DeleteVMSnapshot'>> {
+    const vm = this.localVm(cmd.vmName);
+    if (!vm) return fail(`No VM by name ${cmd.vmName}`);
+    const snapshot = vm.snapshots[cmd.target.name];
+    // As the KVM wrapper: a snapshot that is already gone counts as deleted.
+    if (!snapshot) return { result: true, volumes: cmd.volumes.map(volumeAnswer) };
+    for (const child of Object.values(vm.snapshots)) {
+      if (child.parentName === snapshot.name) child.parentName = snapshot.parentName;
+    }
+    if (vm.currentSnapshot === snapshot.name) vm.currentSnapshot = snapshot.parentName;
+    delete vm.snapshots[snapshot.name];
+    this.world.persist();
+    return { result: true, volumes: cmd.volumes.map(volumeAnswer) };
+  }
+
+  private async checkSnapshot(cmd: CommandOf<'CheckVMSnapshot'>): Promise<AnswerOf<'CheckVMSnapshot'>> {
+    // The tree is on shared storage: any host of the zone can tell, wherever the VM runs.
+    const vm = this.zoneVm(cmd.vmName);
+    return { result: true, exists: vm?.snapshots[cmd.target.name] !== undefined };
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // VMs
+  // -------------------------------------------------------------------------------------------------
+
+  private async startVm(cmd: CommandOf<'StartVM'>): Promise<AnswerOf<'StartVM'>> {
+    const anyZone = this.world.vmRecord(cmd.vm.name);
+    if (anyZone && anyZone.zoneId !== this.zoneId) {
+      return fail(`VM ${cmd.vm.name} already exists in zone ${anyZone.zoneId}`);
+    }
+    const known = this.zoneVm(cmd.vm.name);
+    if (known?.powerState === 'PowerOn' && known.hostId !== this.hostId) {
+      return fail(`VM ${cmd.vm.name} is already running on host ${known.hostId}`);
+    }
+    const vm = known ?? this.defineVm(cmd.vm, cmd.vm.volumes);
+    // The database's definition wins for the hardware; the snapshot tree stays the simulator's own.
+    vm.memoryMb = cmd.vm.memoryMb;
+    vm.cpus = cmd.vm.cpus;
+    vm.volumes = cmd.vm.volumes.map((v) => ({ ...v }));
+    vm.powerState = 'PowerOn';
+    vm.hostId = this.hostId;
+    this.world.putVm(vm);
+    this.world.persist();
+    return { result: true, powerState: 'PowerOn' };
+  }
+
+  private async stopVm(cmd: CommandOf<'StopVM'>): Promise<AnswerOf<'StopVM'>> {
+    const vm = this.localVm(cmd.vmName);
+    // As KVM: stopping a domain this host does not have succeeds.
+    if (!vm) return { result: true, powerState: 'PowerOff' };
+    this.world.resetFreeze(vm);
+    vm.powerState = 'PowerOff';
+    this.world.persist();
+    return { result: true, powerState: 'PowerOff' };
+  }
+
+  private async createVm(cmd: CommandOf<'CreateVM'>): Promise<AnswerOf<'CreateVM'>> {
+    if (this.world.vmRecord(cmd.vm.name)) return fail(`VM ${cmd.vm.name} already exists`);
+    const volumes = cmd.vm.volumes.map((v) => ({ ...v, path: volumePath(v, cmd.poolPath) }));
+    const vm = this.defineVm(cmd.vm, volumes);
+    this.world.putVm(vm);
+    this.world.persist();
+    return { result: true, volumes: volumes.map(volumeAnswer) };
+  }
+
+  private async destroyVm(cmd: CommandOf<'DestroyVM'>): Promise<AnswerOf<'DestroyVM'>> {
+    const vm = this.localVm(cmd.vmName);
+    if (vm) {
+      this.world.resetFreeze(vm);
+      this.world.removeVm(vm.name);
+      this.world.persist();
+    }
+    return destroyed();
+  }
+
+  private async vmStates(): Promise<AnswerOf<'GetVmStates'>> {
+    const vms = this.hostVms().map((vm) => ({ name: vm.name, powerState: vm.powerState }));
+    return { result: true, vms };
+  }
+
+  private async inventory(): Promise<AnswerOf<'GetInventory'>> {
+    const vms = this.hostVms().map((vm) => ({
+      name: vm.name,
+      uuid: vm.uuid,
+      memoryMb: vm.memoryMb,
+      cpus: vm.cpus,
+      powerState: vm.powerState,
+      volumes: vm.volumes.map((v) => ({ ...v })),
+    }));
+    return { result: true, vms, pools: this.pools() };
+  }
+
+  /** Every pool the zone's VMs use, as shared storage reachable from this host. */
+  private pools(): InventoryPool[] {
+    const used = new Map<string, number>();
+    for (const vm of this.world.vmRecords()) {
+      if (vm.zoneId !== this.zoneId) continue;
+      for (const v of vm.volumes) used.set(v.poolId, (used.get(v.poolId) ?? 0) + v.size);
+    }
+    return [...used].map(([pool, usedBytes]) => ({
+      name: pool,
+      path: `/sim/${pool}`,
+      capacityBytes: POOL_CAPACITY_BYTES,
+      usedBytes,
+    }));
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Guest agent
+  // -------------------------------------------------------------------------------------------------
+
+  private async freezeThaw(cmd: CommandOf<'FreezeThaw'>): Promise<AnswerOf<'FreezeThaw'>> {
+    if (!this.localVm(cmd.vmName)) return fail(`No VM by name ${cmd.vmName}`);
+    const outcome =
+      cmd.option === 'freeze'
+        ? await this.world.guestFreeze(cmd.vmName, cmd.budgetMs)
+        : cmd.option === 'thaw'
+          ? await this.world.guestThaw(cmd.vmName)
+          : await this.world.guestStatus(cmd.vmName);
+    if (!outcome.ok) return fail(outcome.details);
+    return { result: true, status: outcome.status, frozenFilesystems: outcome.filesystems };
+  }
+
+  private async guestPing(cmd: CommandOf<'GuestPing'>): Promise<AnswerOf<'GuestPing'>> {
+    if (!this.localVm(cmd.vmName)) return fail(`No VM by name ${cmd.vmName}`);
+    const outcome = await this.world.guestPing(cmd.vmName);
+    return outcome.ok ? { result: true, available: outcome.available } : fail(outcome.details);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Lookups
+  // -------------------------------------------------------------------------------------------------
+
+  private zoneVm(vmName: string): SimVm | undefined {
+    const vm = this.world.vmRecord(vmName);
+    return vm?.zoneId === this.zoneId ? vm : undefined;
+  }
+
+  /** A VM this host can act on: stopped anywhere in the zone (shared storage), or running here. */
+  private localVm(vmName: string): SimVm | undefined {
+    const vm = this.zoneVm(vmName);
+    if (!vm) return undefined;
+    return vm.powerState === 'PowerOff' || vm.hostId === this.hostId ? vm : undefined;
+  }
+
+  private hostVms(): SimVm[] {
+    return this.world.vmRecords().filter((vm) => vm.zoneId === this.zoneId && vm.hostId === this.hostId);
+  }
+
+  private defineVm(spec: VmSpecTO, volumes: readonly VolumeTO[]): SimVm {
+    return {
+      name: spec.name,
+      uuid: spec.uuid,
+      zoneId: this.zoneId,
+      hostId: this.hostId,
+      memoryMb: spec.memoryMb,
+      cpus: spec.cpus,
+      powerState: 'PowerOff',
+      volumes: volumes.map((v) => ({ ...v })),
+      frozen: false,
+      frozenAt: null,
+      freezeDeadline: null,
+      snapshots: {},
+      currentSnapshot: null,
+      counters: { freezes: 0, thaws: 0, watchdogThaws: 0 },
+      lastFreezeWindow: null,
+    };
+  }
+}
+
+function fail(details: string): AnswerFailure {
+  return { result: false, details };
+}
+function destroyed(): AnswerOf<'DestroyVM'> {
+  return { result: true };
+}
+
+function volumeAnswer(volume: { id: string; path: string; size: number }): VolumeAnswerTO {
+  return { id: volume.id, path: volume.path, size: volume.size };
+}
+
+function volumePath(volume: VolumeTO, poolPath: string | undefined): string {
+  const ext = volume.format === 'RAW' ? 'raw' : 'qcow2';
+  return `${poolPath ?? `/sim/${volume.poolId}`}/${volume.id}.${ext}`;
+}
+
+/** libvirt's name of the domain state, as the KVM wrapper prints it. */
+function domainState(power: PowerState): string {
+  return power === 'PowerOn' ? 'VIR_DOMAIN_RUNNING' : 'VIR_DOMAIN_SHUTOFF';
+}
+
+/** libvirt's error for a snapshot name already taken, wrapped as the KVM agent wraps libvirt errors. */
+function duplicateSnapshot(name: string): string {
+  return `Create VM snapshot failed due to operation failed: domain snapshot '${name}' already exists`;
+}
+
+function assertNever(value: never): never {
+  throw new Error(`Unsupported agent command: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,409 @@
+/**
+ * Durable async jobs with strict per-queue ordering (queue = one VM), parallel across queues.
+ *
+ * Why in-house (see the dependency study): graphile-worker blocks a crashed job's queue for 4 hours
+ * and has no SQLite mode; pg-boss lets a VM's next job start while one is in retry. This queue runs the
+ * same code on SQLite and PostgreSQL:
+ *  - a claim takes the oldest queued job of a queue that has no running job, guarded by `status`
+ *    in the UPDATE and by a partial unique index (one running job per queue) in the database;
+ *  - a running job holds a lease that its owner renews; an expired lease means its owner died, and
+ *    the job is handed to the recovery handler of its kind (never re-run blindly: snapshot work must
+ *    be reconciled against the hypervisor first).
+ */
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db } from '../store/database.ts';
+import type { AsyncJobRow } from '../store/schema.ts';
+import { describeError } from '../core/errors.ts';
+import type { Logger } from '../core/plugin-api.ts';
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface JobSubmission {
+  readonly kind: string;
+  readonly queueKey: string;
+  readonly accountId: string;
+  readonly userId: string;
+  readonly cmd: string;
+  readonly instanceType?: string;
+  readonly instanceId?: string;
+  readonly payload: Readonly<Record<string, unknown>>;
+  /** Use a given id (the API returns it before the job row exists elsewhere). */
+  readonly id?: string;
+}
+
+export interface RunningJob {
+  readonly id: string;
+  readonly kind: string;
+  readonly queueKey: string;
+  readonly accountId: string;
+  readonly userId: string;
+  readonly payload: Readonly<Record<string, unknown>>;
+  /** Shown in queryAsyncJobResult while the job runs. */
+  progress(text: string): Promise<void>;
+}
+
+/** A handler's result is stored as the job's `jobresult`. */
+export type JobResult = Readonly<Record<string, unknown>>;
+export type JobHandler = (job: RunningJob) => Promise<JobResult>;
+
+/** Called for a job whose owner died mid-run; it reconciles and returns the job's final result. */
+export type RecoveryHandler = (job: RunningJob) => Promise<JobResult>;
+
+export interface JobQueueOptions {
+  readonly db: Db;
+  readonly log: Logger;
+  /** Max jobs running at once in this process (different queues). */
+  readonly concurrency?: number;
+  readonly leaseMs?: number;
+  readonly pollMs?: number;
+  readonly ownerId?: string;
+}
+
+export class JobQueue {
+  readonly ownerId: string;
+  private readonly db: Db;
+  private readonly log: Logger;
+  private readonly concurrency: number;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private readonly handlers = new Map<string, JobHandler>();
+  private readonly recoverers = new Map<string, RecoveryHandler>();
+  private readonly active = new Map<string, Promise<void>>();
+  private readonly waiters = new Map<string, Array<(row: AsyncJobRow) => void>>();
+  private running = false;
+  private pumping = false;
+  private pumpAgain = false;
+  private timer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: JobQueueOptions) {
+    this.db = options.db;
+    this.log = options.log;
+    this.concurrency = options.concurrency ?? 16;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.pollMs = options.pollMs ?? 500;
+    this.ownerId = options.ownerId ?? randomUUID();
+  }
+
+  handle(kind: string, handler: JobHandler, recover: RecoveryHandler): void {
+    this.handlers.set(kind, handler);
+    this.recoverers.set(kind, recover);
+  }
+
+  async submit(job: JobSubmission): Promise<string> {
+    const id = job.id ?? randomUUID();
+    await this.db
+      .insertInto('async_jobs')
+      .values({
+        id,
+        account_id: job.accountId,
+        user_id: job.userId,
+        cmd: job.cmd,
+        kind: job.kind,
+        queue_key: job.queueKey,
+        instance_type: job.instanceType ?? null,
+        instance_id: job.instanceId ?? null,
+        payload: JSON.stringify(job.payload),
+        status: 'queued',
+        result_code: 0,
+        result: null,
+        progress: null,
+        owner: null,
+        lease_until: null,
+        attempts: 0,
+        created: Date.now(),
+        started: null,
+        completed: null,
+      })
+      .execute();
+    this.wake();
+    return id;
+  }
+
+  /** Records work that was done synchronously as an already-succeeded job (CloudStack's async tag commands). */
+  async recordCompleted(
+    job: Omit<JobSubmission, 'queueKey' | 'payload'>,
+    result: JobResult,
+  ): Promise<string> {
+    const id = job.id ?? randomUUID();
+    const now = Date.now();
+    await this.db
+      .insertInto('async_jobs')
+      .values({
+        id,
+        account_id: job.accountId,
+        user_id: job.userId,
+        cmd: job.cmd,
+        kind: job.kind,
+        queue_key: `done:${id}`,
+        instance_type: job.instanceType ?? null,
+        instance_id: job.instanceId ?? null,
+        payload: '{}',
+        status: 'succeeded',
+        result_code: 0,
+        result: JSON.stringify(result),
+        progress: null,
+        owner: null,
+        lease_until: null,
+        attempts: 1,
+        created: now,
+        started: now,
+        completed: now,
+      })
+      .execute();
+    return id;
+  }
+
+  /** Starts claiming work. Recovers jobs left running by a dead owner first. */
+  async start(): Promise<void> {
+    this.running = true;
+    await this.recoverOrphans();
+    this.timer = setInterval(() => this.wake(), this.pollMs);
+    this.leaseTimer = setInterval(() => void this.renewLeases(), Math.max(1000, this.leaseMs / 3));
+    this.wake();
+  }
+
+  /** Stops claiming; waits for running jobs to finish. */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearInterval(this.timer);
+    clearInterval(this.leaseTimer);
+    await Promise.allSettled([...this.active.values()]);
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  async get(id: string): Promise<AsyncJobRow | undefined> {
+    return this.db.selectFrom('async_jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Resolves when the job reaches a final status (for tests, the CLI's --wait and benchmarks). */
+  async waitFor(id: string, timeoutMs = 60_000): Promise<AsyncJobRow> {
+    const row = await this.get(id);
+    if (row === undefined) throw new Error(`no job ${id}`);
+    if (row.status === 'succeeded' || row.status === 'failed') return row;
+    return new Promise<AsyncJobRow>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`job ${id} not done after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const list = this.waiters.get(id) ?? [];
+      list.push((r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      this.waiters.set(id, list);
+    });
+  }
+
+  wake(): void {
+    if (!this.running) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump().finally(() => {
+      this.pumping = false;
+      if (this.pumpAgain) {
+        this.pumpAgain = false;
+        this.wake();
+      }
+    });
+  }
+
+  private async pump(): Promise<void> {
+    while (this.running && this.active.size < this.concurrency) {
+      const job = await this.claim().catch((err: unknown) => {
+        this.log.error({ err }, 'job claim failed');
+        return undefined;
+      });
+      if (job === undefined) return;
+      const run = this.execute(job).finally(() => {
+        this.active.delete(job.id);
+        this.wake();
+      });
+      this.active.set(job.id, run);
+    }
+  }
+
+  /** Claims the oldest runnable job: the head of a queue with nothing running. */
+  private async claim(): Promise<AsyncJobRow | undefined> {
+    const now = Date.now();
+    const candidate = await this.db
+      .selectFrom('async_jobs as j')
+      .select(['j.id'])
+      .where('j.status', '=', 'queued')
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('async_jobs as r')
+              .select('r.id')
+              .whereRef('r.queue_key', '=', 'j.queue_key')
+              .where('r.status', '=', 'running'),
+          ),
+        ),
+      )
+      .where((eb) =>
+        eb(
+          'j.seq',
+          '=',
+          eb
+            .selectFrom('async_jobs as q')
+            .select(({ fn }) => fn.min('q.seq').as('m'))
+            .whereRef('q.queue_key', '=', 'j.queue_key')
+            .where('q.status', '=', 'queued'),
+        ),
+      )
+      .orderBy('j.seq')
+      .limit(1)
+      .executeTakeFirst();
+    if (candidate === undefined) return undefined;
+    try {
+      const updated = await this.db
+        .updateTable('async_jobs')
+        .set({
+          status: 'running',
+          owner: this.ownerId,
+          lease_until: now + this.leaseMs,
+          started: now,
+          attempts: sql<number>`attempts + 1`,
+        })
+        .where('id', '=', candidate.id)
+        .where('status', '=', 'queued')
+        .returningAll()
+        .executeTakeFirst();
+      return updated;
+    } catch (err) {
+      // Unique violation on the one-running-per-queue index: another claimer won. Nothing claimed.
+      if (isUniqueViolation(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async execute(row: AsyncJobRow, recovering = false): Promise<void> {
+    const handler = recovering ? this.recoverers.get(row.kind) : this.handlers.get(row.kind);
+    const job = this.toRunningJob(row);
+    let status: JobStatus;
+    let code: number;
+    let result: JobResult;
+    try {
+      if (handler === undefined) throw new Error(`no handler for job kind ${row.kind}`);
+      result = await handler(job);
+      status = 'succeeded';
+      code = 0;
+    } catch (err) {
+      const d = describeError(err);
+      status = 'failed';
+      code = d.code;
+      result = { errorcode: d.code, errortext: d.text };
+      if (d.code >= 530) this.log.warn({ job: row.id, kind: row.kind, err: d.text }, 'job failed');
+    }
+    await this.finish(row.id, status, code, result);
+  }
+
+  private async finish(id: string, status: JobStatus, code: number, result: JobResult): Promise<void> {
+    const row = await this.db
+      .updateTable('async_jobs')
+      .set({
+        status,
+        result_code: code,
+        result: JSON.stringify(result),
+        completed: Date.now(),
+        owner: null,
+        lease_until: null,
+      })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    if (row === undefined) return;
+    const list = this.waiters.get(id);
+    this.waiters.delete(id);
+    for (const w of list ?? []) w(row);
+  }
+
+  private toRunningJob(row: AsyncJobRow): RunningJob {
+    return {
+      id: row.id,
+      kind: row.kind,
+      queueKey: row.queue_key,
+      accountId: row.account_id,
+      userId: row.user_id,
+      payload: JSON.parse(row.payload) as Record<string, unknown>,
+      progress: async (text: string) => {
+        await this.db.updateTable('async_jobs').set({ progress: text }).where('id', '=', row.id).execute();
+      },
+    };
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.active.size === 0) return;
+    await this.db
+      .updateTable('async_jobs')
+      .set({ lease_until: Date.now() + this.leaseMs })
+      .where('owner', '=', this.ownerId)
+      .where('status', '=', 'running')
+      .execute()
+      .catch((err: unknown) => this.log.error({ err }, 'lease renewal failed'));
+    // Another instance may have died: take over its jobs once their lease ran out.
+    await this.recoverOrphans().catch((err: unknown) => this.log.error({ err }, 'orphan recovery failed'));
+  }
+
+  /**
+   * Jobs running under an owner that is gone: ours from a previous life, or any whose lease expired.
+   * Each is re-owned (so only one instance recovers it) and handed to its kind's recovery handler.
+   */
+  async recoverOrphans(): Promise<number> {
+    const now = Date.now();
+    const orphans = await this.db
+      .selectFrom('async_jobs')
+      .selectAll()
+      .where('status', '=', 'running')
+      .where((eb) => eb.or([eb('lease_until', '<', now), eb('owner', 'is', null)]))
+      .execute();
+    let recovered = 0;
+    for (const orphan of orphans) {
+      if (this.active.has(orphan.id)) continue;
+      const taken = await this.db
+        .updateTable('async_jobs')
+        .set({ owner: this.ownerId, lease_until: now + this.leaseMs })
+        .where('id', '=', orphan.id)
+        .where('status', '=', 'running')
+        .where((eb) => eb.or([eb('lease_until', '<', now), eb('owner', 'is', null)]))
+        .returningAll()
+        .executeTakeFirst();
+      if (taken === undefined) continue;
+      this.log.warn(
+        { job: taken.id, kind: taken.kind, previousOwner: orphan.owner },
+        'recovering orphaned job',
+      );
+      const run = this.execute(taken, true).finally(() => {
+        this.active.delete(taken.id);
+        this.wake();
+      });
+      this.active.set(taken.id, run);
+      recovered++;
+    }
+    return recovered;
+  }
+
+  /** Marks every job of a previous process of this single-node install as orphaned (SQLite start-up). */
+  async releaseAllLeases(): Promise<void> {
+    await this.db
+      .updateTable('async_jobs')
+      .set({ lease_until: 0 })
+      .where('status', '=', 'running')
+      .where('owner', '!=', this.ownerId)
+      .execute();
+  }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}

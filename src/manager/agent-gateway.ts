@@ -1,0 +1,39 @@
+/**
+ * Reaches host agents with timeouts. The core owns this gateway; which agent serves a host (the
+ * simulator, an HTTP client to a QEMU host agent) is decided by a resolver the composition root gives.
+ */
+import type { AgentCommand, AgentGateway, AnswerFor, HypervisorAgent } from '../core/plugin-api.ts';
+
+export type AgentResolver = (hostId: string) => Promise<HypervisorAgent>;
+
+export class AgentTimeoutError extends Error {
+  constructor(hostId: string, kind: string, ms: number) {
+    super(`Operation timed out: ${kind} to host ${hostId} got no answer within ${ms} ms`);
+    this.name = 'OperationTimedoutException';
+  }
+}
+
+export class TimedAgentGateway implements AgentGateway {
+  constructor(
+    private readonly resolve: AgentResolver,
+    private readonly defaultTimeoutMs: () => number,
+  ) {}
+
+  async send<C extends AgentCommand>(
+    hostId: string,
+    command: C,
+    options?: { timeoutMs?: number },
+  ): Promise<AnswerFor<C>> {
+    const agent = await this.resolve(hostId);
+    const ms = options?.timeoutMs ?? this.defaultTimeoutMs();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AgentTimeoutError(hostId, command.kind, ms)), ms);
+    });
+    try {
+      return await Promise.race([agent.execute(command), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

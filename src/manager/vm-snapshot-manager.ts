@@ -1,0 +1,250 @@
+/**
+ * The VM snapshot manager: CloudStack's synchronous checks, in CloudStack's order and words, then a
+ * durable job on the VM's queue. How a snapshot is taken is the strategy's business (see the worker).
+ *
+ * Messages follow the 4.20+ wording ("Instance Snapshot"). Unlike CloudStack, a snapshot left in
+ * Allocated never blocks its VM (CloudStack issue 8424): it is not an "active task", and it can be
+ * deleted.
+ */
+import { randomUUID } from 'node:crypto';
+import type { VmSnapshotState, VmSnapshotType } from '../core/plugin-api.ts';
+import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
+import { TRANSITIONAL_STATES } from '../core/vm-snapshot-state.ts';
+import type { StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
+import type { StoredVm } from '../store/inventory-store.ts';
+import { checkAccess, type Caller } from './caller.ts';
+import type { ManagerDeps } from './manager-deps.ts';
+import { uniqueSnapshotName } from './snapshot-name.ts';
+
+export const CMD = {
+  create: 'org.apache.cloudstack.api.command.user.vmsnapshot.CreateVMSnapshotCmd',
+  revert: 'org.apache.cloudstack.api.command.user.vmsnapshot.RevertToVMSnapshotCmd',
+  delete: 'org.apache.cloudstack.api.command.user.vmsnapshot.DeleteVMSnapshotCmd',
+  start: 'org.apache.cloudstack.api.command.user.vm.StartVMCmd',
+  stop: 'org.apache.cloudstack.api.command.user.vm.StopVMCmd',
+} as const;
+
+export const JOB_KIND = {
+  create: 'vmsnapshot.create',
+  revert: 'vmsnapshot.revert',
+  delete: 'vmsnapshot.delete',
+  start: 'vm.start',
+  stop: 'vm.stop',
+} as const;
+
+export interface CreateSnapshotRequest {
+  readonly vmId: string;
+  readonly name?: string;
+  readonly description?: string;
+  readonly snapshotMemory?: boolean;
+  readonly quiesce?: boolean;
+  /** Strategy options: `memoryMode` (live | internal), `quiescePolicy` (required | best-effort). */
+  readonly options?: Readonly<Record<string, string>>;
+}
+
+export interface Submitted {
+  readonly jobId: string;
+}
+
+export class VmSnapshotManager {
+  constructor(private readonly deps: ManagerDeps) {}
+
+  /** createVMSnapshot: allocate synchronously (errors are immediate), then queue the take. */
+  async create(
+    caller: Caller,
+    req: CreateSnapshotRequest,
+  ): Promise<{ snapshot: StoredVmSnapshot; jobId: string }> {
+    const snapshot = await this.allocate(caller, req);
+    const jobId = await this.deps.jobs.submit({
+      kind: JOB_KIND.create,
+      queueKey: snapshot.vmId,
+      accountId: caller.accountId,
+      userId: caller.userId,
+      cmd: CMD.create,
+      instanceType: 'VmSnapshot',
+      instanceId: snapshot.id,
+      payload: { snapshotId: snapshot.id, vmId: snapshot.vmId },
+    });
+    await this.deps.events.record({
+      accountId: snapshot.accountId,
+      userId: caller.userId,
+      type: 'VMSNAPSHOT.CREATE',
+      state: 'Scheduled',
+      description: `creating snapshot for VM ${req.vmId}`,
+      resourceType: 'VmSnapshot',
+      resourceId: snapshot.id,
+    });
+    return { snapshot, jobId };
+  }
+
+  /** CloudStack's allocVMSnapshot checks A1–A15, in order. */
+  async allocate(caller: Caller, req: CreateSnapshotRequest): Promise<StoredVmSnapshot> {
+    const { inventory, snapshots, settings, registry } = this.deps;
+    const memory = req.snapshotMemory ?? false;
+    const vm = await inventory.getVm(req.vmId);
+    if (vm === undefined) {
+      throw new InvalidParameterError(
+        `Creating Instance Snapshot failed because Instance:${req.vmId} is a System VM or does not exist`,
+      );
+    }
+    const displayNameIn = req.name ?? '';
+    if (displayNameIn.length > 255) {
+      throw new InvalidParameterError(
+        'Creating Instance Snapshot failed due to length of Instance Snapshot vsDisplayName should not exceed 255',
+      );
+    }
+    const description = req.description ?? '';
+    if (description.length > 255) {
+      throw new InvalidParameterError(
+        'Creating Instance Snapshot failed due to length of Instance Snapshot vsDescription should not exceed 255',
+      );
+    }
+    const now = new Date();
+    const existing = await snapshots.listByVm(vm.id);
+    const name = uniqueSnapshotName(vm.instanceName, now, new Set(existing.map((s) => s.name)));
+    const displayName = displayNameIn === '' ? name : displayNameIn;
+    if (existing.some((s) => s.displayName === displayName)) {
+      throw new InvalidParameterError(
+        `Creating Instance Snapshot failed because Instance Snapshot with name${displayName}  already exists`,
+      );
+    }
+    if (vm.state !== 'Running' && vm.state !== 'Stopped') {
+      throw new InvalidParameterError(
+        `Creating Instance Snapshot failed because Instance:${vm.id} is not in Running or Stopped state`,
+      );
+    }
+    if (memory && vm.state !== 'Running') {
+      throw new InvalidParameterError('Can not Snapshot memory when the Instance is not in Running state');
+    }
+    const volumes = await inventory.volumesOf(vm.id);
+    const root = volumes.find((v) => v.type === 'ROOT');
+    if (root === undefined)
+      throw new CloudRuntimeError(`Unable to find root volume for the user Instance:${vm.id}`);
+    if ((await inventory.getPool(root.poolId)) === undefined) {
+      throw new CloudRuntimeError(`Unable to find root volume storage pool for the user Instance:${vm.id}`);
+    }
+    const type: VmSnapshotType = memory && vm.state === 'Running' ? 'DiskAndMemory' : 'Disk';
+    const quiesce = req.quiesce ?? false;
+    const strategy = registry.bestMatch({ vm, volumes, type, quiesce, drivers: registry.storageDrivers });
+    if (strategy === undefined) {
+      throw new CloudRuntimeError(
+        `Can't find Instance Snapshot strategy for vmsnapshot: ${name}: no installed strategy handles a ` +
+          `${type} snapshot of this Instance`,
+      );
+    }
+    checkAccess(caller, vm.accountId, vm.id);
+    const max = settings.getNumber('vmsnapshot.max');
+    if (existing.length >= max) {
+      throw new CloudRuntimeError(
+        `Creating Instance Snapshot failed due to a Instance can just have : ${max} Instance Snapshots. Please delete old ones`,
+      );
+    }
+    this.checkNoActiveTasks(existing);
+    return snapshots.insert({
+      id: randomUUID(),
+      vmId: vm.id,
+      accountId: vm.accountId,
+      name,
+      displayName,
+      description,
+      type,
+      strategy: strategy.name,
+      quiesce,
+      options: { ...(req.options ?? {}) },
+      created: now.getTime(),
+    });
+  }
+
+  /** revertToVMSnapshot: CloudStack's checks C1–C8, then queue the revert. */
+  async revert(caller: Caller, snapshotId: string): Promise<Submitted> {
+    const snap = await this.deps.snapshots.get(snapshotId);
+    if (snap === undefined)
+      throw new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
+    const vm = await this.deps.inventory.getVm(snap.vmId);
+    if (vm === undefined) {
+      throw new InvalidParameterError(
+        `Revert Instance to Snapshot: ${snap.id} failed due to Instance: ${snap.vmId} is not found`,
+      );
+    }
+    this.checkNoActiveTasks(await this.deps.snapshots.listByVm(vm.id));
+    checkAccess(caller, snap.accountId, snap.id);
+    checkRevertAllowed(vm, snap);
+    const jobId = await this.deps.jobs.submit({
+      kind: JOB_KIND.revert,
+      queueKey: vm.id,
+      accountId: caller.accountId,
+      userId: caller.userId,
+      cmd: CMD.revert,
+      instanceType: 'VmSnapshot',
+      instanceId: snap.id,
+      payload: { snapshotId: snap.id, vmId: vm.id },
+    });
+    return { jobId };
+  }
+
+  /** deleteVMSnapshot: checks D1–D4, then queue the delete. Allocated rows may be deleted too. */
+  async delete(caller: Caller, snapshotId: string): Promise<Submitted> {
+    const snap = await this.deps.snapshots.get(snapshotId);
+    if (snap === undefined)
+      throw new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
+    checkAccess(caller, snap.accountId, snap.id);
+    const deletable: VmSnapshotState[] = ['Ready', 'Expunging', 'Error', 'Allocated', 'Hidden'];
+    if (!deletable.includes(snap.state)) {
+      throw new InvalidParameterError(
+        `Can't delete the Instance Snapshotshot ${snap.id} due to it is not in Created or Error, or Expunging State`,
+      );
+    }
+    const others = await this.deps.snapshots.listByVm(snap.vmId);
+    const firstExpunging = others.find((s) => s.state === 'Expunging');
+    const retryingStuckDelete = firstExpunging?.id === snap.id;
+    if (!retryingStuckDelete) this.checkNoActiveTasks(others);
+    const jobId = await this.deps.jobs.submit({
+      kind: JOB_KIND.delete,
+      queueKey: snap.vmId,
+      accountId: caller.accountId,
+      userId: caller.userId,
+      cmd: CMD.delete,
+      instanceType: 'VmSnapshot',
+      instanceId: snap.id,
+      payload: { snapshotId: snap.id, vmId: snap.vmId },
+    });
+    return { jobId };
+  }
+
+  /** CloudStack's hasActiveVMSnapshotTasks, minus Allocated (issue 8424). */
+  private checkNoActiveTasks(snaps: readonly StoredVmSnapshot[]): void {
+    if (snaps.some((s) => TRANSITIONAL_STATES.includes(s.state))) {
+      throw new InvalidParameterError(
+        'There are other active Instance Snapshot tasks on the Instance, please try again later',
+      );
+    }
+  }
+}
+
+/** Revert checks C5–C8: the VM's power state must not change, and the snapshot must be Ready. */
+export function checkRevertAllowed(vm: StoredVm, snap: StoredVmSnapshot): void {
+  if (vm.state !== 'Running' && vm.state !== 'Stopped') {
+    throw new InvalidParameterError(
+      'Instance Snapshot reverting failed because the Instance is not in Running or Stopped state.',
+    );
+  }
+  if (vm.state === 'Running' && snap.type === 'Disk') {
+    throw new InvalidParameterError(
+      'Reverting to the Instance Snapshot is not allowed for running Instances as this would result in an ' +
+        'Instance state change. For running Instances only Snapshots with memory can be reverted. In order to ' +
+        'revert to a Snapshot without memory you need to first stop the Instance.',
+    );
+  }
+  if (vm.state === 'Stopped' && snap.type === 'DiskAndMemory') {
+    throw new InvalidParameterError(
+      'Reverting to the Instance Snapshot is not allowed for stopped Instances when the Snapshot contains memory ' +
+        'as this would result in an Instance state change. In order to revert to a Snapshot with memory you need ' +
+        'to first start the Instance.',
+    );
+  }
+  if (snap.state !== 'Ready') {
+    throw new InvalidParameterError(
+      'Instance Snapshot reverting failed because the Instance Snapshot is not in Created state.',
+    );
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * The work behind the snapshot jobs, run on the VM's queue: every state change is persisted before
+ * the strategy acts, and every job kind has a recovery path for a crash at any point.
+ *
+ * Recovery rules (run for a job whose owner died mid-run):
+ *  - create: Allocated -> nothing reached the hypervisor, take it now; Creating -> ask the strategy
+ *    whether the snapshot exists: yes -> Ready, no -> Error.
+ *  - revert: Reverting -> Ready; the VM's power state is re-read from its host.
+ *  - delete: Expunging -> finish the delete (strategies' deletes are idempotent).
+ */
+import type { PowerState, SnapshotOperation, TakeResult, VolumeUpdate } from '../core/plugin-api.ts';
+import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
+import type { JobResult, RunningJob } from '../jobs/job-queue.ts';
+import type { SnapshotDetails, StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
+import type { StoredVm } from '../store/inventory-store.ts';
+import type { ManagerDeps } from './manager-deps.ts';
+import { strategyContext } from './strategy-context.ts';
+import { checkRevertAllowed, JOB_KIND } from './vm-snapshot-manager.ts';
+import { pickHost } from './host-picker.ts';
+
+export class VmSnapshotWorker {
+  constructor(private readonly deps: ManagerDeps) {}
+
+  register(): void {
+    const { jobs } = this.deps;
+    jobs.handle(
+      JOB_KIND.create,
+      (j) => this.runCreate(j),
+      (j) => this.recoverCreate(j),
+    );
+    jobs.handle(
+      JOB_KIND.revert,
+      (j) => this.runRevert(j),
+      (j) => this.recoverRevert(j),
+    );
+    jobs.handle(
+      JOB_KIND.delete,
+      (j) => this.runDelete(j),
+      (j) => this.recoverDelete(j),
+    );
+  }
+
+  // ---- create ------------------------------------------------------------------------------------
+
+  private async runCreate(job: RunningJob): Promise<JobResult> {
+    const { vm, snap } = await this.loadForCreate(job);
+    const label = describe(snap);
+    try {
+      const root = (await this.deps.inventory.volumesOf(vm.id)).find((v) => v.type === 'ROOT');
+      if (root === undefined)
+        throw new CloudRuntimeError('Create Instance to Snapshot failed because no root disk was found');
+      const states = await this.deps.inventory.volumeStates(vm.id);
+      if (states.get(root.id) !== 'Ready') {
+        throw new CloudRuntimeError(
+          `Create Instance to Snapshot failed due to Instance: ${vm.instanceName} has root disk in ${states.get(root.id)} state`,
+        );
+      }
+      // A strategy that is gone is reported while the snapshot is still Allocated, not stuck in Creating.
+      this.deps.registry.boundTo(snap);
+      // Persist Creating (and the parent) before anything reaches the hypervisor.
+      const current = (await this.deps.snapshots.listByVm(vm.id)).find((s) => s.current);
+      const creating = await this.deps.snapshots.fire(snap, 'CreateRequested', {
+        parentId: current?.id ?? null,
+      });
+      await job.progress(`taking snapshot with the ${creating.strategy} strategy`);
+      return await this.take(vm, creating, job);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new CloudRuntimeError(`Failed to create Instance Snapshot: [${label}] due to: ${reason}`);
+    }
+  }
+
+  private async take(vm: StoredVm, snap: StoredVmSnapshot, job: RunningJob): Promise<JobResult> {
+    const strategy = this.deps.registry.boundTo(snap);
+    const ctx = strategyContext(this.deps, snap.id);
+    const op = await this.operation(vm, snap);
+    const started = performance.now();
+    let result: TakeResult;
+    try {
+      result = await strategy.takeVmSnapshot(ctx, op);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const fresh = await this.mustGet(snap.id);
+      await this.deps.snapshots.fire(fresh, 'OperationFailed', {
+        details: { ...ctx.phaseDetails(), error: reason, totalMs: elapsed(started) },
+      });
+      await this.event(
+        job,
+        snap,
+        'VMSNAPSHOT.CREATE',
+        'ERROR',
+        `failed to create snapshot ${snap.name}: ${reason}`,
+      );
+      throw err;
+    }
+    const fresh = await this.mustGet(snap.id);
+    await this.deps.snapshots.finalizeCreate(fresh, result.records, result.volumeUpdates, {
+      ...(result.details ?? {}),
+      ...ctx.phaseDetails(),
+      totalMs: elapsed(started),
+    });
+    await this.event(
+      job,
+      snap,
+      'VMSNAPSHOT.CREATE',
+      'INFO',
+      `created snapshot ${snap.name} of ${vm.instanceName}`,
+    );
+    return { vmsnapshot: snap.id };
+  }
+
+  private async recoverCreate(job: RunningJob): Promise<JobResult> {
+    const { vm, snap } = await this.loadForCreate(job);
+    if (snap.state === 'Allocated') return this.runCreate(job);
+    if (snap.state !== 'Creating') return finalResult(snap);
+    const strategy = this.deps.registry.boundTo(snap);
+    const ctx = strategyContext(this.deps, snap.id);
+    const op = await this.operation(vm, snap);
+    const taken = strategy.reconcileTake
+      ? await strategy.reconcileTake(ctx, op)
+      : (await strategy.snapshotExists(ctx, op))
+        ? recordsFromVolumes(op, snap)
+        : null;
+    if (taken === null) {
+      await this.deps.snapshots.fire(snap, 'OperationFailed', {
+        details: { error: 'interrupted by a management server restart; the hypervisor has no such snapshot' },
+      });
+      throw new CloudRuntimeError(
+        `Failed to create Instance Snapshot: [${describe(snap)}] due to: the management server restarted ` +
+          'while the snapshot was being taken, and the hypervisor does not have it',
+      );
+    }
+    await this.deps.snapshots.finalizeCreate(snap, taken.records, taken.volumeUpdates, {
+      ...(taken.details ?? {}),
+      recovered: true,
+    });
+    this.deps.log.info(
+      { snapshot: snap.id },
+      'recovered an interrupted create: the snapshot exists, now Ready',
+    );
+    return { vmsnapshot: snap.id };
+  }
+
+  private async loadForCreate(job: RunningJob): Promise<{ vm: StoredVm; snap: StoredVmSnapshot }> {
+    const { snapshotId, vmId } = payloadIds(job);
+    const vm = await this.deps.inventory.getVm(vmId);
+    if (vm === undefined) {
+      throw new InvalidParameterError(
+        `Create Instance to Snapshot failed because Instance: ${vmId} is not found`,
+      );
+    }
+    const snap = await this.deps.snapshots.get(snapshotId);
+    if (snap === undefined)
+      throw new CloudRuntimeError(`Instance Snapshot id: ${snapshotId} can not be found`);
+    return { vm, snap };
+  }
+
+  // ---- revert ------------------------------------------------------------------------------------
+
+  private async runRevert(job: RunningJob): Promise<JobResult> {
+    const { snapshotId } = payloadIds(job);
+    const snap = await this.deps.snapshots.get(snapshotId);
+    if (snap === undefined)
+      throw new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
+    const vm = await this.deps.inventory.getVm(snap.vmId);
+    if (vm === undefined) {
+      throw new InvalidParameterError(
+        `Revert Instance to Snapshot: ${snap.id} failed due to Instance: ${snap.vmId} is not found`,
+      );
+    }
+    checkRevertAllowed(vm, snap);
+    const strategy = this.deps.registry.boundTo(snap);
+    const ctx = strategyContext(this.deps, snap.id);
+    const op = await this.operation(vm, snap);
+    // Refused up front, before any state changes (e.g. a latest-only storage driver).
+    if (strategy.validateRevert) await strategy.validateRevert(ctx, op);
+    const reverting = await this.deps.snapshots.fire(snap, 'RevertRequested');
+    await job.progress(`reverting with the ${reverting.strategy} strategy`);
+    const started = performance.now();
+    try {
+      const result = await strategy.revertVmSnapshot(ctx, op);
+      await this.deps.snapshots.finalizeRevert(await this.mustGet(snap.id), result.volumeUpdates, {
+        ...(result.details ?? {}),
+        'phase.revert.ms': elapsed(started),
+      });
+      await this.applyPowerState(vm, result.powerState);
+    } catch (err) {
+      await this.deps.snapshots.fire(await this.mustGet(snap.id), 'OperationFailed');
+      const reason = err instanceof Error ? err.message : String(err);
+      await this.event(job, snap, 'VMSNAPSHOT.REVERTTO', 'ERROR', reason);
+      throw new CloudRuntimeError(reason);
+    }
+    await this.event(job, snap, 'VMSNAPSHOT.REVERTTO', 'INFO', `reverted ${vm.instanceName} to ${snap.name}`);
+    return { virtualmachine: vm.id };
+  }
+
+  private async recoverRevert(job: RunningJob): Promise<JobResult> {
+    const { snapshotId, vmId } = payloadIds(job);
+    const snap = await this.deps.snapshots.get(snapshotId);
+    if (snap?.state === 'Reverting') await this.deps.snapshots.fire(snap, 'OperationFailed');
+    await this.resyncPowerState(vmId);
+    throw new CloudRuntimeError(
+      `Revert to Instance Snapshot ${snap?.name ?? snapshotId} was interrupted by a management server restart; ` +
+        'the snapshot is Ready again and the Instance state was re-read from its host',
+    );
+  }
+
+  // ---- delete ------------------------------------------------------------------------------------
+
+  private async runDelete(job: RunningJob): Promise<JobResult> {
+    const { snapshotId } = payloadIds(job);
+    const snap = await this.deps.snapshots.get(snapshotId);
+    if (snap === undefined)
+      throw new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
+    if (!['Ready', 'Expunging', 'Error', 'Allocated', 'Hidden'].includes(snap.state)) {
+      throw new InvalidParameterError(
+        `Can't delete the Instance Snapshot ${snap.id} due to it is not in [Ready, Expunging, Error, Allocated]States`,
+      );
+    }
+    if (snap.state === 'Allocated') {
+      // Never reached a hypervisor: forget the row (issue 8424: Allocated must not be stuck).
+      await this.deps.snapshots.removeRow(snap);
+      return { success: true };
+    }
+    // Refuse before any state change when the strategy is gone, so the snapshot is not left Expunging.
+    this.deps.registry.boundTo(snap);
+    const expunging = await this.deps.snapshots.fire(snap, 'ExpungeRequested');
+    await job.progress('deleting snapshot data');
+    return this.finishDelete(job, expunging);
+  }
+
+  private async finishDelete(job: RunningJob, snap: StoredVmSnapshot): Promise<JobResult> {
+    const vm = await this.deps.inventory.getVm(snap.vmId);
+    const ctx = strategyContext(this.deps, snap.id);
+    try {
+      if (vm === undefined) throw new Error(`Instance ${snap.vmId} is not found`);
+      const strategy = this.deps.registry.boundTo(snap);
+      const result = await strategy.deleteVmSnapshot(ctx, await this.operation(vm, snap));
+      const fresh = await this.mustGet(snap.id);
+      if (result.outcome === 'hidden') await this.deps.snapshots.fire(fresh, 'Hide');
+      else await this.deps.snapshots.finalizeDelete(fresh, result.volumeUpdates);
+    } catch (err) {
+      const fresh = await this.deps.snapshots.get(snap.id);
+      const reason = err instanceof Error ? err.message : String(err);
+      if (fresh?.state === 'Expunging')
+        await this.deps.snapshots.fire(fresh, 'OperationFailed', { details: { error: reason } });
+      await this.event(job, snap, 'VMSNAPSHOT.DELETE', 'ERROR', reason);
+      throw new CloudRuntimeError(reason);
+    }
+    await this.event(job, snap, 'VMSNAPSHOT.DELETE', 'INFO', `deleted snapshot ${snap.name}`);
+    return { success: true };
+  }
+
+  private async recoverDelete(job: RunningJob): Promise<JobResult> {
+    const { snapshotId } = payloadIds(job);
+    const snap = await this.deps.snapshots.get(snapshotId);
+    if (snap === undefined) return { success: true };
+    if (snap.state === 'Expunging') return this.finishDelete(job, snap);
+    return this.runDelete(job);
+  }
+
+  // ---- shared ------------------------------------------------------------------------------------
+
+  private async operation(vm: StoredVm, snap: StoredVmSnapshot): Promise<SnapshotOperation> {
+    return {
+      vm,
+      snapshot: snap,
+      parents: await this.deps.snapshots.parentChain(snap),
+      siblings: await this.deps.snapshots.listByVm(vm.id),
+      volumes: await this.deps.inventory.volumesOf(vm.id),
+      quiesce: snap.quiesce,
+      options: snap.options,
+    };
+  }
+
+  private async mustGet(id: string): Promise<StoredVmSnapshot> {
+    const s = await this.deps.snapshots.get(id, true);
+    if (s === undefined) throw new CloudRuntimeError(`Instance Snapshot id: ${id} can not be found`);
+    return s;
+  }
+
+  private async applyPowerState(vm: StoredVm, power: PowerState): Promise<void> {
+    const fresh = await this.deps.inventory.getVm(vm.id);
+    if (fresh === undefined) return;
+    if (power === 'PowerOn') {
+      const host =
+        fresh.hostId ??
+        (await pickHost(this.deps.inventory, fresh, await this.deps.inventory.volumesOf(vm.id))).id;
+      await this.deps.inventory.setVmState(fresh, 'Running', host);
+    } else {
+      await this.deps.inventory.setVmState(fresh, 'Stopped', null);
+    }
+  }
+
+  /** Re-reads a VM's power state from its host (after a crash cut an operation short). */
+  async resyncPowerState(vmId: string): Promise<void> {
+    const vm = await this.deps.inventory.getVm(vmId);
+    if (vm === undefined) return;
+    const hostId = vm.hostId ?? vm.lastHostId;
+    if (hostId === null) return;
+    const answer = await this.deps.agents.send(hostId, { kind: 'GetVmStates' }).catch(() => undefined);
+    if (answer === undefined || !answer.result) return;
+    const seen = answer.vms.find((v) => v.name === vm.instanceName);
+    const running = seen?.powerState === 'PowerOn';
+    await this.deps.inventory.setVmState(vm, running ? 'Running' : 'Stopped', running ? hostId : null);
+  }
+
+  private async event(
+    job: RunningJob,
+    snap: StoredVmSnapshot,
+    type: string,
+    level: 'INFO' | 'ERROR',
+    description: string,
+  ): Promise<void> {
+    await this.deps.events.record({
+      accountId: snap.accountId,
+      userId: job.userId,
+      type,
+      level,
+      state: 'Completed',
+      description,
+      resourceType: 'VmSnapshot',
+      resourceId: snap.id,
+    });
+  }
+}
+
+function payloadIds(job: RunningJob): { snapshotId: string; vmId: string } {
+  return { snapshotId: String(job.payload['snapshotId']), vmId: String(job.payload['vmId']) };
+}
+
+function describe(snap: StoredVmSnapshot): string {
+  return `VMSnapshot ${JSON.stringify({ uuid: snap.id, name: snap.name, displayName: snap.displayName })}`;
+}
+
+function elapsed(startedAt: number): number {
+  return Math.round((performance.now() - startedAt) * 100) / 100;
+}
+
+/** A job already finished by someone else: report its outcome. */
+function finalResult(snap: StoredVmSnapshot): JobResult {
+  if (snap.state === 'Ready') return { vmsnapshot: snap.id };
+  throw new CloudRuntimeError(
+    `Failed to create Instance Snapshot: [${describe(snap)}] due to: state ${snap.state}`,
+  );
+}
+
+/** Without a strategy-specific reconcile, the volumes as they are now are the snapshot's record. */
+function recordsFromVolumes(op: SnapshotOperation, snap: StoredVmSnapshot): TakeResult {
+  const updates: VolumeUpdate[] = [];
+  const details: SnapshotDetails = {
+    consistency: snap.quiesce ? 'application-consistent' : 'crash-consistent',
+  };
+  return {
+    records: op.volumes.map((v) => ({
+      volumeId: v.id,
+      driver: v.driver,
+      path: v.path,
+      size: v.size,
+      ref: snap.name,
+    })),
+    volumeUpdates: updates,
+    details,
+  };
+}

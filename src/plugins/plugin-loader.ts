@@ -1,0 +1,136 @@
+/**
+ * Loads third-party plugins the way config names them: a relative or absolute path (a file, or a
+ * package directory whose package.json `main` is the entry) or a bare module name resolved by
+ * Node. Each module must default-export a {@link VmsnapPlugin}; its `register` is called with the host.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { PluginHost, VmsnapPlugin } from '../core/plugin-api.ts';
+
+export interface PluginSpec {
+  /** `./examples/vendor-array-plugin`, `/abs/plugin.ts` or a package name such as `vmsnap-netapp`. */
+  readonly module: string;
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+export interface LoadedPlugin {
+  readonly name: string;
+  readonly module: string;
+  /** The file or package name actually imported. */
+  readonly resolved: string;
+}
+
+/** Loads and registers every plugin in order; the first failure throws, naming the module. */
+export async function loadPlugins(
+  specs: readonly PluginSpec[],
+  host: PluginHost,
+  baseDir: string,
+): Promise<LoadedPlugin[]> {
+  const loaded: LoadedPlugin[] = [];
+  for (const spec of specs) {
+    const resolved = await resolvePluginModule(spec.module, baseDir);
+    const plugin = await importPlugin(spec.module, resolved);
+    const clash = loaded.find((p) => p.name === plugin.name);
+    if (clash) {
+      throw new Error(
+        `Plugin "${plugin.name}" from "${spec.module}" is already loaded from "${clash.module}"`,
+      );
+    }
+    try {
+      await plugin.register(host, spec.options ?? {});
+    } catch (err) {
+      throw new Error(`Plugin "${plugin.name}" from "${spec.module}" failed to register: ${messageOf(err)}`, {
+        cause: err,
+      });
+    }
+    host.log.info({ plugin: plugin.name, module: spec.module }, 'plugin loaded');
+    loaded.push({ name: plugin.name, module: spec.module, resolved });
+  }
+  return loaded;
+}
+
+/** Path-like specs become absolute file paths; bare names are left for Node's resolver. */
+export async function resolvePluginModule(module: string, baseDir: string): Promise<string> {
+  if (!isPathLike(module)) return module;
+  const path = resolve(baseDir, module);
+  const info = await stat(path).catch(() => null);
+  if (info === null) throw new Error(`Plugin module "${module}" not found at ${path}`);
+  if (!info.isDirectory()) return path;
+  return join(path, await packageMain(module, path));
+}
+
+/** `VMSNAP_PLUGINS=a,./b` -> specs without options. */
+export function pluginSpecsFromEnv(value: string | undefined): PluginSpec[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((module) => ({ module }));
+}
+
+/** Checks the `plugins` array of config.json; `source` names the file in errors. */
+export function parsePluginSpecs(value: unknown, source: string): PluginSpec[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new Error(`${source}: "plugins" must be an array of {module, options?}`);
+  return value.map((item: unknown, i) => {
+    if (typeof item === 'string' && item.length > 0) return { module: item };
+    if (typeof item !== 'object' || item === null)
+      throw new Error(`${source}: plugins[${i}] must be an object`);
+    const { module, options } = item as Record<string, unknown>;
+    if (typeof module !== 'string' || module.length === 0) {
+      throw new Error(`${source}: plugins[${i}].module must be a non-empty string`);
+    }
+    if (options === undefined) return { module };
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new Error(`${source}: plugins[${i}].options must be an object`);
+    }
+    return { module, options: options as Record<string, unknown> };
+  });
+}
+
+function isPathLike(module: string): boolean {
+  return module.startsWith('.') || isAbsolute(module);
+}
+
+async function packageMain(module: string, dir: string): Promise<string> {
+  const text = await readFile(join(dir, 'package.json'), 'utf8').catch(() => null);
+  if (text === null)
+    throw new Error(`Plugin module "${module}" is a directory without package.json (${dir})`);
+  const pkg = JSON.parse(text) as { main?: unknown };
+  return typeof pkg.main === 'string' && pkg.main.length > 0 ? pkg.main : 'index.js';
+}
+
+async function importPlugin(module: string, resolved: string): Promise<VmsnapPlugin> {
+  const specifier = isAbsolute(resolved) ? pathToFileURL(resolved).href : resolved;
+  let namespace: { default?: unknown };
+  try {
+    namespace = (await import(specifier)) as { default?: unknown };
+  } catch (err) {
+    throw new Error(`Cannot load plugin module "${module}": ${messageOf(err)}`, { cause: err });
+  }
+  return asPlugin(module, namespace.default);
+}
+
+function asPlugin(module: string, value: unknown): VmsnapPlugin {
+  const problem = pluginProblem(value);
+  if (problem !== null) {
+    throw new Error(`Plugin module "${module}" does not default-export a vmsnap plugin: ${problem}`);
+  }
+  return value as VmsnapPlugin;
+}
+
+function pluginProblem(value: unknown): string | null {
+  if (value === undefined) return 'it has no default export';
+  if (typeof value !== 'object' || value === null)
+    return `the default export is a ${typeof value}, not an object`;
+  const candidate = value as { name?: unknown; register?: unknown };
+  if (typeof candidate.name !== 'string' || candidate.name.length === 0)
+    return 'the default export has no name';
+  if (typeof candidate.register !== 'function') return 'the default export has no register() function';
+  return null;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

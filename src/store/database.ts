@@ -1,0 +1,61 @@
+/**
+ * Opening the store: SQLite (embedded default, WAL) or PostgreSQL (several management servers).
+ * This is the only module that knows which engine is underneath.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { migrationProvider, type Dialect } from './migrations.ts';
+import type { Database } from './schema.ts';
+
+export type Db = Kysely<Database>;
+
+export interface StoreConfig {
+  /** `sqlite:<file>` / `sqlite::memory:` / `postgres://…` */
+  readonly url: string;
+}
+
+export interface OpenedStore {
+  readonly db: Db;
+  readonly dialect: Dialect;
+  close(): Promise<void>;
+}
+
+// PostgreSQL returns int8 as strings by default; all our bigints are epoch ms and fit a double.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export async function openStore(config: StoreConfig): Promise<OpenedStore> {
+  const dialect: Dialect = config.url.startsWith('postgres') ? 'postgres' : 'sqlite';
+  const db =
+    dialect === 'postgres'
+      ? new Kysely<Database>({
+          dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: config.url, max: 10 }) }),
+        })
+      : new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(config.url) }) });
+  await migrate(db, dialect);
+  return { db, dialect, close: () => db.destroy() };
+}
+
+function openSqlite(url: string): SqliteDatabase.Database {
+  const file = url.replace(/^sqlite:/, '');
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new SqliteDatabase(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  return sqlite;
+}
+
+async function migrate(db: Db, dialect: Dialect): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error !== undefined || failed !== undefined) {
+    const reason =
+      error instanceof Error ? error.message : `migration ${failed?.migrationName ?? 'unknown'} failed`;
+    throw new Error(`database migration failed: ${reason}`);
+  }
+}

@@ -1,0 +1,211 @@
+/** Zones, hosts, pools, VMs and volumes: the inventory the manager checks and strategies read. */
+import type {
+  HostInfo,
+  HostStatus,
+  HypervisorType,
+  VmInfo,
+  VmState,
+  VolumeFormat,
+  VolumeInfo,
+  VolumeType,
+} from '../core/plugin-api.ts';
+import type { Db } from './database.ts';
+import type { HostRow, PoolRow, VmRow } from './schema.ts';
+
+export interface StoredVm extends VmInfo {
+  readonly accountId: string;
+  readonly updateCount: number;
+  readonly created: number;
+}
+
+export interface StoredHost extends HostInfo {
+  readonly url: string | null;
+  readonly agentToken: string | null;
+  readonly lastHeartbeat: number | null;
+}
+
+export interface StoredPool {
+  readonly id: string;
+  readonly zoneId: string;
+  readonly name: string;
+  readonly driver: string;
+  readonly path: string;
+  readonly hostId: string | null;
+  readonly capacityBytes: number;
+}
+
+export class InventoryStore {
+  constructor(private readonly db: Db) {}
+
+  async getVm(id: string): Promise<StoredVm | undefined> {
+    const row = await this.db
+      .selectFrom('vms')
+      .selectAll()
+      .where('id', '=', id)
+      .where('removed', 'is', null)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toVm(row);
+  }
+
+  async getVmByInstanceName(name: string): Promise<StoredVm | undefined> {
+    const row = await this.db
+      .selectFrom('vms')
+      .selectAll()
+      .where('instance_name', '=', name)
+      .where('removed', 'is', null)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toVm(row);
+  }
+
+  async listVms(): Promise<StoredVm[]> {
+    const rows = await this.db
+      .selectFrom('vms')
+      .selectAll()
+      .where('removed', 'is', null)
+      .orderBy('created')
+      .execute();
+    return rows.map(toVm);
+  }
+
+  /** Power-state change with optimistic concurrency on update_count. Returns false if raced. */
+  async setVmState(vm: StoredVm, state: VmState, hostId: string | null): Promise<boolean> {
+    const res = await this.db
+      .updateTable('vms')
+      .set({
+        state,
+        host_id: hostId,
+        ...(vm.hostId !== null && vm.hostId !== hostId ? { last_host_id: vm.hostId } : {}),
+        ...(hostId !== null ? { last_host_id: hostId } : {}),
+        update_count: vm.updateCount + 1,
+      })
+      .where('id', '=', vm.id)
+      .where('update_count', '=', vm.updateCount)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** The VM's non-removed volumes with the driver of each volume's pool, ROOT first. */
+  async volumesOf(vmId: string): Promise<VolumeInfo[]> {
+    const rows = await this.db
+      .selectFrom('volumes as v')
+      .innerJoin('storage_pools as p', 'p.id', 'v.pool_id')
+      .select([
+        'v.id',
+        'v.name',
+        'v.type',
+        'v.pool_id',
+        'p.driver',
+        'v.format',
+        'v.path',
+        'v.size',
+        'v.device_id',
+        'v.state',
+      ])
+      .where('v.vm_id', '=', vmId)
+      .where('v.removed', 'is', null)
+      .orderBy('v.device_id')
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      type: r.type as VolumeType,
+      poolId: r.pool_id,
+      driver: r.driver,
+      format: r.format as VolumeFormat,
+      path: r.path,
+      size: Number(r.size),
+      deviceId: r.device_id,
+    }));
+  }
+
+  async volumeStates(vmId: string): Promise<Map<string, string>> {
+    const rows = await this.db
+      .selectFrom('volumes')
+      .select(['id', 'state'])
+      .where('vm_id', '=', vmId)
+      .where('removed', 'is', null)
+      .execute();
+    return new Map(rows.map((r) => [r.id, r.state]));
+  }
+
+  async getHost(id: string): Promise<StoredHost | undefined> {
+    const row = await this.db.selectFrom('hosts').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : toHost(row);
+  }
+
+  async listHosts(): Promise<StoredHost[]> {
+    const rows = await this.db
+      .selectFrom('hosts')
+      .selectAll()
+      .where('removed', 'is', null)
+      .orderBy('created')
+      .execute();
+    return rows.map(toHost);
+  }
+
+  async setHostStatus(id: string, status: HostStatus, heartbeat?: number): Promise<void> {
+    await this.db
+      .updateTable('hosts')
+      .set({ status, ...(heartbeat !== undefined ? { last_heartbeat: heartbeat } : {}) })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async getPool(id: string): Promise<StoredPool | undefined> {
+    const row = await this.db.selectFrom('storage_pools').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : toPool(row);
+  }
+
+  async listPools(): Promise<StoredPool[]> {
+    const rows = await this.db
+      .selectFrom('storage_pools')
+      .selectAll()
+      .where('removed', 'is', null)
+      .orderBy('created')
+      .execute();
+    return rows.map(toPool);
+  }
+}
+
+function toVm(r: VmRow): StoredVm {
+  return {
+    id: r.id,
+    instanceName: r.instance_name,
+    displayName: r.display_name,
+    state: r.state as VmState,
+    hostId: r.host_id,
+    lastHostId: r.last_host_id,
+    zoneId: r.zone_id,
+    hypervisor: r.hypervisor as HypervisorType,
+    memoryMb: r.memory_mb,
+    cpus: r.cpus,
+    accountId: r.account_id,
+    updateCount: r.update_count,
+    created: Number(r.created),
+  };
+}
+
+function toHost(r: HostRow): StoredHost {
+  return {
+    id: r.id,
+    name: r.name,
+    zoneId: r.zone_id,
+    hypervisor: r.hypervisor as HypervisorType,
+    status: r.status as HostStatus,
+    url: r.url,
+    agentToken: r.agent_token,
+    lastHeartbeat: r.last_heartbeat === null ? null : Number(r.last_heartbeat),
+  };
+}
+
+function toPool(r: PoolRow): StoredPool {
+  return {
+    id: r.id,
+    zoneId: r.zone_id,
+    name: r.name,
+    driver: r.driver,
+    path: r.path,
+    hostId: r.host_id,
+    capacityBytes: Number(r.capacity_bytes),
+  };
+}

@@ -1,0 +1,212 @@
+/**
+ * Table types for kysely. Portable SQL only: the same schema runs on SQLite and PostgreSQL.
+ * Conventions: ids are UUID text; timestamps are epoch milliseconds (bigint); booleans are 0/1
+ * integers; JSON is text. `update_count` backs optimistic concurrency on state changes.
+ */
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export interface ZoneTable {
+  id: string;
+  name: string;
+  created: number;
+}
+
+export interface HostTable {
+  id: string;
+  zone_id: string;
+  name: string;
+  hypervisor: string;
+  status: string;
+  url: string | null;
+  agent_token: string | null;
+  last_heartbeat: number | null;
+  created: number;
+  removed: number | null;
+}
+
+export interface StoragePoolTable {
+  id: string;
+  zone_id: string;
+  name: string;
+  /** Name of the storage driver that serves the pool. */
+  driver: string;
+  path: string;
+  /** Null: shared by every host of the zone; else the one host that reaches it. */
+  host_id: string | null;
+  capacity_bytes: number;
+  created: number;
+  removed: number | null;
+}
+
+export interface AccountTable {
+  id: string;
+  name: string;
+  /** 'admin' or 'user'. */
+  role: string;
+  domain_id: string;
+  state: string;
+  created: number;
+  removed: number | null;
+}
+
+export interface UserTable {
+  id: string;
+  account_id: string;
+  username: string;
+  api_key: string | null;
+  secret_key: string | null;
+  state: string;
+  created: number;
+}
+
+export interface VmTable {
+  id: string;
+  instance_name: string;
+  display_name: string;
+  state: string;
+  host_id: string | null;
+  last_host_id: string | null;
+  account_id: string;
+  zone_id: string;
+  hypervisor: string;
+  memory_mb: number;
+  cpus: number;
+  update_count: number;
+  created: number;
+  removed: number | null;
+}
+
+export interface VolumeTable {
+  id: string;
+  vm_id: string | null;
+  name: string;
+  type: string;
+  pool_id: string;
+  format: string;
+  path: string;
+  size: number;
+  device_id: number;
+  state: string;
+  created: number;
+  removed: number | null;
+}
+
+export interface VmSnapshotTable {
+  id: string;
+  vm_id: string;
+  account_id: string;
+  name: string;
+  display_name: string;
+  description: string;
+  type: string;
+  state: string;
+  parent_id: string | null;
+  current: number;
+  strategy: string | null;
+  quiesce: number;
+  /** JSON: request options (memory mode, quiesce policy). */
+  options: string;
+  /** JSON: facts shown in the API (consistency, freeze window, phase times). */
+  details: string;
+  update_count: number;
+  created: number;
+  updated: number;
+  removed: number | null;
+}
+
+export interface VmSnapshotVolumeTable {
+  snapshot_id: string;
+  volume_id: string;
+  driver: string;
+  path: string;
+  size: number;
+  ref: string | null;
+}
+
+export interface AsyncJobTable {
+  /** Monotonic: the order of jobs within one queue. */
+  seq: Generated<number>;
+  id: string;
+  account_id: string;
+  user_id: string;
+  /** CloudStack command class name, e.g. org.apache.cloudstack.api.command.user.vmsnapshot.CreateVMSnapshotCmd. */
+  cmd: string;
+  /** Handler name, e.g. vmsnapshot.create. */
+  kind: string;
+  /** Jobs with the same key run strictly one after another (the VM id). */
+  queue_key: string;
+  instance_type: string | null;
+  instance_id: string | null;
+  payload: string;
+  /** queued | running | succeeded | failed */
+  status: string;
+  result_code: number;
+  result: string | null;
+  progress: string | null;
+  owner: string | null;
+  lease_until: number | null;
+  attempts: number;
+  created: number;
+  started: number | null;
+  completed: number | null;
+}
+
+export interface EventTable {
+  id: string;
+  account_id: string;
+  user_id: string | null;
+  type: string;
+  level: string;
+  state: string;
+  description: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  created: number;
+}
+
+export interface SettingTable {
+  name: string;
+  value: string;
+  updated: number;
+}
+
+export interface ResourceTagTable {
+  id: string;
+  key: string;
+  value: string;
+  resource_type: string;
+  resource_id: string;
+  account_id: string;
+  created: number;
+}
+
+export interface Database {
+  zones: ZoneTable;
+  hosts: HostTable;
+  storage_pools: StoragePoolTable;
+  accounts: AccountTable;
+  users: UserTable;
+  vms: VmTable;
+  volumes: VolumeTable;
+  vm_snapshots: VmSnapshotTable;
+  vm_snapshot_volumes: VmSnapshotVolumeTable;
+  async_jobs: AsyncJobTable;
+  events: EventTable;
+  settings: SettingTable;
+  resource_tags: ResourceTagTable;
+}
+
+export type VmRow = Selectable<VmTable>;
+export type VolumeRow = Selectable<VolumeTable>;
+export type HostRow = Selectable<HostTable>;
+export type PoolRow = Selectable<StoragePoolTable>;
+export type VmSnapshotRow = Selectable<VmSnapshotTable>;
+export type VmSnapshotVolumeRow = Selectable<VmSnapshotVolumeTable>;
+export type AsyncJobRow = Selectable<AsyncJobTable>;
+export type NewAsyncJob = Insertable<AsyncJobTable>;
+export type AsyncJobUpdate = Updateable<AsyncJobTable>;
+export type AccountRow = Selectable<AccountTable>;
+export type UserRow = Selectable<UserTable>;
+export type EventRow = Selectable<EventTable>;
+export type ZoneRow = Selectable<ZoneTable>;
+export type TagRow = Selectable<ResourceTagTable>;

@@ -1,0 +1,338 @@
+/**
+ * VM snapshot rows: reads, optimistic state transitions, and the tree updates of create, revert
+ * and delete, each in one transaction so the tree is never seen half-updated.
+ */
+import type { Transaction } from 'kysely';
+import type {
+  VmSnapshotInfo,
+  VmSnapshotState,
+  VmSnapshotType,
+  VolumeSnapshotRecord,
+} from '../core/plugin-api.ts';
+import { transition, type VmSnapshotEvent } from '../core/vm-snapshot-state.ts';
+import type { Db } from './database.ts';
+import type { Database, VmSnapshotRow, VmSnapshotVolumeRow } from './schema.ts';
+
+export type SnapshotDetails = Record<string, string | number | boolean>;
+
+export interface StoredVmSnapshot extends VmSnapshotInfo {
+  readonly vmId: string;
+  readonly accountId: string;
+  readonly updateCount: number;
+  readonly options: Readonly<Record<string, string>>;
+  readonly details: Readonly<SnapshotDetails>;
+  readonly removed: number | null;
+  readonly updated: number;
+}
+
+/** Thrown when a transition lost a race (another writer changed the row first). */
+export class ConcurrentUpdateError extends Error {
+  constructor(id: string, expected: VmSnapshotState) {
+    super(`VM snapshot ${id} was changed concurrently (expected state ${expected})`);
+    this.name = 'ConcurrentOperationException';
+  }
+}
+
+export class VmSnapshotStore {
+  constructor(private readonly db: Db) {}
+
+  async get(id: string, includeRemoved = false): Promise<StoredVmSnapshot | undefined> {
+    let q = this.db.selectFrom('vm_snapshots').selectAll().where('id', '=', id);
+    if (!includeRemoved) q = q.where('removed', 'is', null);
+    const row = await q.executeTakeFirst();
+    return row === undefined ? undefined : this.hydrate(row);
+  }
+
+  /** All non-removed snapshots of a VM in any state (CloudStack's findByVm). */
+  async listByVm(vmId: string): Promise<StoredVmSnapshot[]> {
+    const rows = await this.db
+      .selectFrom('vm_snapshots')
+      .selectAll()
+      .where('vm_id', '=', vmId)
+      .where('removed', 'is', null)
+      .orderBy('created')
+      .execute();
+    return this.hydrateMany(rows);
+  }
+
+  async listInStates(states: readonly VmSnapshotState[]): Promise<StoredVmSnapshot[]> {
+    const rows = await this.db
+      .selectFrom('vm_snapshots')
+      .selectAll()
+      .where('state', 'in', [...states])
+      .where('removed', 'is', null)
+      .orderBy('created')
+      .execute();
+    return this.hydrateMany(rows);
+  }
+
+  async insert(s: {
+    id: string;
+    vmId: string;
+    accountId: string;
+    name: string;
+    displayName: string;
+    description: string;
+    type: VmSnapshotType;
+    strategy: string;
+    quiesce: boolean;
+    options: Record<string, string>;
+    created: number;
+  }): Promise<StoredVmSnapshot> {
+    await this.db
+      .insertInto('vm_snapshots')
+      .values({
+        id: s.id,
+        vm_id: s.vmId,
+        account_id: s.accountId,
+        name: s.name,
+        display_name: s.displayName,
+        description: s.description,
+        type: s.type,
+        state: 'Allocated',
+        parent_id: null,
+        current: 0,
+        strategy: s.strategy,
+        quiesce: s.quiesce ? 1 : 0,
+        options: JSON.stringify(s.options),
+        details: '{}',
+        update_count: 0,
+        created: s.created,
+        updated: s.created,
+        removed: null,
+      })
+      .execute();
+    const stored = await this.get(s.id);
+    if (stored === undefined) throw new Error(`snapshot ${s.id} vanished after insert`);
+    return stored;
+  }
+
+  /**
+   * Fires a state-machine event with optimistic concurrency: the row must still be in the state and
+   * update_count we read. Extra columns are written in the same statement.
+   */
+  async fire(
+    snap: StoredVmSnapshot,
+    event: VmSnapshotEvent,
+    extra: { parentId?: string | null; details?: SnapshotDetails } = {},
+    trx?: Transaction<Database>,
+  ): Promise<StoredVmSnapshot> {
+    const to = transition(snap.state, event);
+    const now = Date.now();
+    const details =
+      extra.details === undefined ? undefined : JSON.stringify({ ...snap.details, ...extra.details });
+    const res = await (trx ?? this.db)
+      .updateTable('vm_snapshots')
+      .set({
+        state: to,
+        update_count: snap.updateCount + 1,
+        updated: now,
+        ...(extra.parentId !== undefined ? { parent_id: extra.parentId } : {}),
+        ...(details !== undefined ? { details } : {}),
+      })
+      .where('id', '=', snap.id)
+      .where('state', '=', snap.state)
+      .where('update_count', '=', snap.updateCount)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) throw new ConcurrentUpdateError(snap.id, snap.state);
+    return {
+      ...snap,
+      state: to,
+      updateCount: snap.updateCount + 1,
+      updated: now,
+      parentId: extra.parentId !== undefined ? extra.parentId : snap.parentId,
+      details: details !== undefined ? (JSON.parse(details) as SnapshotDetails) : snap.details,
+    };
+  }
+
+  async mergeDetails(id: string, details: SnapshotDetails): Promise<void> {
+    const snap = await this.get(id, true);
+    if (snap === undefined) return;
+    await this.db
+      .updateTable('vm_snapshots')
+      .set({ details: JSON.stringify({ ...snap.details, ...details }) })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Create succeeded: records kept, volumes moved, the new snapshot becomes the only current one. */
+  async finalizeCreate(
+    snap: StoredVmSnapshot,
+    records: readonly VolumeSnapshotRecord[],
+    volumeUpdates: readonly { volumeId: string; path?: string; size?: number }[],
+    details: SnapshotDetails,
+  ): Promise<StoredVmSnapshot> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('vm_snapshot_volumes').where('snapshot_id', '=', snap.id).execute();
+      for (const r of records) {
+        await trx
+          .insertInto('vm_snapshot_volumes')
+          .values({
+            snapshot_id: snap.id,
+            volume_id: r.volumeId,
+            driver: r.driver,
+            path: r.path,
+            size: r.size,
+            ref: r.ref,
+          })
+          .execute();
+      }
+      await applyVolumeUpdates(trx, volumeUpdates);
+      await trx.updateTable('vm_snapshots').set({ current: 0 }).where('vm_id', '=', snap.vmId).execute();
+      await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.id).execute();
+      const done = await this.fire(snap, 'OperationSucceeded', { details }, trx);
+      return { ...done, current: true, volumes: records };
+    });
+  }
+
+  /** Revert succeeded: volumes moved and the reverted-to snapshot is current. */
+  async finalizeRevert(
+    snap: StoredVmSnapshot,
+    volumeUpdates: readonly { volumeId: string; path?: string; size?: number }[],
+    details: SnapshotDetails,
+  ): Promise<StoredVmSnapshot> {
+    return this.db.transaction().execute(async (trx) => {
+      await applyVolumeUpdates(trx, volumeUpdates);
+      await trx.updateTable('vm_snapshots').set({ current: 0 }).where('vm_id', '=', snap.vmId).execute();
+      await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.id).execute();
+      const done = await this.fire(snap, 'OperationSucceeded', { details }, trx);
+      return { ...done, current: true };
+    });
+  }
+
+  /**
+   * Delete succeeded: children re-parented to the deleted snapshot's parent, `current` moved to the
+   * parent if the deleted one was current, and the row soft-removed (state Removed).
+   */
+  async finalizeDelete(
+    snap: StoredVmSnapshot,
+    volumeUpdates: readonly { volumeId: string; path?: string; size?: number }[],
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await applyVolumeUpdates(trx, volumeUpdates);
+      await trx
+        .updateTable('vm_snapshots')
+        .set({ parent_id: snap.parentId })
+        .where('parent_id', '=', snap.id)
+        .where('removed', 'is', null)
+        .execute();
+      if (snap.current && snap.parentId !== null) {
+        await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.parentId).execute();
+      }
+      const removedState =
+        snap.state === 'Expunging' ? await this.fire(snap, 'OperationSucceeded', {}, trx) : snap;
+      await trx
+        .updateTable('vm_snapshots')
+        .set({ removed: Date.now(), current: 0 })
+        .where('id', '=', removedState.id)
+        .execute();
+    });
+  }
+
+  /** Forget a snapshot that never reached the hypervisor (Allocated) or is dropped from the DB only. */
+  async removeRow(snap: StoredVmSnapshot): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('vm_snapshots')
+        .set({ parent_id: snap.parentId })
+        .where('parent_id', '=', snap.id)
+        .where('removed', 'is', null)
+        .execute();
+      if (snap.current && snap.parentId !== null) {
+        await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.parentId).execute();
+      }
+      await trx
+        .updateTable('vm_snapshots')
+        .set({ removed: Date.now(), current: 0, updated: Date.now() })
+        .where('id', '=', snap.id)
+        .execute();
+    });
+  }
+
+  /** Parent chain, nearest first, stopping at a missing or looping link. */
+  async parentChain(snap: VmSnapshotInfo): Promise<StoredVmSnapshot[]> {
+    const chain: StoredVmSnapshot[] = [];
+    const seen = new Set<string>([snap.id]);
+    let parentId = snap.parentId;
+    while (parentId !== null && !seen.has(parentId)) {
+      seen.add(parentId);
+      const parent = await this.get(parentId, true);
+      if (parent === undefined) break;
+      chain.push(parent);
+      parentId = parent.parentId;
+    }
+    return chain;
+  }
+
+  private async hydrateMany(rows: VmSnapshotRow[]): Promise<StoredVmSnapshot[]> {
+    if (rows.length === 0) return [];
+    const vols = await this.db
+      .selectFrom('vm_snapshot_volumes')
+      .selectAll()
+      .where(
+        'snapshot_id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .execute();
+    const bySnap = new Map<string, VmSnapshotVolumeRow[]>();
+    for (const v of vols) bySnap.set(v.snapshot_id, [...(bySnap.get(v.snapshot_id) ?? []), v]);
+    return rows.map((r) => toStored(r, bySnap.get(r.id) ?? []));
+  }
+
+  private async hydrate(row: VmSnapshotRow): Promise<StoredVmSnapshot> {
+    const vols = await this.db
+      .selectFrom('vm_snapshot_volumes')
+      .selectAll()
+      .where('snapshot_id', '=', row.id)
+      .execute();
+    return toStored(row, vols);
+  }
+}
+
+async function applyVolumeUpdates(
+  trx: Transaction<Database>,
+  updates: readonly { volumeId: string; path?: string; size?: number }[],
+): Promise<void> {
+  for (const u of updates) {
+    if (u.path === undefined && u.size === undefined) continue;
+    await trx
+      .updateTable('volumes')
+      .set({
+        ...(u.path !== undefined ? { path: u.path } : {}),
+        ...(u.size !== undefined ? { size: u.size } : {}),
+      })
+      .where('id', '=', u.volumeId)
+      .execute();
+  }
+}
+
+function toStored(r: VmSnapshotRow, vols: VmSnapshotVolumeRow[]): StoredVmSnapshot {
+  return {
+    id: r.id,
+    vmId: r.vm_id,
+    accountId: r.account_id,
+    name: r.name,
+    displayName: r.display_name,
+    description: r.description,
+    type: r.type as VmSnapshotType,
+    state: r.state as VmSnapshotState,
+    parentId: r.parent_id,
+    current: r.current === 1,
+    strategy: r.strategy,
+    quiesce: r.quiesce === 1,
+    createdAt: Number(r.created),
+    updated: Number(r.updated),
+    removed: r.removed === null ? null : Number(r.removed),
+    updateCount: r.update_count,
+    options: JSON.parse(r.options) as Record<string, string>,
+    details: JSON.parse(r.details) as SnapshotDetails,
+    volumes: vols.map((v) => ({
+      volumeId: v.volume_id,
+      driver: v.driver,
+      path: v.path,
+      size: Number(v.size),
+      ref: v.ref,
+    })),
+  };
+}

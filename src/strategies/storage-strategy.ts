@@ -1,0 +1,620 @@
+/**
+ * The storage strategy: the design's fine-grained option. It quiesces the guest once, groups the
+ * VM's volumes by storage driver, lets every driver cut its volumes at the same time (one group call
+ * per driver, or per-volume fallbacks), thaws in a `finally`, and rolls back partial cuts.
+ *
+ * Quiesce policy (where peers fail, see reference/peers.md §1.5, §2.4, §7):
+ *  - `quiesce=false` never freezes (CloudStack always does: its issue 12871).
+ *  - `quiesce=true` with no reachable guest agent fails, unless the `best-effort` policy is chosen
+ *    (request option `quiescePolicy` or setting `vmsnapshot.quiesce.policy`); then the snapshot is
+ *    taken crash-consistent and says so in `details.consistency`.
+ *  - Freezes carry a budget (`vmsnapshot.freeze.budget`, ms): the host agent's watchdog thaws the
+ *    guest after it, even if we die. A cut that outlives the budget can no longer claim consistency.
+ *  - A failed thaw keeps the snapshot: the cut was taken while frozen, so its data is consistent,
+ *    and the watchdog thaws the guest within the budget. It is recorded as `thaw: failed (watchdog)`.
+ */
+import type {
+  AgentCommand,
+  AnswerFor,
+  CanHandleInput,
+  DeleteResult,
+  DriverVolumeSnapshot,
+  HostInfo,
+  RevertResult,
+  SnapshotOperation,
+  StorageDriver,
+  StorageSnapshotRef,
+  StrategyContext,
+  TakeResult,
+  VmSnapshotStrategy,
+  VolumeInfo,
+  VolumeSnapshotRecord,
+} from '../core/plugin-api.ts';
+import { StrategyPriority } from '../core/plugin-api.ts';
+
+export const STORAGE_STRATEGY_NAME = 'storage';
+export const FREEZE_BUDGET_SETTING = 'vmsnapshot.freeze.budget';
+export const QUIESCE_POLICY_SETTING = 'vmsnapshot.quiesce.policy';
+/** Request option (`op.options`) that overrides the policy setting for one snapshot. */
+export const QUIESCE_POLICY_OPTION = 'quiescePolicy';
+export const DEFAULT_FREEZE_BUDGET_MS = 10_000;
+/** Proxmox pings the agent with 3 s before freezing; a live agent answers in milliseconds. */
+export const GUEST_PING_TIMEOUT_MS = 3_000;
+
+export type Consistency =
+  'application-consistent' | 'crash-consistent' | 'no-guest-agent' | 'quiesce-timed-out';
+export type QuiescePolicy = 'required' | 'best-effort';
+export type ThawOutcome = 'ok' | 'failed (watchdog)' | 'not-needed' | 'not-frozen';
+
+type Details = Record<string, string | number | boolean>;
+
+/** The volumes of one VM that one driver serves. */
+interface DriverGroup {
+  readonly driver: StorageDriver;
+  readonly volumes: readonly VolumeInfo[];
+}
+
+/** What one driver did during the cut. `taken` may be non-empty even on error (partial fallback). */
+interface DriverCut {
+  readonly group: DriverGroup;
+  readonly taken: readonly DriverVolumeSnapshot[];
+  readonly error: Error | null;
+  readonly needsUnquiesce: boolean;
+  readonly ms: number;
+}
+
+/** The guest's state after the quiesce phase. */
+interface GuestQuiesce {
+  readonly consistency: Consistency;
+  /** Set when a freeze succeeded: a thaw is owed to this host. */
+  readonly frozenOn: HostInfo | null;
+  readonly freezeSentAt: number | null;
+  readonly note: string | null;
+}
+
+/** Records grouped back to their drivers, for revert, delete and existence checks. */
+interface DriverPlan {
+  readonly driver: StorageDriver;
+  readonly volumes: VolumeInfo[];
+  readonly snapshots: DriverVolumeSnapshot[];
+}
+
+export class StorageVmSnapshotStrategy implements VmSnapshotStrategy {
+  readonly name = STORAGE_STRATEGY_NAME;
+
+  canHandle(input: CanHandleInput): StrategyPriority {
+    if (input.type !== 'Disk' || input.volumes.length === 0) return StrategyPriority.CANT_HANDLE;
+    const allSnapshot = input.volumes.every(
+      (v) => input.drivers.get(v.driver)?.capabilities.canSnapshot === true,
+    );
+    return allSnapshot ? StrategyPriority.PLUGIN : StrategyPriority.CANT_HANDLE;
+  }
+
+  async takeVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<TakeResult> {
+    const groups = groupByDriver(ctx, op.volumes);
+    const budgetMs = freezeBudgetMs(ctx);
+    const policy = quiescePolicy(ctx, op);
+    const needsFreeze = op.quiesce && groups.some((g) => g.driver.capabilities.needsQuiesce);
+    const guest = await ctx.phase('quiesce', () => quiesceGuest(ctx, op, { needsFreeze, budgetMs, policy }));
+
+    const ref: StorageSnapshotRef = { id: op.snapshot.id, name: op.snapshot.name, vmId: op.vm.id };
+    let cuts: DriverCut[] | undefined;
+    let cutDoneAt: number;
+    let thaw: { outcome: ThawOutcome; at: number };
+    try {
+      await ctx.checkpoint('snapshot', { drivers: groups.map((g) => g.driver.name).join(',') });
+      cuts = await ctx.phase('snapshot', () => cutAll(groups, ref));
+      cutDoneAt = Date.now();
+    } finally {
+      thaw = await ctx.phase('thaw', () => thawGuest(ctx, op, guest, cuts, budgetMs));
+    }
+
+    const failures = cuts.filter((c) => c.error !== null);
+    // Recorded after the thaw, not before it: a database write must not lengthen the freeze window.
+    const taken = cuts.flatMap((c) => c.taken.map((s) => `${s.volumeId}=${s.ref}`));
+    await ctx.checkpoint('snapshot-taken', { refs: taken.join(','), failed: failures.length });
+    let consistency = guest.consistency;
+    let note = guest.note;
+    if (failures.length > 0) {
+      await this.failCut(ctx, op, cuts, failures.map(describeCutFailure).join('; '));
+    }
+    if (guest.freezeSentAt !== null && cutDoneAt - guest.freezeSentAt > budgetMs) {
+      // The watchdog may have thawed the guest before the last volume was cut.
+      const why = `the cut took ${cutDoneAt - guest.freezeSentAt} ms, past the ${budgetMs} ms freeze budget`;
+      if (policy === 'required')
+        await this.failCut(ctx, op, cuts, `cannot guarantee a quiesced snapshot: ${why}`);
+      consistency = 'quiesce-timed-out';
+      note = why;
+    }
+
+    const details: Details = {
+      consistency,
+      freezeWindowMs: guest.freezeSentAt === null ? 0 : Math.max(0, thaw.at - guest.freezeSentAt),
+      drivers: groups.map((g) => g.driver.name).join(','),
+      thaw: thaw.outcome,
+      quiescePolicy: policy,
+    };
+    if (note !== null) details['quiesceNote'] = note;
+    for (const cut of cuts) details[`driver.${cut.group.driver.name}.ms`] = cut.ms;
+    return { records: toRecords(cuts), volumeUpdates: [], details };
+  }
+
+  async validateRevert(ctx: StrategyContext, op: SnapshotOperation): Promise<void> {
+    const plans = planFromRecords(ctx, op, 'revert');
+    await Promise.all(plans.map((plan) => checkRevertable(plan, op)));
+  }
+
+  async revertVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<RevertResult> {
+    // Checked again here: a revert must never start on one driver and be refused by another.
+    await this.validateRevert(ctx, op);
+    const plans = planFromRecords(ctx, op, 'revert');
+    await ctx.checkpoint('revert', { drivers: plans.map((p) => p.driver.name).join(',') });
+    const runs = await ctx.phase('revert', () => runPlans(plans, revertWithDriver));
+    const failed = runs.filter((r) => r.error !== null);
+    if (failed.length > 0) {
+      const done = runs.filter((r) => r.error === null).map((r) => r.driver);
+      throw new Error(
+        `Revert of VM ${op.vm.displayName} to ${op.snapshot.displayName} failed: ` +
+          failed.map((r) => `storage driver ${r.driver}: ${r.error?.message}`).join('; ') +
+          (done.length > 0 ? `; volumes on ${done.join(', ')} were already reverted` : ''),
+      );
+    }
+    const details: Details = {};
+    for (const run of runs) details[`driver.${run.driver}.ms`] = run.ms;
+    // Disk-only snapshots hold no memory: the VM comes back powered off (the manager stops it first).
+    return { volumeUpdates: [], powerState: 'PowerOff', details };
+  }
+
+  async deleteVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<DeleteResult> {
+    const plans = planFromRecords(ctx, op, 'delete');
+    await ctx.checkpoint('delete', { drivers: plans.map((p) => p.driver.name).join(',') });
+    const runs = await ctx.phase('delete', () => runPlans(plans, deleteWithDriver));
+    const failed = runs.filter((r) => r.error !== null);
+    if (failed.length > 0) {
+      throw new Error(
+        `Delete of VM snapshot ${op.snapshot.displayName} failed: ` +
+          failed.map((r) => `storage driver ${r.driver}: ${r.error?.message}`).join('; '),
+      );
+    }
+    return { outcome: 'deleted', volumeUpdates: [] };
+  }
+
+  async snapshotExists(ctx: StrategyContext, op: SnapshotOperation): Promise<boolean> {
+    const records = op.snapshot.volumes;
+    if (records.length === 0 || records.some((r) => r.ref === null)) return false;
+    const plans = planFromRecords(ctx, op, 'delete');
+    const checks = plans.flatMap((plan) =>
+      plan.volumes.map(async (volume, i) => {
+        const refs = await plan.driver.listVolumeSnapshots(volume);
+        return refs.includes(plan.snapshots[i]!.ref);
+      }),
+    );
+    return (await Promise.all(checks)).every(Boolean);
+  }
+
+  /** Rolls back every volume snapshot the cut produced, then throws: the manager marks the snapshot Error. */
+  private async failCut(
+    ctx: StrategyContext,
+    op: SnapshotOperation,
+    cuts: readonly DriverCut[],
+    why: string,
+  ): Promise<never> {
+    await ctx.checkpoint('rollback');
+    const leftovers = await ctx.phase('rollback', () => rollBack(cuts));
+    const count = cuts.reduce((n, c) => n + c.taken.length, 0);
+    const rollback =
+      leftovers.length === 0
+        ? `rolled back ${count} volume snapshot(s)`
+        : `rollback failed, volume snapshots left on storage: ${leftovers.join('; ')}`;
+    ctx.log.error(
+      { vm: op.vm.instanceName, snapshot: op.snapshot.name, why, leftovers },
+      'storage snapshot failed',
+    );
+    throw new Error(
+      `VM snapshot ${op.snapshot.displayName} of VM ${op.vm.displayName} failed: ${why}; ${rollback}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------------------------------
+
+function freezeBudgetMs(ctx: StrategyContext): number {
+  const value = readSetting(() => ctx.numberSetting(FREEZE_BUDGET_SETTING));
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : DEFAULT_FREEZE_BUDGET_MS;
+}
+
+function quiescePolicy(ctx: StrategyContext, op: SnapshotOperation): QuiescePolicy {
+  const requested = op.options[QUIESCE_POLICY_OPTION];
+  const value = requested ?? readSetting(() => ctx.setting(QUIESCE_POLICY_SETTING)) ?? '';
+  if (value === '' || value === 'required') return 'required';
+  if (value === 'best-effort') return 'best-effort';
+  const source =
+    requested === undefined ? `setting ${QUIESCE_POLICY_SETTING}` : `option ${QUIESCE_POLICY_OPTION}`;
+  throw new Error(`Invalid ${source} "${value}": expected "required" or "best-effort"`);
+}
+
+/** A setting the registry does not know falls back to the default instead of failing the snapshot. */
+function readSetting<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Quiesce and thaw
+// ---------------------------------------------------------------------------------------------------
+
+interface QuiescePlan {
+  readonly needsFreeze: boolean;
+  readonly budgetMs: number;
+  readonly policy: QuiescePolicy;
+}
+
+async function quiesceGuest(
+  ctx: StrategyContext,
+  op: SnapshotOperation,
+  plan: QuiescePlan,
+): Promise<GuestQuiesce> {
+  const unfrozen = (consistency: Consistency, note: string | null): GuestQuiesce => ({
+    consistency,
+    frozenOn: null,
+    freezeSentAt: null,
+    note,
+  });
+  if (!op.quiesce) return unfrozen('crash-consistent', null);
+  // A stopped guest has no writes in flight: its disks hold what it flushed at shutdown.
+  if (op.vm.state !== 'Running')
+    return unfrozen('application-consistent', 'guest not running: no freeze needed');
+  // Drivers that declare needsQuiesce=false make the cut consistent themselves.
+  if (!plan.needsFreeze) return unfrozen('application-consistent', 'storage drivers quiesce on their own');
+
+  const vmName = op.vm.instanceName;
+  const downgrade = (consistency: Consistency, problem: string): GuestQuiesce => {
+    const message = `Cannot quiesce VM ${op.vm.displayName}: ${problem}`;
+    if (plan.policy === 'required') throw new Error(message);
+    ctx.log.warn(
+      { vm: vmName, problem },
+      'quiesce failed; taking a crash-consistent snapshot (best-effort policy)',
+    );
+    return unfrozen(consistency, problem);
+  };
+
+  let host: HostInfo;
+  try {
+    host = await ctx.pickHost(op.vm, op.volumes);
+  } catch (err) {
+    return downgrade('no-guest-agent', `the QEMU guest agent is not reachable (no host: ${messageOf(err)})`);
+  }
+  const ping = await sendWithin(
+    ctx,
+    host,
+    { kind: 'GuestPing', vmName },
+    Math.min(GUEST_PING_TIMEOUT_MS, plan.budgetMs),
+  );
+  if (!ping.ok || !ping.answer.result || !ping.answer.available) {
+    const why = !ping.ok ? ping.error : ping.answer.result ? 'no answer to guest-ping' : ping.answer.details;
+    return downgrade('no-guest-agent', `the QEMU guest agent is not reachable (${why})`);
+  }
+
+  await ctx.checkpoint('quiesce', { hostId: host.id, budgetMs: plan.budgetMs });
+  const freezeSentAt = Date.now();
+  const freezeCommand = { kind: 'FreezeThaw', vmName, option: 'freeze', budgetMs: plan.budgetMs } as const;
+  const freeze = await sendWithin(ctx, host, freezeCommand, plan.budgetMs);
+  if (freeze.ok && freeze.answer.result && freeze.answer.status === 'frozen') {
+    return { consistency: 'application-consistent', frozenOn: host, freezeSentAt, note: null };
+  }
+  // The guest may be partly or belatedly frozen: thaw it before deciding anything else.
+  await sendThaw(ctx, host, vmName, plan.budgetMs);
+  if (!freeze.ok)
+    return downgrade('quiesce-timed-out', `guest agent freeze did not complete: ${freeze.error}`);
+  const why = freeze.answer.result ? `guest reports ${freeze.answer.status}` : freeze.answer.details;
+  return downgrade('crash-consistent', `guest agent freeze failed: ${why}`);
+}
+
+/** Thaws once the cut is over, unless every driver says it already released the guest. */
+async function thawGuest(
+  ctx: StrategyContext,
+  op: SnapshotOperation,
+  guest: GuestQuiesce,
+  cuts: readonly DriverCut[] | undefined,
+  budgetMs: number,
+): Promise<{ outcome: ThawOutcome; at: number }> {
+  if (guest.frozenOn === null) return { outcome: 'not-frozen', at: Date.now() };
+  const released = cuts !== undefined && cuts.every((c) => c.error === null && !c.needsUnquiesce);
+  if (released) return { outcome: 'not-needed', at: Date.now() };
+  const ok = await sendThaw(ctx, guest.frozenOn, op.vm.instanceName, budgetMs);
+  if (!ok) {
+    ctx.log.warn(
+      { vm: op.vm.instanceName, budgetMs },
+      'guest thaw failed; the host agent watchdog thaws it within the freeze budget',
+    );
+  }
+  return { outcome: ok ? 'ok' : 'failed (watchdog)', at: Date.now() };
+}
+
+async function sendThaw(
+  ctx: StrategyContext,
+  host: HostInfo,
+  vmName: string,
+  budgetMs: number,
+): Promise<boolean> {
+  const thaw = await sendWithin(ctx, host, { kind: 'FreezeThaw', vmName, option: 'thaw' }, budgetMs);
+  return thaw.ok && thaw.answer.result;
+}
+
+type Sent<C extends AgentCommand> = { ok: true; answer: AnswerFor<C> } | { ok: false; error: string };
+
+/** Sends with a timeout of our own too: a gateway that never answers must not hold a frozen guest. */
+async function sendWithin<C extends AgentCommand>(
+  ctx: StrategyContext,
+  host: HostInfo,
+  command: C,
+  timeoutMs: number,
+): Promise<Sent<C>> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<Sent<C>>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, error: `no answer within ${timeoutMs} ms` }), timeoutMs);
+  });
+  const answered = ctx.agents.send(host.id, command, { timeoutMs }).then(
+    (answer): Sent<C> => ({ ok: true, answer }),
+    (err: unknown): Sent<C> => ({ ok: false, error: messageOf(err) }),
+  );
+  try {
+    return await Promise.race([answered, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The cut
+// ---------------------------------------------------------------------------------------------------
+
+function groupByDriver(ctx: StrategyContext, volumes: readonly VolumeInfo[]): DriverGroup[] {
+  const groups = new Map<string, { driver: StorageDriver; volumes: VolumeInfo[] }>();
+  for (const volume of volumes) {
+    const existing = groups.get(volume.driver);
+    if (existing) {
+      existing.volumes.push(volume);
+      continue;
+    }
+    const driver = requireDriver(ctx, volume.driver);
+    if (!driver.capabilities.canSnapshot) {
+      throw new Error(`Storage driver ${driver.name} of volume ${volume.name} cannot take snapshots`);
+    }
+    groups.set(volume.driver, { driver, volumes: [volume] });
+  }
+  return [...groups.values()];
+}
+
+/** Every driver at once: the freeze window is the slowest driver, not their sum. */
+async function cutAll(groups: readonly DriverGroup[], ref: StorageSnapshotRef): Promise<DriverCut[]> {
+  const started = Date.now();
+  const settled = await Promise.allSettled(groups.map((group) => cutWithDriver(group, ref)));
+  return settled.map((result, i) =>
+    result.status === 'fulfilled'
+      ? result.value
+      : {
+          group: groups[i]!,
+          taken: [],
+          error: toError(result.reason),
+          needsUnquiesce: true,
+          ms: Date.now() - started,
+        },
+  );
+}
+
+async function cutWithDriver(group: DriverGroup, ref: StorageSnapshotRef): Promise<DriverCut> {
+  const { driver, volumes } = group;
+  const started = Date.now();
+  const done = (
+    taken: readonly DriverVolumeSnapshot[],
+    error: Error | null,
+    needsUnquiesce = true,
+  ): DriverCut => ({
+    group,
+    taken,
+    error,
+    needsUnquiesce,
+    ms: Date.now() - started,
+  });
+  if (driver.takeVmSnapshot) {
+    try {
+      const result = await driver.takeVmSnapshot(volumes, ref);
+      const missing = volumes.filter((v) => !result.volumes.some((s) => s.volumeId === v.id));
+      const error =
+        missing.length > 0
+          ? new Error(`no snapshot returned for ${missing.map((v) => v.name).join(', ')}`)
+          : null;
+      return done(result.volumes, error, result.needsUnquiesce);
+    } catch (err) {
+      return done([], toError(err));
+    }
+  }
+  const settled = await Promise.allSettled(volumes.map((volume) => driver.takeVolumeSnapshot(volume, ref)));
+  const taken = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const errors = settled.flatMap((s, i) =>
+    s.status === 'rejected' ? [`${volumes[i]!.name}: ${messageOf(s.reason)}`] : [],
+  );
+  return done(taken, errors.length > 0 ? new Error(errors.join('; ')) : null);
+}
+
+/** Deletes what the cut produced; returns what could not be deleted (for the error message). */
+async function rollBack(cuts: readonly DriverCut[]): Promise<string[]> {
+  const plans = cuts
+    .filter((c) => c.taken.length > 0)
+    .map((c) => ({
+      driver: c.group.driver,
+      snapshots: [...c.taken],
+      volumes: c.taken.map((s) => c.group.volumes.find((v) => v.id === s.volumeId)!),
+    }));
+  const runs = await runPlans(plans, deleteWithDriver);
+  return runs
+    .filter((r) => r.error !== null)
+    .map((r) => `${r.driver}: ${r.refs.join(', ')} (${r.error?.message})`);
+}
+
+function toRecords(cuts: readonly DriverCut[]): VolumeSnapshotRecord[] {
+  return cuts.flatMap((cut) =>
+    cut.group.volumes.map((volume) => {
+      const snapshot = cut.taken.find((s) => s.volumeId === volume.id);
+      return {
+        volumeId: volume.id,
+        driver: cut.group.driver.name,
+        path: volume.path,
+        size: snapshot?.size ?? volume.size,
+        ref: snapshot?.ref ?? null,
+      };
+    }),
+  );
+}
+
+function describeCutFailure(cut: DriverCut): string {
+  return `storage driver ${cut.group.driver.name} failed: ${cut.error?.message ?? 'unknown error'}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Revert, delete and existence: the records say which driver holds what
+// ---------------------------------------------------------------------------------------------------
+
+function planFromRecords(
+  ctx: StrategyContext,
+  op: SnapshotOperation,
+  purpose: 'revert' | 'delete',
+): DriverPlan[] {
+  const plans = new Map<string, DriverPlan>();
+  for (const record of op.snapshot.volumes) {
+    if (record.ref === null) {
+      if (purpose === 'revert') {
+        throw new Error(
+          `Cannot revert to ${op.snapshot.displayName}: volume ${record.volumeId} has no storage snapshot`,
+        );
+      }
+      continue; // Nothing was stored for it: nothing to delete.
+    }
+    const volume = op.volumes.find((v) => v.id === record.volumeId);
+    if (!volume && purpose === 'revert') {
+      throw new Error(
+        `Cannot revert to ${op.snapshot.displayName}: volume ${record.volumeId} is no longer attached to VM ${op.vm.displayName}`,
+      );
+    }
+    let plan = plans.get(record.driver);
+    if (!plan) {
+      plan = { driver: requireDriver(ctx, record.driver), volumes: [], snapshots: [] };
+      plans.set(record.driver, plan);
+    }
+    plan.volumes.push(volume ?? detachedVolume(record));
+    plan.snapshots.push({ volumeId: record.volumeId, ref: record.ref, size: record.size });
+  }
+  return [...plans.values()];
+}
+
+/** A detached volume still has snapshots on its driver; deleting them needs only its identity. */
+function detachedVolume(record: VolumeSnapshotRecord): VolumeInfo {
+  return {
+    id: record.volumeId,
+    name: record.volumeId,
+    type: 'DATADISK',
+    poolId: '',
+    driver: record.driver,
+    format: 'RAW',
+    path: record.path,
+    size: record.size,
+    deviceId: -1,
+  };
+}
+
+/** Refuses up front: a snapshot gone from storage, or newer snapshots on a latest-only driver. */
+async function checkRevertable(plan: DriverPlan, op: SnapshotOperation): Promise<void> {
+  const listed = await Promise.all(plan.volumes.map((volume) => plan.driver.listVolumeSnapshots(volume)));
+  const blockers = new Set<string>();
+  for (const [i, refs] of listed.entries()) {
+    const ref = plan.snapshots[i]!.ref;
+    const at = refs.indexOf(ref);
+    if (at < 0) {
+      throw new Error(
+        `Cannot revert to ${op.snapshot.displayName}: snapshot ${ref} of volume ${plan.volumes[i]!.name} ` +
+          `no longer exists on storage driver ${plan.driver.name}`,
+      );
+    }
+    for (const newer of refs.slice(at + 1)) blockers.add(snapshotNameOf(newer, op));
+  }
+  if (plan.driver.capabilities.revert === 'latest-only' && blockers.size > 0) {
+    throw new Error(
+      `Cannot revert to ${op.snapshot.displayName}: storage driver ${plan.driver.name} can only revert to the ` +
+        `latest snapshot; newer snapshots block it: ${[...blockers].join(', ')}`,
+    );
+  }
+}
+
+/** A blocking ref shown as the VM snapshot that owns it, when we know it. */
+function snapshotNameOf(ref: string, op: SnapshotOperation): string {
+  const owner = op.siblings.find((s) => s.volumes.some((v) => v.ref === ref));
+  return owner ? `${owner.displayName} (${ref})` : ref;
+}
+
+interface PlanRun {
+  readonly driver: string;
+  readonly refs: readonly string[];
+  readonly error: Error | null;
+  readonly ms: number;
+}
+
+/** Runs one step per driver, all drivers at once; never throws. */
+async function runPlans(
+  plans: readonly DriverPlan[],
+  step: (plan: DriverPlan) => Promise<void>,
+): Promise<PlanRun[]> {
+  return Promise.all(
+    plans.map(async (plan) => {
+      const started = Date.now();
+      const error = await step(plan).then(
+        () => null,
+        (err: unknown) => toError(err),
+      );
+      return {
+        driver: plan.driver.name,
+        refs: plan.snapshots.map((s) => s.ref),
+        error,
+        ms: Date.now() - started,
+      };
+    }),
+  );
+}
+
+async function revertWithDriver({ driver, volumes, snapshots }: DriverPlan): Promise<void> {
+  if (driver.revertVmSnapshot) return driver.revertVmSnapshot(volumes, snapshots);
+  await allOrFirstError(volumes.map((volume, i) => driver.revertVolumeSnapshot(volume, snapshots[i]!)));
+}
+
+async function deleteWithDriver({ driver, volumes, snapshots }: DriverPlan): Promise<void> {
+  if (driver.deleteVmSnapshot) return driver.deleteVmSnapshot(volumes, snapshots);
+  await allOrFirstError(volumes.map((volume, i) => driver.deleteVolumeSnapshot(volume, snapshots[i]!)));
+}
+
+/** Like Promise.all, but waits for every call to settle before reporting, so none runs on unseen. */
+async function allOrFirstError(calls: readonly Promise<void>[]): Promise<void> {
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw toError(failed.reason);
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+function requireDriver(ctx: StrategyContext, name: string): StorageDriver {
+  const driver = ctx.storageDriver(name);
+  if (!driver) throw new Error(`Storage driver ${name} is not loaded`);
+  return driver;
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+function messageOf(value: unknown): string {
+  return value instanceof Error ? value.message : String(value);
+}

@@ -1,0 +1,120 @@
+/**
+ * Adds VMs to a seeded app the way src/app/seed.ts does: rows in `vms` and `volumes`, then the
+ * simulator is told (CreateVM, and StartVM for running ones) so both views agree. Used by the
+ * isolation tests (a VM for a second account) and the API benchmark (N VMs before timing).
+ */
+import { randomUUID } from 'node:crypto';
+import type { App } from '../../src/app/app.ts';
+import type { VolumeTO } from '../../src/core/plugin-api.ts';
+
+export interface VmRequest {
+  readonly displayName: string;
+  readonly running: boolean;
+  /** Extra DATADISK volumes besides the ROOT one. */
+  readonly dataDisks?: number;
+}
+
+export interface CreatedVm {
+  readonly id: string;
+  readonly instanceName: string;
+  readonly hostId: string;
+  readonly volumeIds: readonly string[];
+}
+
+const GiB = 1024 ** 3;
+
+/** Creates `vms` for `accountId` in the first zone, spread over its hosts, on its first hypervisor pool. */
+export async function createVms(app: App, accountId: string, vms: readonly VmRequest[]): Promise<CreatedVm[]> {
+  const { db } = app.deps;
+  const zone = await db.selectFrom('zones').select('id').orderBy('created').executeTakeFirstOrThrow();
+  const hosts = await db.selectFrom('hosts').select('id').where('zone_id', '=', zone.id).orderBy('created').execute();
+  const pool = await db
+    .selectFrom('storage_pools')
+    .select(['id', 'name'])
+    .where('zone_id', '=', zone.id)
+    .where('driver', '=', 'hypervisor')
+    .orderBy('created')
+    .executeTakeFirstOrThrow();
+  if (hosts.length === 0) throw new Error('the zone has no hosts');
+  const out: CreatedVm[] = [];
+  const specs: PendingSpec[] = [];
+  const now = Date.now();
+  // One transaction for all rows: thousands of autocommits would dominate a benchmark's setup.
+  await db.transaction().execute(async (trx) => {
+    for (const [i, req] of vms.entries()) {
+      const id = randomUUID();
+      const hostId = hosts[i % hosts.length]!.id;
+      const instanceName = `i-9-${id.slice(0, 8)}-VM`;
+      const volumes: VolumeTO[] = Array.from({ length: 1 + (req.dataDisks ?? 0) }, (_, d) => {
+        const volId = randomUUID();
+        return {
+          id: volId,
+          type: d === 0 ? 'ROOT' : 'DATADISK',
+          path: `/sim/${pool.name}/${volId}.qcow2`,
+          poolId: pool.id,
+          format: 'QCOW2',
+          size: (d === 0 ? 20 : 50) * GiB,
+          deviceId: d,
+        };
+      });
+      await trx
+        .insertInto('vms')
+        .values({
+          id,
+          instance_name: instanceName,
+          display_name: req.displayName,
+          state: req.running ? 'Running' : 'Stopped',
+          host_id: req.running ? hostId : null,
+          last_host_id: hostId,
+          account_id: accountId,
+          zone_id: zone.id,
+          hypervisor: 'Simulator',
+          memory_mb: 1024,
+          cpus: 1,
+          update_count: 0,
+          created: now + i,
+          removed: null,
+        })
+        .execute();
+      for (const v of volumes) {
+        await trx
+          .insertInto('volumes')
+          .values({
+            id: v.id,
+            vm_id: id,
+            name: `${v.type}-${instanceName}-${v.deviceId}`,
+            type: v.type,
+            pool_id: v.poolId,
+            format: v.format,
+            path: v.path,
+            size: v.size,
+            device_id: v.deviceId,
+            state: 'Ready',
+            created: now + i,
+            removed: null,
+          })
+          .execute();
+      }
+      out.push({ id, instanceName, hostId, volumeIds: volumes.map((v) => v.id) });
+      specs.push({ name: instanceName, uuid: id, memoryMb: 1024, cpus: 1, volumes, running: req.running });
+    }
+  });
+  // The simulator is told only after the rows are committed, so a failed insert leaves it untouched.
+  for (const [i, vm] of out.entries()) {
+    const { running, ...vmSpec } = specs[i]!;
+    const agent = await app.agentFor(vm.hostId);
+    await agent.execute({ kind: 'CreateVM', vm: vmSpec });
+    if (running) await agent.execute({ kind: 'StartVM', vm: vmSpec });
+  }
+  return out;
+}
+
+interface PendingSpec {
+  name: string;
+  uuid: string;
+  memoryMb: number;
+  cpus: number;
+  volumes: VolumeTO[];
+  running: boolean;
+}
+

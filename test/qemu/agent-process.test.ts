@@ -1,0 +1,146 @@
+/**
+ * The agent as its own process behind HTTP: token auth, and a kill -9 in the middle of a live memory
+ * snapshot's RAM save, then restart and reconcile (issue 6, crash safety).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { HttpAgentClient } from '../../src/hypervisors/qemu/http-agent-client.ts';
+import { QmpClient } from '../../src/hypervisors/qemu/qmp-client.ts';
+import { topNodes } from '../../src/hypervisors/qemu/live-block.ts';
+import { createSnap, vmSpec } from './agent-fixtures.ts';
+import { describeQemu, hasPattern, repoRoot, scratchDir, writePattern } from './helpers.ts';
+
+const TOKEN = 'test-token-0123456789';
+
+interface AgentProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly output: () => string;
+}
+
+function spawnAgent(dir: string, extraEnv: Record<string, string> = {}): Promise<AgentProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/hypervisors/qemu/agent-main.ts')], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      VMSNAP_AGENT_TOKEN: TOKEN,
+      VMSNAP_AGENT_PORT: '0',
+      VMSNAP_AGENT_STATE_DIR: path.join(dir, 'state'),
+      VMSNAP_AGENT_POOL_DIR: path.join(dir, 'pool'),
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`agent did not start:\n${out}`)), 20_000);
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const match = /vmsnap-agent listening (\S+)/.exec(out);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1], output: () => out });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`agent exited (${code}):\n${out}`)));
+  });
+}
+
+function waitExit(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+function stateOf(dir: string): { vms: { name: string; pending: { step: string } | null; snapshots: { name: string; state: string; error?: string }[] }[] } {
+  return JSON.parse(readFileSync(path.join(dir, 'state', 'qemu-agent-state.json'), 'utf8'));
+}
+
+describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot', () => {
+  const scratch = scratchDir('agentproc');
+  const children: ChildProcess[] = [];
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    // The VM outlives the agent by design: stop it through its QMP socket.
+    const qmp = await QmpClient.connect(path.join(scratch.dir, 'state', 'run', 'crash1.qmp'), { connectTimeoutMs: 500 }).catch(() => null);
+    await qmp?.execute('quit').catch(() => undefined);
+    qmp?.close();
+    await new Promise((r) => setTimeout(r, 200));
+    scratch.cleanup();
+  });
+
+  it('requires the bearer token, then serves commands; a killed agent mid-save is reconciled on restart', async () => {
+    // Slow RAM save (256 KiB/s) and a hold after the 'saving' step: the kill lands inside the save.
+    const first = await spawnAgent(scratch.dir, {
+      VMSNAP_AGENT_SAVE_BANDWIDTH: String(256 * 1024),
+      VMSNAP_AGENT_PAUSE_AFTER_STEP: 'saving:60000',
+    });
+    children.push(first.child);
+
+    const noToken = await fetch(`${first.url}/v1/command`, { method: 'POST', body: JSON.stringify({ kind: 'Ping' }), headers: { 'content-type': 'application/json' } });
+    expect(noToken.status).toBe(401);
+    const wrong = new HttpAgentClient({ url: first.url, token: 'wrong-token-xxxxxxxxx' });
+    await expect(wrong.execute({ kind: 'Ping' })).rejects.toThrow(/401/);
+    const client = new HttpAgentClient({ url: first.url, token: TOKEN, timeoutMs: 90_000 });
+    expect(await client.healthy()).toBe(true);
+    const ping = await client.execute({ kind: 'Ping' });
+    expect(ping).toMatchObject({ result: true, hypervisor: 'KVM' });
+
+    const vm = vmSpec('crash1');
+    expect((await client.execute({ kind: 'CreateVM', vm })).result).toBe(true);
+    expect((await client.execute({ kind: 'StartVM', vm })).result).toBe(true);
+    // Close the agent's QMP connection? No: write the patterns through a short-lived second agent
+    // connection is impossible (one QMP client at a time), so data goes in before the snapshot via
+    // a dedicated check after the restart below; here we only record the original files.
+    const filesBefore = readdirSync(path.join(scratch.dir, 'pool')).sort();
+
+    const pendingSnapshot = client.execute(createSnap(vm, 'doomed', 'DiskAndMemory'));
+    pendingSnapshot.catch(() => undefined);
+    const deadline = Date.now() + 20_000;
+    while (stateOf(scratch.dir).vms[0]?.pending?.step !== 'saving') {
+      if (Date.now() > deadline) throw new Error(`never reached the save:\n${first.output()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Mid-save: overlays in place, the RAM file being written.
+    expect(readdirSync(path.join(scratch.dir, 'pool')).some((f) => f.endsWith('.vmstate'))).toBe(true);
+    first.child.kill('SIGKILL');
+    await waitExit(first.child);
+    await expect(pendingSnapshot).rejects.toThrow();
+
+    const second = await spawnAgent(scratch.dir);
+    children.push(second.child);
+    const client2 = new HttpAgentClient({ url: second.url, token: TOKEN });
+    const state = stateOf(scratch.dir).vms[0]!;
+    expect(state.pending).toBeNull();
+    expect(state.snapshots.find((s) => s.name === 'doomed')).toMatchObject({ state: 'Error' });
+    expect(await client2.execute({ kind: 'CheckVMSnapshot', vmName: 'crash1', target: createSnapTarget('doomed') })).toMatchObject({ result: true, exists: false });
+    expect(await client2.execute({ kind: 'GetVmStates' })).toMatchObject({ vms: [{ name: 'crash1', powerState: 'PowerOn' }] });
+    // Partial files gone: only the two original disks are left in the pool.
+    expect(readdirSync(path.join(scratch.dir, 'pool')).sort()).toEqual(filesBefore);
+
+    // Release the QMP socket (the agent holds it), then check the VM directly: running, on its
+    // original disks, and its block layer works.
+    second.child.kill('SIGTERM');
+    await waitExit(second.child);
+    const qmp = await QmpClient.connect(path.join(scratch.dir, 'state', 'run', 'crash1.qmp'));
+    try {
+      expect(await qmp.execute('query-status')).toMatchObject({ status: 'running' });
+      const tops = await topNodes(qmp);
+      expect([...tops.values()].map((t) => path.basename(t.file)).sort()).toEqual(filesBefore);
+      expect(await qmp.execute('query-migrate')).toMatchObject({ status: 'cancelled' });
+      await writePattern(qmp, 0, 0x5c, '0', '1M');
+      expect(await hasPattern(qmp, 0, 0x5c, '0', '1M')).toBe(true);
+    } finally {
+      qmp.close();
+    }
+  });
+});
+
+function createSnapTarget(name: string) {
+  return { id: name, name, type: 'DiskAndMemory' as const, description: '', current: true, quiesce: false, createdAt: null, parent: null };
+}

@@ -1,0 +1,101 @@
+/**
+ * Against a real qemu-ga in the tiny Linux guest (TCG): quiesce around the disk cut, the freeze
+ * watchdog, and a live memory snapshot whose revert brings back the guest's RAM (a tmpfs file).
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { QemuHostAgent } from '../../src/hypervisors/qemu/qemu-host-agent.ts';
+import { createSnap, revertSnap, vmSpec } from './agent-fixtures.ts';
+import { describeQemu, hasPattern, scratchDir, testGuest } from './helpers.ts';
+
+type Ok = { result: true } & Record<string, unknown>;
+function ok(answer: { result: boolean; details?: string }): Ok {
+  if (!answer.result) throw new Error(`agent answered failure: ${answer.details}`);
+  return answer as Ok;
+}
+
+describeQemu('QEMU host agent with qemu-ga in the tiny Linux guest', () => {
+  const scratch = scratchDir('guest');
+  let agent: QemuHostAgent;
+  const statusInsideWindow: string[] = [];
+  const vm = vmSpec('g1', 2, 192);
+
+  async function waitGuest(name: string, timeoutMs = 60_000): Promise<number> {
+    const started = Date.now();
+    while (Date.now() - started < timeoutMs) {
+      const ping = await agent.execute({ kind: 'GuestPing', vmName: name });
+      if (ping.result && ping.available) return Date.now() - started;
+    }
+    throw new Error(`guest agent of ${name} did not answer within ${timeoutMs} ms`);
+  }
+
+  beforeAll(async () => {
+    const guest = testGuest();
+    agent = new QemuHostAgent({
+      stateDir: path.join(scratch.dir, 'state'),
+      poolDir: path.join(scratch.dir, 'pool'),
+      guestBoot: guest,
+      afterStep: async (_vm, step) => {
+        if (step !== 'frozen') return;
+        const status = await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'status' });
+        statusInsideWindow.push(status.result ? status.status : `error: ${status.details}`);
+      },
+    });
+    await agent.init();
+    ok(await agent.execute({ kind: 'CreateVM', vm }));
+    ok(await agent.execute({ kind: 'StartVM', vm }));
+    const bootMs = await waitGuest('g1');
+    console.log(`tiny guest (TCG): qemu-ga answered ${bootMs} ms after StartVM`);
+  }, 120_000);
+  afterAll(async () => {
+    await agent?.stopAll();
+    scratch.cleanup();
+  });
+
+  it('a quiesced disk-only snapshot freezes only around the cut: frozen inside, thawed after, no pause', async () => {
+    ok(await agent.execute(createSnap(vm, 'q0', 'Disk', { quiesce: true, freezeBudgetMs: 5000 })));
+    const answer = ok(await agent.execute(createSnap(vm, 'q1', 'Disk', { quiesce: true, freezeBudgetMs: 5000 })));
+    expect(statusInsideWindow).toEqual(['frozen', 'frozen']);
+    expect(ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'status' })).status).toBe('thawed');
+    const timings = answer.timings as { pauseMs: number; freezeMs: number };
+    expect(timings.pauseMs).toBe(0);
+    expect(timings.freezeMs).toBeGreaterThan(0);
+    console.log(`quiesced 2-disk disk-only snapshot (TCG): freeze ${timings.freezeMs} ms, pause ${timings.pauseMs} ms`);
+  });
+
+  it('the agent watchdog thaws within the budget when the caller never thaws', async () => {
+    const frozen = ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'freeze', budgetMs: 1000 }));
+    expect(frozen.status).toBe('frozen');
+    expect(ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'status' })).status).toBe('frozen');
+    const started = Date.now();
+    let status = 'frozen';
+    while (status === 'frozen' && Date.now() - started < 5000) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = String(ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'status' })).status);
+    }
+    expect(status).toBe('thawed');
+    expect(Date.now() - started).toBeLessThan(1000 + 500);
+  });
+
+  it('live memory snapshot + revert brings back guest RAM: tmpfs file from before is there, from after is gone', async () => {
+    const guest = agent.guestAgent('g1')!;
+    await guest.fileWrite('/dev/shm/before', 'written before the snapshot');
+    const snap = ok(await agent.execute(createSnap(vm, 'mem1', 'DiskAndMemory')));
+    const pauseMs = (snap.timings as { pauseMs: number }).pauseMs;
+    console.log(`live memory snapshot (TCG, 192 MiB guest): pause ${pauseMs} ms`);
+    await guest.fileWrite('/dev/shm/after', 'written after the snapshot');
+    expect((await guest.fileRead('/dev/shm/after'))?.toString()).toBe('written after the snapshot');
+
+    const reverted = ok(await agent.execute(revertSnap(vm, 'mem1', 'DiskAndMemory')));
+    expect(reverted.powerState).toBe('PowerOn');
+    expect(await agent.runningVm('g1')!.status()).toBe('running');
+    await waitGuest('g1', 20_000);
+    const after = agent.guestAgent('g1')!;
+    expect((await after.fileRead('/dev/shm/before'))?.toString()).toBe('written before the snapshot');
+    expect(await after.fileRead('/dev/shm/after')).toBeNull();
+    // Disks came back too: the guest's ext4 data disk is readable and the VM still writes to it.
+    await after.fileWrite('/mnt/data/post-revert', 'ok');
+    expect((await after.fileRead('/mnt/data/post-revert'))?.toString()).toBe('ok');
+    expect(await hasPattern(agent.runningVm('g1')!.qmp, 1, 0, '0', '64k')).toBe(true);
+  });
+});
