@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { HypervisorAgent, Logger } from '../core/plugin-api.ts';
 import { SimulatorWorld } from '../hypervisors/simulator/index.ts';
-import { HttpAgentClient } from '../hypervisors/http-agent-client.ts';
+import { HttpAgentClient } from '../hypervisors/qemu/http-agent-client.ts';
+import { HostManager } from '../manager/host-manager.ts';
 import { JobQueue } from '../jobs/job-queue.ts';
 import { TimedAgentGateway } from '../manager/agent-gateway.ts';
 import type { Caller } from '../manager/caller.ts';
@@ -37,6 +38,7 @@ export interface AppOptions {
   readonly strategies?: readonly import('../core/plugin-api.ts').VmSnapshotStrategy[];
   readonly jobLeaseMs?: number;
   readonly expiryIntervalMs?: number;
+  readonly heartbeatIntervalMs?: number;
 }
 
 export class App {
@@ -44,9 +46,11 @@ export class App {
   readonly snapshotManager: VmSnapshotManager;
   readonly vmManager: VmManager;
   readonly worker: VmSnapshotWorker;
+  readonly hostManager: HostManager;
   readonly simulator: SimulatorWorld;
   readonly plugins: LoadedPlugin[] = [];
   private expiryTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly remoteAgents = new Map<string, HypervisorAgent>();
 
   private constructor(
@@ -61,6 +65,7 @@ export class App {
     this.snapshotManager = new VmSnapshotManager(deps);
     this.worker = new VmSnapshotWorker(deps);
     this.vmManager = new VmManager(deps, this.worker);
+    this.hostManager = new HostManager(deps, deps.agents);
   }
 
   static async open(options: AppOptions): Promise<App> {
@@ -133,6 +138,19 @@ export class App {
     await this.deps.jobs.start();
     const every = this.options.expiryIntervalMs ?? 60_000;
     this.expiryTimer = setInterval(() => void this.expireNow(), every);
+    this.heartbeatTimer = setInterval(
+      () => void this.heartbeat(),
+      this.options.heartbeatIntervalMs ?? 10_000,
+    );
+  }
+
+  /** One heartbeat of every agent-backed host; VMs the agents report are imported for the admin. */
+  async heartbeat(): Promise<void> {
+    const system = await this.systemCaller();
+    if (system === undefined) return;
+    await this.hostManager
+      .heartbeatAll(system.accountId)
+      .catch((err: unknown) => this.deps.log.warn({ err: String(err) }, 'heartbeat failed'));
   }
 
   async expireNow(now = Date.now()): Promise<string[]> {
@@ -143,6 +161,7 @@ export class App {
 
   async stop(): Promise<void> {
     clearInterval(this.expiryTimer);
+    clearInterval(this.heartbeatTimer);
     await this.deps.jobs.stop();
     this.simulator.dispose();
     await this.store.close();
@@ -156,7 +175,8 @@ export class App {
     const cached = this.remoteAgents.get(host.id);
     if (cached !== undefined) return cached;
     if (host.url === null || host.agentToken === null) throw new Error(`host ${host.name} has no agent url`);
-    const client = new HttpAgentClient({ url: host.url, token: host.agentToken });
+    // The gateway applies each command's own timeout; the client's is only a backstop.
+    const client = new HttpAgentClient({ url: host.url, token: host.agentToken, timeoutMs: 3 * 3600_000 });
     this.remoteAgents.set(host.id, client);
     return client;
   }

@@ -180,22 +180,32 @@ export class JobQueue {
     return this.db.selectFrom('async_jobs').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  /** Resolves when the job reaches a final status (for tests, the CLI's --wait and benchmarks). */
+  /**
+   * Resolves when the job reaches a final status (tests, benchmarks). Finished here: woken at once;
+   * finished by another server sharing the database: seen by polling.
+   */
   async waitFor(id: string, timeoutMs = 60_000): Promise<AsyncJobRow> {
+    const isFinal = (r: AsyncJobRow | undefined): r is AsyncJobRow =>
+      r?.status === 'succeeded' || r?.status === 'failed';
     const row = await this.get(id);
     if (row === undefined) throw new Error(`no job ${id}`);
-    if (row.status === 'succeeded' || row.status === 'failed') return row;
+    if (isFinal(row)) return row;
     return new Promise<AsyncJobRow>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`job ${id} not done after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      const list = this.waiters.get(id) ?? [];
-      list.push((r) => {
+      const done = (r: AsyncJobRow): void => {
         clearTimeout(timer);
+        clearInterval(poll);
         resolve(r);
-      });
-      this.waiters.set(id, list);
+      };
+      const timer = setTimeout(() => {
+        clearInterval(poll);
+        reject(new Error(`job ${id} not done after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const poll = setInterval(() => {
+        void this.get(id).then((r) => {
+          if (isFinal(r)) done(r);
+        });
+      }, 250);
+      this.waiters.set(id, [...(this.waiters.get(id) ?? []), done]);
     });
   }
 

@@ -2,6 +2,8 @@
  * Start and stop of VMs, on the same per-VM queue as snapshot work, so a stop never overtakes a
  * snapshot that was asked for before it.
  */
+import { randomUUID } from 'node:crypto';
+import type { VmSpecTO, VolumeInfo } from '../core/plugin-api.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import type { JobResult, RunningJob } from '../jobs/job-queue.ts';
 import type { StoredVm } from '../store/inventory-store.ts';
@@ -28,6 +30,169 @@ export class VmManager {
       (j) => this.runStop(j),
       (j) => this.recover(j),
     );
+    // Creating the disks again is refused by the host if they exist, so recovery checks first.
+    this.deps.jobs.handle(
+      JOB_KIND.deploy,
+      (j) => this.runDeploy(j),
+      (j) => this.recoverDeploy(j),
+    );
+  }
+
+  /**
+   * deployVirtualMachine: the VM and its volumes are stored first (Stopped, paths unknown), then a
+   * job on the VM's queue creates the disks on the host and starts it if asked.
+   */
+  async deploy(caller: Caller, req: DeployRequest): Promise<{ vmId: string; jobId: string }> {
+    if (req.memoryMb < 32 || req.memoryMb > 1024 * 1024) {
+      throw new InvalidParameterError(`Invalid memory ${req.memoryMb} MiB`);
+    }
+    if (req.cpus < 1 || req.cpus > 256) throw new InvalidParameterError(`Invalid cpunumber ${req.cpus}`);
+    if (req.diskSizesMb.length === 0 || req.diskSizesMb.some((d) => !(d >= 1))) {
+      throw new InvalidParameterError('disksizes must list one or more sizes in MiB, ROOT first');
+    }
+    const hosts = (await this.deps.inventory.listHosts()).filter(
+      (h) => h.zoneId === req.zoneId && h.status === 'Up',
+    );
+    const host = req.hostId === undefined ? hosts[0] : hosts.find((h) => h.id === req.hostId);
+    if (host === undefined) throw new InvalidParameterError(`No Up host found in zone ${req.zoneId}`);
+    const pool = (await this.deps.inventory.listPools()).find(
+      (p) =>
+        p.zoneId === req.zoneId &&
+        p.driver === 'hypervisor' &&
+        (p.hostId === host.id || (p.hostId === null && host.url === null)),
+    );
+    if (pool === undefined) throw new InvalidParameterError(`Host ${host.name} reaches no storage pool`);
+    const vmId = randomUUID();
+    const instanceName = await this.nextInstanceName();
+    const now = Date.now();
+    await this.deps.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('vms')
+        .values({
+          id: vmId,
+          instance_name: instanceName,
+          display_name: req.name ?? instanceName,
+          state: 'Stopped',
+          host_id: null,
+          last_host_id: host.id,
+          account_id: req.ownerAccountId ?? caller.accountId,
+          zone_id: req.zoneId,
+          hypervisor: host.hypervisor,
+          memory_mb: req.memoryMb,
+          cpus: req.cpus,
+          update_count: 0,
+          created: now,
+          removed: null,
+        })
+        .execute();
+      for (const [i, sizeMb] of req.diskSizesMb.entries()) {
+        await trx
+          .insertInto('volumes')
+          .values({
+            id: randomUUID(),
+            vm_id: vmId,
+            name: `${i === 0 ? 'ROOT' : 'DATA'}-${instanceName}${i > 0 ? `-${i}` : ''}`,
+            type: i === 0 ? 'ROOT' : 'DATADISK',
+            pool_id: pool.id,
+            format: 'QCOW2',
+            path: '',
+            size: sizeMb * 1024 * 1024,
+            device_id: i,
+            state: 'Allocated',
+            created: now,
+            removed: null,
+          })
+          .execute();
+      }
+    });
+    const jobId = await this.deps.jobs.submit({
+      kind: JOB_KIND.deploy,
+      queueKey: vmId,
+      accountId: caller.accountId,
+      userId: caller.userId,
+      cmd: CMD.deploy,
+      instanceType: 'VirtualMachine',
+      instanceId: vmId,
+      payload: { vmId, start: req.start, poolPath: pool.path },
+    });
+    return { vmId, jobId };
+  }
+
+  private async runDeploy(job: RunningJob): Promise<JobResult> {
+    const vm = await this.load(job);
+    const volumes = await this.deps.inventory.volumesOf(vm.id);
+    const hostId = vm.lastHostId;
+    if (hostId === null) throw new CloudRuntimeError(`Instance ${vm.displayName} has no host`);
+    const poolPath = job.payload['poolPath'];
+    const answer = await this.deps.agents
+      .send(hostId, {
+        kind: 'CreateVM',
+        vm: specOf(vm, volumes),
+        ...(typeof poolPath === 'string' && !poolPath.startsWith('/sim/') ? { poolPath } : {}),
+      })
+      .catch((err: unknown) => ({
+        result: false as const,
+        details: err instanceof Error ? err.message : String(err),
+      }));
+    if (!answer.result) {
+      await this.discard(vm.id);
+      throw new CloudRuntimeError(`Unable to create Instance ${vm.displayName}: ${answer.details}`);
+    }
+    await this.deps.db.transaction().execute(async (trx) => {
+      for (const v of answer.volumes) {
+        await trx
+          .updateTable('volumes')
+          .set({ path: v.path, size: v.size, state: 'Ready' })
+          .where('id', '=', v.id)
+          .execute();
+      }
+    });
+    await this.event(job, vm, 'VM.CREATE', `created ${vm.instanceName}`);
+    if (job.payload['start'] === true) return this.runStart(job);
+    return { virtualmachine: vm.id };
+  }
+
+  /** A deploy cut short: if the host has the VM, finish the bookkeeping; otherwise create it now. */
+  private async recoverDeploy(job: RunningJob): Promise<JobResult> {
+    const vm = await this.load(job);
+    const hostId = vm.lastHostId;
+    if (hostId === null) throw new CloudRuntimeError(`Instance ${vm.displayName} has no host`);
+    const inv = await this.deps.agents.send(hostId, { kind: 'GetInventory' });
+    const onHost = inv.result ? inv.vms.find((v) => v.name === vm.instanceName) : undefined;
+    if (onHost === undefined) return this.runDeploy(job);
+    for (const v of onHost.volumes) {
+      await this.deps.db
+        .updateTable('volumes')
+        .set({ path: v.path, state: 'Ready' })
+        .where('id', '=', v.id)
+        .execute();
+    }
+    await this.worker.resyncPowerState(vm.id);
+    return { virtualmachine: vm.id };
+  }
+
+  private async discard(vmId: string): Promise<void> {
+    const now = Date.now();
+    await this.deps.db
+      .updateTable('volumes')
+      .set({ removed: now, state: 'Destroy' })
+      .where('vm_id', '=', vmId)
+      .execute();
+    await this.deps.db
+      .updateTable('vms')
+      .set({ removed: now, state: 'Destroyed' })
+      .where('id', '=', vmId)
+      .execute();
+  }
+
+  private async nextInstanceName(): Promise<string> {
+    const rows = await this.deps.db.selectFrom('vms').select('instance_name').execute();
+    let max = 0;
+    for (const r of rows) {
+      const m = /^i-\d+-(\d+)-VM$/.exec(r.instance_name);
+      if (m?.[1] !== undefined) max = Math.max(max, Number(m[1]));
+    }
+    return `i-2-${max + 1}-VM`;
   }
 
   async start(caller: Caller, vmId: string): Promise<Submitted> {
@@ -82,24 +247,7 @@ export class VmManager {
     const host = await pickHost(this.deps.inventory, { ...vm, state: 'Stopped', hostId: null }, volumes);
     await this.transition(vm, 'Starting', host.id);
     const answer = await this.deps.agents
-      .send(host.id, {
-        kind: 'StartVM',
-        vm: {
-          name: vm.instanceName,
-          uuid: vm.id,
-          memoryMb: vm.memoryMb,
-          cpus: vm.cpus,
-          volumes: volumes.map((v) => ({
-            id: v.id,
-            type: v.type,
-            path: v.path,
-            poolId: v.poolId,
-            format: v.format,
-            size: v.size,
-            deviceId: v.deviceId,
-          })),
-        },
-      })
+      .send(host.id, { kind: 'StartVM', vm: specOf(vm, volumes) })
       .catch((err: unknown) => ({
         result: false as const,
         details: err instanceof Error ? err.message : String(err),
@@ -188,4 +336,35 @@ export class VmManager {
       resourceId: vm.id,
     });
   }
+}
+
+export interface DeployRequest {
+  readonly zoneId: string;
+  readonly hostId?: string;
+  readonly name?: string;
+  readonly memoryMb: number;
+  readonly cpus: number;
+  /** Disk sizes in MiB, ROOT first. */
+  readonly diskSizesMb: readonly number[];
+  readonly start: boolean;
+  /** Admins may deploy for another account. */
+  readonly ownerAccountId?: string;
+}
+
+function specOf(vm: StoredVm, volumes: readonly VolumeInfo[]): VmSpecTO {
+  return {
+    name: vm.instanceName,
+    uuid: vm.id,
+    memoryMb: vm.memoryMb,
+    cpus: vm.cpus,
+    volumes: volumes.map((v) => ({
+      id: v.id,
+      type: v.type,
+      path: v.path,
+      poolId: v.poolId,
+      format: v.format,
+      size: v.size,
+      deviceId: v.deviceId,
+    })),
+  };
 }

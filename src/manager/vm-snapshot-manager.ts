@@ -22,6 +22,7 @@ export const CMD = {
   delete: 'org.apache.cloudstack.api.command.user.vmsnapshot.DeleteVMSnapshotCmd',
   start: 'org.apache.cloudstack.api.command.user.vm.StartVMCmd',
   stop: 'org.apache.cloudstack.api.command.user.vm.StopVMCmd',
+  deploy: 'org.apache.cloudstack.api.command.user.vm.DeployVMCmd',
 } as const;
 
 export const JOB_KIND = {
@@ -30,6 +31,7 @@ export const JOB_KIND = {
   delete: 'vmsnapshot.delete',
   start: 'vm.start',
   stop: 'vm.stop',
+  deploy: 'vm.deploy',
 } as const;
 
 export interface CreateSnapshotRequest {

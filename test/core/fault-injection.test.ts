@@ -23,17 +23,27 @@ describe('fault injection: each agent command failing gives the documented end s
   });
 
   async function ready(vm: StoredVm, name: string, memory: boolean): Promise<StoredVmSnapshot> {
-    const { snapshot, jobId } = await t.app.snapshotManager.create(t.demo, { vmId: vm.id, name, snapshotMemory: memory });
+    const { snapshot, jobId } = await t.app.snapshotManager.create(t.demo, {
+      vmId: vm.id,
+      name,
+      snapshotMemory: memory,
+    });
     expect((await waitJob(t.app, jobId)).status).toBe('succeeded');
     const s = await t.app.deps.snapshots.get(snapshot.id);
     if (s === undefined) throw new Error('snapshot missing');
     return s;
   }
 
-  const simNames = (vm: StoredVm): string[] => t.app.simulator.inspect(vm.instanceName)?.snapshots.map((s) => s.name) ?? [];
+  const simNames = (vm: StoredVm): string[] =>
+    t.app.simulator.inspect(vm.instanceName)?.snapshots.map((s) => s.name) ?? [];
   const power = (vm: StoredVm): string | undefined => t.app.simulator.inspect(vm.instanceName)?.powerState;
   const fault = (command: string, value: string, vm: StoredVm, count?: number): void => {
-    t.app.simulator.configure({ name: command, value, vmName: vm.instanceName, ...(count !== undefined ? { count } : {}) });
+    t.app.simulator.configure({
+      name: command,
+      value,
+      vmName: vm.instanceName,
+      ...(count !== undefined ? { count } : {}),
+    });
   };
 
   describe.each(ACTIONS)('$label', ({ value, reason }) => {
@@ -41,7 +51,11 @@ describe('fault injection: each agent command failing gives the documented end s
       const vm = await t.vm('web-1');
       const before = await ready(vm, 'before', true);
       fault('CreateVMSnapshotCommand', value, vm);
-      const { snapshot, jobId } = await t.app.snapshotManager.create(t.demo, { vmId: vm.id, name: 'doomed', snapshotMemory: true });
+      const { snapshot, jobId } = await t.app.snapshotManager.create(t.demo, {
+        vmId: vm.id,
+        name: 'doomed',
+        snapshotMemory: true,
+      });
       const job = await waitJob(t.app, jobId);
       expect(job.status).toBe('failed');
       expect(job.result_code).toBe(530);
@@ -49,7 +63,8 @@ describe('fault injection: each agent command failing gives the documented end s
       const text = String(job.parsed['errortext']);
       expect(text).toContain(`Failed to create Instance Snapshot: [VMSnapshot`);
       expect(text).toContain(`Creating VM snapshot: ${snapshot.name} failed`);
-      if (typeof reason === 'string') expect(text).toContain(`Creating VM snapshot: ${snapshot.name} failed ${reason}`);
+      if (typeof reason === 'string')
+        expect(text).toContain(`Creating VM snapshot: ${snapshot.name} failed ${reason}`);
       else expect(text).toMatch(reason);
       const stored = await t.app.deps.snapshots.get(snapshot.id);
       expect(stored?.state).toBe('Error');
@@ -70,7 +85,9 @@ describe('fault injection: each agent command failing gives the documented end s
       const job = await waitJob(t.app, jobId);
       expect(job.status).toBe('failed');
       expect(job.result_code).toBe(530);
-      expect(String(job.parsed['errortext'])).toContain(`Revert VM: ${vm.instanceName} to snapshot: ${target.name} failed`);
+      expect(String(job.parsed['errortext'])).toContain(
+        `Revert VM: ${vm.instanceName} to snapshot: ${target.name} failed`,
+      );
       if (typeof reason === 'string') expect(String(job.parsed['errortext'])).toContain(reason);
       expect((await t.app.deps.snapshots.get(target.id))?.state).toBe('Ready');
       expect((await t.app.deps.snapshots.get(later.id))?.current).toBe(true);
@@ -97,7 +114,9 @@ describe('fault injection: each agent command failing gives the documented end s
       const job = await waitJob(t.app, (await t.app.snapshotManager.delete(t.demo, s.id)).jobId);
       expect(job.status).toBe('failed');
       expect(job.result_code).toBe(530);
-      expect(String(job.parsed['errortext'])).toContain(`Delete vm snapshot ${s.name} of vm ${vm.instanceName} failed due to`);
+      expect(String(job.parsed['errortext'])).toContain(
+        `Delete vm snapshot ${s.name} of vm ${vm.instanceName} failed due to`,
+      );
       expect((await t.app.deps.snapshots.get(s.id))?.state).toBe('Error');
       expect(simNames(vm)).toContain(s.name);
       const retry = await waitJob(t.app, (await t.app.snapshotManager.delete(t.demo, s.id)).jobId);
@@ -142,13 +161,19 @@ describe('fault injection: each agent command failing gives the documented end s
       const vm = await t.vm('web-1');
       fault('CreateVMSnapshot', 'hang', vm);
       const started = Date.now();
-      const { snapshot, jobId } = await t.app.snapshotManager.create(t.demo, { vmId: vm.id, name: 'hung', snapshotMemory: true });
+      const { snapshot, jobId } = await t.app.snapshotManager.create(t.demo, {
+        vmId: vm.id,
+        name: 'hung',
+        snapshotMemory: true,
+      });
       const job = await waitJob(t.app, jobId);
       const took = Date.now() - started;
       expect(job.status).toBe('failed');
       expect(job.result_code).toBe(530);
       expect(String(job.parsed['errortext'])).toMatch(
-        new RegExp(`Creating VM snapshot: ${snapshot.name} failed: OperationTimedoutException: Operation timed out: CreateVMSnapshot to host .* within 1000 ms`),
+        new RegExp(
+          `Creating VM snapshot: ${snapshot.name} failed: OperationTimedoutException: Operation timed out: CreateVMSnapshot to host .* within 1000 ms`,
+        ),
       );
       expect(took).toBeGreaterThanOrEqual(950);
       expect(took).toBeLessThan(5000);
@@ -185,7 +210,11 @@ describe('fault injection: each agent command failing gives the documented end s
       const vm = await t.vm('web-1');
       fault('StopVM', 'hang', vm, 1);
       const stop = await t.app.vmManager.stop(t.demo, vm.id);
-      const next = await t.app.snapshotManager.create(t.demo, { vmId: vm.id, name: 'after-hang', snapshotMemory: true });
+      const next = await t.app.snapshotManager.create(t.demo, {
+        vmId: vm.id,
+        name: 'after-hang',
+        snapshotMemory: true,
+      });
       expect((await waitJob(t.app, stop.jobId)).status).toBe('failed');
       expect((await t.vm('web-1')).state).toBe('Running');
       expect((await waitJob(t.app, next.jobId)).status).toBe('succeeded');
@@ -196,10 +225,18 @@ describe('fault injection: each agent command failing gives the documented end s
     const vm = await t.vm('web-1');
     fault('CreateVMSnapshot', 'result:fail', vm, 1);
     expect(t.app.simulator.faults.list()).toHaveLength(1);
-    const first = await t.app.snapshotManager.create(t.demo, { vmId: vm.id, name: 'first', snapshotMemory: true });
+    const first = await t.app.snapshotManager.create(t.demo, {
+      vmId: vm.id,
+      name: 'first',
+      snapshotMemory: true,
+    });
     expect((await waitJob(t.app, first.jobId)).status).toBe('failed');
     expect(t.app.simulator.faults.list()).toHaveLength(0);
-    const second = await t.app.snapshotManager.create(t.demo, { vmId: vm.id, name: 'second', snapshotMemory: true });
+    const second = await t.app.snapshotManager.create(t.demo, {
+      vmId: vm.id,
+      name: 'second',
+      snapshotMemory: true,
+    });
     expect((await waitJob(t.app, second.jobId)).status).toBe('succeeded');
     expect((await t.app.deps.snapshots.get(first.snapshot.id))?.state).toBe('Error');
     expect((await t.app.deps.snapshots.get(second.snapshot.id))?.state).toBe('Ready');
@@ -210,8 +247,16 @@ describe('fault injection: each agent command failing gives the documented end s
     const web = await t.vm('web-1');
     const db = await t.vm('db-1');
     fault('CreateVMSnapshot', 'result:fail', web);
-    const onDb = await t.app.snapshotManager.create(t.demo, { vmId: db.id, name: 'ok', snapshotMemory: true });
-    const onWeb = await t.app.snapshotManager.create(t.demo, { vmId: web.id, name: 'ko', snapshotMemory: true });
+    const onDb = await t.app.snapshotManager.create(t.demo, {
+      vmId: db.id,
+      name: 'ok',
+      snapshotMemory: true,
+    });
+    const onWeb = await t.app.snapshotManager.create(t.demo, {
+      vmId: web.id,
+      name: 'ko',
+      snapshotMemory: true,
+    });
     expect((await waitJob(t.app, onDb.jobId)).status).toBe('succeeded');
     expect((await waitJob(t.app, onWeb.jobId)).status).toBe('failed');
   });

@@ -38,17 +38,23 @@ function checkRuns(runs: readonly Run[], expectedPerQueue: ReadonlyMap<string, n
   for (const r of runs) byQueue.set(r.queue, [...(byQueue.get(r.queue) ?? []), r]);
   expect([...byQueue.keys()].sort()).toEqual([...expectedPerQueue.keys()].sort());
   for (const [queue, list] of byQueue) {
-    expect(list.map((r) => r.index), `queue ${queue} ran in submission order`).toEqual(
-      Array.from({ length: expectedPerQueue.get(queue) ?? -1 }, (_, i) => i),
-    );
+    expect(
+      list.map((r) => r.index),
+      `queue ${queue} ran in submission order`,
+    ).toEqual(Array.from({ length: expectedPerQueue.get(queue) ?? -1 }, (_, i) => i));
     const byStart = [...list].sort((a, b) => a.start - b.start);
     for (let i = 1; i < byStart.length; i++) {
       const prev = byStart[i - 1]!;
       const cur = byStart[i]!;
-      expect(cur.start, `queue ${queue}: job ${cur.index} started before job ${prev.index} ended`).toBeGreaterThanOrEqual(prev.end);
+      expect(
+        cur.start,
+        `queue ${queue}: job ${cur.index} started before job ${prev.index} ended`,
+      ).toBeGreaterThanOrEqual(prev.end);
     }
   }
-  const overlapped = runs.some((a) => runs.some((b) => a.queue !== b.queue && a.start < b.end && b.start < a.end));
+  const overlapped = runs.some((a) =>
+    runs.some((b) => a.queue !== b.queue && a.start < b.end && b.start < a.end),
+  );
   expect(overlapped, 'jobs of different queues ran in parallel').toBe(true);
 }
 
@@ -71,7 +77,13 @@ describe('JobQueue ordering under load', () => {
   }
 
   /** A queue whose `work` handler sleeps a random few ms and records when it ran. */
-  function queueRecording(db: OpenedStore['db'], runs: Run[], random: () => number, violations: string[], running: Map<string, number>): JobQueue {
+  function queueRecording(
+    db: OpenedStore['db'],
+    runs: Run[],
+    random: () => number,
+    violations: string[],
+    running: Map<string, number>,
+  ): JobQueue {
     const q = new JobQueue({ db, log: quietLog, concurrency: 8, pollMs: 10 });
     q.handle(
       'work',
@@ -96,7 +108,12 @@ describe('JobQueue ordering under load', () => {
     return q;
   }
 
-  async function submitMany(queues: readonly JobQueue[], n: number, keys: readonly string[], random: () => number): Promise<Map<string, number>> {
+  async function submitMany(
+    queues: readonly JobQueue[],
+    n: number,
+    keys: readonly string[],
+    random: () => number,
+  ): Promise<Map<string, number>> {
     const counts = new Map<string, number>(keys.map((k) => [k, 0]));
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -105,7 +122,14 @@ describe('JobQueue ordering under load', () => {
       counts.set(key, index + 1);
       const via = queues[i % queues.length]!;
       ids.push(
-        await via.submit({ kind: 'work', queueKey: key, accountId: 'a', userId: 'u', cmd: 'test', payload: { index } }),
+        await via.submit({
+          kind: 'work',
+          queueKey: key,
+          accountId: 'a',
+          userId: 'u',
+          cmd: 'test',
+          payload: { index },
+        }),
       );
     }
     // Wait for every job, whichever queue instance ran it.
@@ -152,7 +176,16 @@ describe('JobQueue ordering under load', () => {
       const key = keys[Math.floor(random() * keys.length)]!;
       const index = counts.get(key) ?? 0;
       counts.set(key, index + 1);
-      ids.push(await q.submit({ kind: 'work', queueKey: key, accountId: 'a', userId: 'u', cmd: 'test', payload: { index } }));
+      ids.push(
+        await q.submit({
+          kind: 'work',
+          queueKey: key,
+          accountId: 'a',
+          userId: 'u',
+          cmd: 'test',
+          payload: { index },
+        }),
+      );
       if (random() < 0.2) await sleep(1);
     }
     for (const id of ids) await q.waitFor(id, 20_000);
@@ -220,12 +253,15 @@ describe('per-VM ordering through the managers (simulator with delays)', () => {
       else {
         const snaps = await app.deps.snapshots.listByVm(vm.id);
         const victim = snaps[Math.floor(random() * snaps.length)];
-        if (victim !== undefined && victim.id !== base.get(vm.id)) await accepted(app.snapshotManager.delete(t.demo, victim.id));
+        if (victim !== undefined && victim.id !== base.get(vm.id))
+          await accepted(app.snapshotManager.delete(t.demo, victim.id));
       }
     }
     // The start/stop jobs are never refused, so most of the load is there whatever the creates did.
     expect(submitted.length).toBeGreaterThanOrEqual(70);
-    const kinds = new Set((await app.deps.db.selectFrom('async_jobs').select('kind').execute()).map((r) => r.kind));
+    const kinds = new Set(
+      (await app.deps.db.selectFrom('async_jobs').select('kind').execute()).map((r) => r.kind),
+    );
     for (const kind of ['vm.start', 'vm.stop', 'vmsnapshot.create']) expect(kinds).toContain(kind);
     const rows = await settleJobs(app, 30_000);
     const load = rows.filter((r) => submitted.includes(r.id));
@@ -254,15 +290,18 @@ function checkJobRows(rows: readonly AsyncJobRow[]): void {
     for (let i = 1; i < bySeq.length; i++) {
       const prev = bySeq[i - 1]!;
       const cur = bySeq[i]!;
-      expect(Number(cur.started), `queue ${queue}: job ${cur.seq} overlapped ${prev.seq}`).toBeGreaterThanOrEqual(
-        Number(prev.completed),
-      );
+      expect(
+        Number(cur.started),
+        `queue ${queue}: job ${cur.seq} overlapped ${prev.seq}`,
+      ).toBeGreaterThanOrEqual(Number(prev.completed));
     }
   }
   const overlapped = rows.some((a) =>
     rows.some(
       (b) =>
-        a.queue_key !== b.queue_key && Number(a.started) < Number(b.completed) && Number(b.started) < Number(a.completed),
+        a.queue_key !== b.queue_key &&
+        Number(a.started) < Number(b.completed) &&
+        Number(b.started) < Number(a.completed),
     ),
   );
   expect(overlapped, 'jobs of different VMs ran in parallel').toBe(true);

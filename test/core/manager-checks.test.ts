@@ -4,7 +4,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CloudRuntimeError, InvalidParameterError, PermissionDeniedError, type CloudError } from '../../src/core/errors.ts';
+import {
+  CloudRuntimeError,
+  InvalidParameterError,
+  PermissionDeniedError,
+  type CloudError,
+} from '../../src/core/errors.ts';
 import type { Caller } from '../../src/manager/caller.ts';
 import { StrategyRegistry } from '../../src/manager/strategy-registry.ts';
 import { VmSnapshotManager } from '../../src/manager/vm-snapshot-manager.ts';
@@ -17,7 +22,12 @@ import { openTestApp, type TestApp } from '../helpers/test-app.ts';
 type ErrorClass = typeof InvalidParameterError | typeof CloudRuntimeError | typeof PermissionDeniedError;
 
 /** Awaits a rejection and checks class, code and exact message. */
-async function refused(p: Promise<unknown>, cls: ErrorClass, code: number, message: string | RegExp): Promise<void> {
+async function refused(
+  p: Promise<unknown>,
+  cls: ErrorClass,
+  code: number,
+  message: string | RegExp,
+): Promise<void> {
   let thrown: unknown;
   try {
     await p;
@@ -58,7 +68,10 @@ describe('manager checks', () => {
   }
 
   /** Moves a Ready snapshot into a transitional state directly in the store (as a stuck job would). */
-  async function stuckIn(s: StoredVmSnapshot, state: 'Creating' | 'Reverting' | 'Expunging'): Promise<StoredVmSnapshot> {
+  async function stuckIn(
+    s: StoredVmSnapshot,
+    state: 'Creating' | 'Reverting' | 'Expunging',
+  ): Promise<StoredVmSnapshot> {
     if (state === 'Creating') {
       const vm = await t.app.deps.inventory.getVm(s.vmId);
       if (vm === undefined) throw new Error('vm missing');
@@ -122,7 +135,9 @@ describe('manager checks', () => {
         'Creating Instance Snapshot failed because Instance Snapshot with namenightly  already exists',
       );
       // The same display name on another VM is fine: uniqueness is per VM.
-      await expect(mgr().allocate(t.demo, { vmId: (await t.vm('batch-1')).id, name: 'nightly' })).resolves.toBeDefined();
+      await expect(
+        mgr().allocate(t.demo, { vmId: (await t.vm('batch-1')).id, name: 'nightly' }),
+      ).resolves.toBeDefined();
       const del = await mgr().delete(t.demo, first.id);
       expect((await waitJob(t.app, del.jobId)).status).toBe('succeeded');
       await expect(mgr().allocate(t.demo, { vmId: vm.id, name: 'nightly' })).resolves.toBeDefined();
@@ -138,6 +153,19 @@ describe('manager checks', () => {
         431,
         `Creating Instance Snapshot failed because Instance Snapshot with name${a.name}  already exists`,
       );
+    });
+
+    it('generated names (the host tag) are unique per VM even within one second', async () => {
+      const vm = await t.vm('app-1');
+      const a = await snapshot(vm, 'a');
+      const b = await snapshot(vm, 'b');
+      for (const s of [a, b]) expect(s.name).toMatch(/^i-2-\d+-VM_VS_\d{14}$/);
+      expect(a.name).not.toBe(b.name);
+      expect(b.state).toBe('Ready');
+      const del = await mgr().delete(t.demo, a.id);
+      expect((await waitJob(t.app, del.jobId)).status).toBe('succeeded');
+      // Deleting one must not delete the other's data on the host.
+      expect(t.app.simulator.inspect(vm.instanceName)?.snapshots.map((s) => s.name)).toEqual([b.name]);
     });
 
     it.each(['Starting', 'Stopping', 'Error', 'Destroyed'] as const)('A7: VM in %s -> 431', async (state) => {
@@ -165,7 +193,9 @@ describe('manager checks', () => {
 
     it('A14: type is DiskAndMemory only for memory on a running VM', async () => {
       const web = await t.vm('web-1');
-      expect((await mgr().allocate(t.demo, { vmId: web.id, name: 'm', snapshotMemory: true })).type).toBe('DiskAndMemory');
+      expect((await mgr().allocate(t.demo, { vmId: web.id, name: 'm', snapshotMemory: true })).type).toBe(
+        'DiskAndMemory',
+      );
       expect((await mgr().allocate(t.demo, { vmId: web.id, name: 'd' })).type).toBe('Disk');
     });
 
@@ -212,16 +242,31 @@ describe('manager checks', () => {
     it('A10 runs after A7/A8 and before A11 (CloudStack order)', async () => {
       const vm = await t.vm('app-1');
       // Memory on a stopped VM is reported before the permission problem.
-      await refused(mgr().create(other, { vmId: vm.id, snapshotMemory: true }), InvalidParameterError, 431, /Can not Snapshot memory/);
+      await refused(
+        mgr().create(other, { vmId: vm.id, snapshotMemory: true }),
+        InvalidParameterError,
+        431,
+        /Can not Snapshot memory/,
+      );
       await t.app.deps.settings.set('vmsnapshot.max', '0');
-      await refused(mgr().create(other, { vmId: vm.id }), PermissionDeniedError, 531, /does not have permission/);
+      await refused(
+        mgr().create(other, { vmId: vm.id }),
+        PermissionDeniedError,
+        531,
+        /does not have permission/,
+      );
     });
 
     it('A11: vmsnapshot.max counts Ready, Error and Allocated rows; removed rows do not count', async () => {
       await t.app.deps.settings.set('vmsnapshot.max', '3');
       const vm = await t.vm('app-1');
       const ready = await snapshot(vm, 'ready');
-      t.app.simulator.configure({ name: 'CreateVMSnapshot', value: 'result:fail', vmName: vm.instanceName, count: 1 });
+      t.app.simulator.configure({
+        name: 'CreateVMSnapshot',
+        value: 'result:fail',
+        vmName: vm.instanceName,
+        count: 1,
+      });
       const failed = await snapshot(vm, 'failed');
       expect(failed.state).toBe('Error');
       const alloc = await mgr().allocate(t.demo, { vmId: vm.id, name: 'allocated' });
@@ -242,7 +287,12 @@ describe('manager checks', () => {
         const a = await snapshot(vm, 'a', true);
         const b = await snapshot(vm, 'b', true);
         await stuckIn(a, state);
-        await refused(mgr().create(t.demo, { vmId: vm.id, name: 'c' }), InvalidParameterError, 431, ACTIVE_TASKS);
+        await refused(
+          mgr().create(t.demo, { vmId: vm.id, name: 'c' }),
+          InvalidParameterError,
+          431,
+          ACTIVE_TASKS,
+        );
         await refused(mgr().revert(t.demo, b.id), InvalidParameterError, 431, ACTIVE_TASKS);
         await refused(mgr().delete(t.demo, b.id), InvalidParameterError, 431, ACTIVE_TASKS);
       },
@@ -269,7 +319,12 @@ describe('manager checks', () => {
 
   describe('revert (revertToSnapshot C1–C8)', () => {
     it('C1: unknown snapshot -> 431', async () => {
-      await refused(mgr().revert(t.demo, 'nope'), InvalidParameterError, 431, 'Unable to find the Instance Snapshot with id nope');
+      await refused(
+        mgr().revert(t.demo, 'nope'),
+        InvalidParameterError,
+        431,
+        'Unable to find the Instance Snapshot with id nope',
+      );
     });
 
     it('C2: VM gone -> 431', async () => {
@@ -346,7 +401,12 @@ describe('manager checks', () => {
 
     it('C8: snapshot not Ready (Error) -> 431', async () => {
       const vm = await t.vm('app-1');
-      t.app.simulator.configure({ name: 'CreateVMSnapshot', value: 'result:fail', vmName: vm.instanceName, count: 1 });
+      t.app.simulator.configure({
+        name: 'CreateVMSnapshot',
+        value: 'result:fail',
+        vmName: vm.instanceName,
+        count: 1,
+      });
       const s = await snapshot(vm, 'broken');
       expect(s.state).toBe('Error');
       await refused(
@@ -360,30 +420,48 @@ describe('manager checks', () => {
 
   describe('delete (deleteVMSnapshot D1–D4)', () => {
     it('D1: unknown snapshot -> 431', async () => {
-      await refused(mgr().delete(t.demo, 'nope'), InvalidParameterError, 431, 'Unable to find the Instance Snapshot with id nope');
+      await refused(
+        mgr().delete(t.demo, 'nope'),
+        InvalidParameterError,
+        431,
+        'Unable to find the Instance Snapshot with id nope',
+      );
     });
 
     it("D2: another account's snapshot -> 531", async () => {
       const vm = await t.vm('app-1');
       const s = await snapshot(vm, 's');
-      await refused(mgr().delete(other, s.id), PermissionDeniedError, 531, /does not have permission to operate with resource/);
+      await refused(
+        mgr().delete(other, s.id),
+        PermissionDeniedError,
+        531,
+        /does not have permission to operate with resource/,
+      );
       expect((await t.app.deps.snapshots.get(s.id))?.state).toBe('Ready');
     });
 
-    it.each(['Creating', 'Reverting'] as const)('D3: a snapshot in %s cannot be deleted (the "Snapshotshot" typo)', async (state) => {
-      const vm = await t.vm('web-1');
-      const s = await stuckIn(await snapshot(vm, 's', true), state);
-      await refused(
-        mgr().delete(t.demo, s.id),
-        InvalidParameterError,
-        431,
-        `Can't delete the Instance Snapshotshot ${s.id} due to it is not in Created or Error, or Expunging State`,
-      );
-    });
+    it.each(['Creating', 'Reverting'] as const)(
+      'D3: a snapshot in %s cannot be deleted (the "Snapshotshot" typo)',
+      async (state) => {
+        const vm = await t.vm('web-1');
+        const s = await stuckIn(await snapshot(vm, 's', true), state);
+        await refused(
+          mgr().delete(t.demo, s.id),
+          InvalidParameterError,
+          431,
+          `Can't delete the Instance Snapshotshot ${s.id} due to it is not in Created or Error, or Expunging State`,
+        );
+      },
+    );
 
     it('D3: an Error snapshot can be deleted', async () => {
       const vm = await t.vm('app-1');
-      t.app.simulator.configure({ name: 'CreateVMSnapshot', value: 'result:fail', vmName: vm.instanceName, count: 1 });
+      t.app.simulator.configure({
+        name: 'CreateVMSnapshot',
+        value: 'result:fail',
+        vmName: vm.instanceName,
+        count: 1,
+      });
       const s = await snapshot(vm, 'broken');
       const del = await mgr().delete(t.demo, s.id);
       expect((await waitJob(t.app, del.jobId)).status).toBe('succeeded');

@@ -31,7 +31,9 @@ const ALLOWED: ReadonlyArray<readonly [VmSnapshotState, VmSnapshotEvent, VmSnaps
 
 const allowedKey = new Set(ALLOWED.map(([from, event]) => `${from}/${event}`));
 const FORBIDDEN = VM_SNAPSHOT_STATES.flatMap((from) =>
-  VM_SNAPSHOT_EVENTS.filter((event) => !allowedKey.has(`${from}/${event}`)).map((event) => [from, event] as const),
+  VM_SNAPSHOT_EVENTS.filter((event) => !allowedKey.has(`${from}/${event}`)).map(
+    (event) => [from, event] as const,
+  ),
 );
 
 describe('VM snapshot state machine (CloudStack VMSnapshot.State)', () => {
@@ -110,7 +112,9 @@ describe('VmSnapshotStore.fire: persisted transitions with optimistic concurrenc
     const read = await allocated();
     const winner = await t.app.deps.snapshots.fire(read, 'CreateRequested');
     expect(winner.state).toBe('Creating');
-    await expect(t.app.deps.snapshots.fire(read, 'CreateRequested')).rejects.toBeInstanceOf(ConcurrentUpdateError);
+    await expect(t.app.deps.snapshots.fire(read, 'CreateRequested')).rejects.toBeInstanceOf(
+      ConcurrentUpdateError,
+    );
     // Same state, stale update_count: still refused (the counter, not only the state, is checked).
     const fromCreating = await t.app.deps.snapshots.fire(winner, 'OperationSucceeded');
     const reverting = await t.app.deps.snapshots.fire(fromCreating, 'RevertRequested');

@@ -132,7 +132,9 @@ describe('StrategyRegistry.bestMatch', () => {
   it('refuses two strategies with the same name', () => {
     const registry = new StrategyRegistry();
     registry.registerStrategy(fixed('x', StrategyPriority.DEFAULT));
-    expect(() => registry.registerStrategy(fixed('x', StrategyPriority.HIGHEST))).toThrow(/already registered/);
+    expect(() => registry.registerStrategy(fixed('x', StrategyPriority.HIGHEST))).toThrow(
+      /already registered/,
+    );
   });
 
   it('boundTo: the recorded strategy, or a clear CloudRuntimeError naming it', () => {
@@ -160,13 +162,21 @@ describe('a snapshot is bound to the strategy that took it', () => {
     const recorder = new RecordingStrategy('recorder', StrategyPriority.HYPERVISOR);
     t = await openTestApp({ strategies: [recorder] });
     const vm = await t.vm('web-1');
-    const first = await t.app.snapshotManager.create(t.demo, { vmId: vm.id, name: 'first', snapshotMemory: true });
+    const first = await t.app.snapshotManager.create(t.demo, {
+      vmId: vm.id,
+      name: 'first',
+      snapshotMemory: true,
+    });
     expect((await waitJob(t.app, first.jobId)).status).toBe('succeeded');
     expect((await t.app.deps.snapshots.get(first.snapshot.id))?.strategy).toBe('recorder');
 
     const newcomer = new RecordingStrategy('newcomer', StrategyPriority.HIGHEST);
     t.app.deps.registry.registerStrategy(newcomer);
-    const second = await t.app.snapshotManager.create(t.demo, { vmId: vm.id, name: 'second', snapshotMemory: true });
+    const second = await t.app.snapshotManager.create(t.demo, {
+      vmId: vm.id,
+      name: 'second',
+      snapshotMemory: true,
+    });
     expect((await waitJob(t.app, second.jobId)).status).toBe('succeeded');
     expect((await t.app.deps.snapshots.get(second.snapshot.id))?.strategy).toBe('newcomer');
 
@@ -182,9 +192,16 @@ describe('a snapshot is bound to the strategy that took it', () => {
   it('a clear error when the recorded strategy is no longer installed; the snapshot stays usable', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vmsnap-strategy-'));
     dirs.push(dir);
-    const first = await openTestApp({ dir, strategies: [new RecordingStrategy('recorder', StrategyPriority.PLUGIN)] });
+    const first = await openTestApp({
+      dir,
+      strategies: [new RecordingStrategy('recorder', StrategyPriority.PLUGIN)],
+    });
     const vm = await first.vm('web-1');
-    const taken = await first.app.snapshotManager.create(first.demo, { vmId: vm.id, name: 'orphan', snapshotMemory: true });
+    const taken = await first.app.snapshotManager.create(first.demo, {
+      vmId: vm.id,
+      name: 'orphan',
+      snapshotMemory: true,
+    });
     expect((await waitJob(first.app, taken.jobId)).status).toBe('succeeded');
     await first.close();
 
@@ -208,7 +225,11 @@ describe('a snapshot is bound to the strategy that took it', () => {
       expect(String(delJob.parsed['errortext'])).toMatch(missing);
       // Refused before any state change: not left stuck in Expunging (which would block the VM).
       expect((await app.deps.snapshots.get(taken.snapshot.id))?.state).toBe('Ready');
-      const next = await app.snapshotManager.create(demo, { vmId: vm.id, name: 'after', snapshotMemory: true });
+      const next = await app.snapshotManager.create(demo, {
+        vmId: vm.id,
+        name: 'after',
+        snapshotMemory: true,
+      });
       expect((await waitJob(app, next.jobId)).status).toBe('succeeded');
       expect((await app.deps.snapshots.get(next.snapshot.id))?.strategy).toBe('hypervisor');
     } finally {
@@ -249,12 +270,18 @@ describe('a snapshot is bound to the strategy that took it', () => {
     expect(t.app.plugins.map((p) => p.name)).toEqual(['disk-plugin']);
     expect(t.app.deps.registry.strategyNames).toContain('from-disk');
     const vm = await t.vm('web-1');
-    const made = await t.app.snapshotManager.create(t.demo, { vmId: vm.id, name: 'plugged', snapshotMemory: true });
+    const made = await t.app.snapshotManager.create(t.demo, {
+      vmId: vm.id,
+      name: 'plugged',
+      snapshotMemory: true,
+    });
     expect((await waitJob(t.app, made.jobId)).status).toBe('succeeded');
     const stored = await t.app.deps.snapshots.get(made.snapshot.id);
     expect(stored?.strategy).toBe('from-disk');
     expect(stored?.state).toBe('Ready');
-    expect(t.app.simulator.inspect(vm.instanceName)?.snapshots.map((s) => s.name)).toContain(made.snapshot.name);
+    expect(t.app.simulator.inspect(vm.instanceName)?.snapshots.map((s) => s.name)).toContain(
+      made.snapshot.name,
+    );
     const rev = await t.app.snapshotManager.revert(t.demo, made.snapshot.id);
     expect((await waitJob(t.app, rev.jobId)).status).toBe('succeeded');
     const calls = (globalThis as { __diskPluginCalls?: string[] }).__diskPluginCalls;

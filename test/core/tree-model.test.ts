@@ -21,9 +21,18 @@ type Action =
 
 const vmIndex = fc.integer({ min: 0, max: VMS.length - 1 });
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('create' as const), vm: vmIndex, memory: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('revert' as const), vm: vmIndex, pick: fc.nat(20) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), vm: vmIndex, pick: fc.nat(20) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('create' as const), vm: vmIndex, memory: fc.boolean() }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('revert' as const), vm: vmIndex, pick: fc.nat(20) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('delete' as const), vm: vmIndex, pick: fc.nat(20) }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('start' as const), vm: vmIndex }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stop' as const), vm: vmIndex }) },
 );
@@ -63,7 +72,10 @@ async function runSequence(t: TestApp, actions: readonly Action[]): Promise<void
 async function apply(t: TestApp, m: VmModel, action: Action, where: string): Promise<void> {
   const mgr = t.app.snapshotManager;
   const ids = [...m.snaps.keys()];
-  const target = action.kind === 'revert' || action.kind === 'delete' ? ids[action.pick % Math.max(1, ids.length)] : undefined;
+  const target =
+    action.kind === 'revert' || action.kind === 'delete'
+      ? ids[action.pick % Math.max(1, ids.length)]
+      : undefined;
   switch (action.kind) {
     case 'create': {
       if (action.memory && !m.running) {
@@ -83,7 +95,11 @@ async function apply(t: TestApp, m: VmModel, action: Action, where: string): Pro
     case 'revert': {
       if (target === undefined) {
         const missing = randomUUID();
-        await expectRefused(mgr.revert(t.demo, missing), `Unable to find the Instance Snapshot with id ${missing}`, where);
+        await expectRefused(
+          mgr.revert(t.demo, missing),
+          `Unable to find the Instance Snapshot with id ${missing}`,
+          where,
+        );
         return;
       }
       const snap = m.snaps.get(target)!;
@@ -105,7 +121,11 @@ async function apply(t: TestApp, m: VmModel, action: Action, where: string): Pro
     case 'delete': {
       if (target === undefined) {
         const missing = randomUUID();
-        await expectRefused(mgr.delete(t.demo, missing), `Unable to find the Instance Snapshot with id ${missing}`, where);
+        await expectRefused(
+          mgr.delete(t.demo, missing),
+          `Unable to find the Instance Snapshot with id ${missing}`,
+          where,
+        );
         return;
       }
       await expectSucceeded(t, (await mgr.delete(t.demo, target)).jobId, where);
@@ -117,7 +137,10 @@ async function apply(t: TestApp, m: VmModel, action: Action, where: string): Pro
     }
     case 'start':
     case 'stop': {
-      const submitted = action.kind === 'start' ? await t.app.vmManager.start(t.demo, m.id) : await t.app.vmManager.stop(t.demo, m.id);
+      const submitted =
+        action.kind === 'start'
+          ? await t.app.vmManager.start(t.demo, m.id)
+          : await t.app.vmManager.stop(t.demo, m.id);
       await expectSucceeded(t, submitted.jobId, where);
       m.running = action.kind === 'start';
       return;
@@ -152,9 +175,15 @@ async function checkAgainstModel(t: TestApp, m: VmModel, where: string): Promise
   }
   const current = snaps.filter((s) => s.current);
   // Exactly one current while the model has one; none only after the current root was deleted (or no snapshots).
-  expect(current.map((s) => s.id), `${where}: current`).toEqual(m.current === null ? [] : [m.current]);
+  expect(
+    current.map((s) => s.id),
+    `${where}: current`,
+  ).toEqual(m.current === null ? [] : [m.current]);
   if (m.current === null && m.snaps.size > 0) {
-    expect([...m.snaps.values()].some((s) => s.parent === null), `${where}: a current-less tree has roots`).toBe(true);
+    expect(
+      [...m.snaps.values()].some((s) => s.parent === null),
+      `${where}: a current-less tree has roots`,
+    ).toBe(true);
   }
   expect(treeProblems(snaps), where).toEqual([]);
   expect(await dbSimulatorProblems(t.app, m.id), where).toEqual([]);

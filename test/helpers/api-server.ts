@@ -69,7 +69,11 @@ export function bodyOf(res: ApiResponse, command: string): Record<string, unknow
 }
 
 /** Asserts a CloudStack error answer and returns its body: status == errorcode, with errortext. */
-export function errorOf(res: ApiResponse, command: string, code: number): { errortext: string; body: Record<string, unknown> } {
+export function errorOf(
+  res: ApiResponse,
+  command: string,
+  code: number,
+): { errortext: string; body: Record<string, unknown> } {
   const body = bodyOf(res, command);
   if (res.status !== code || body['errorcode'] !== code || typeof body['errortext'] !== 'string') {
     throw new Error(`expected error ${code} from ${command}, got ${res.status} ${res.text.slice(0, 400)}`);

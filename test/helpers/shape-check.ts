@@ -3,7 +3,8 @@
  * field name to a type spec:
  * - `"string" | "integer" | "number" | "boolean" | "object" | "array" | "uuid" | "cloudstack-date"`;
  * - a trailing `?` makes the field optional (checked only when present);
- * - `"enum:A|B|C"` (a string out of a set), `"const:true"` (exactly that JSON value);
+ * - `"enum:A|B|C"` (a string out of a set), `"enum-int:0|1|2"` (a number out of a set),
+ *   `"const:true"` (exactly that JSON value);
  * - `{"$shape": "name"}` a nested object of a named shape, `{"$array": "name"}` an array of them.
  * Fields a shape does not name are allowed: CloudStack clients ignore unknown fields.
  */
@@ -21,6 +22,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function checkScalar(value: unknown, type: string): boolean {
   if (type.startsWith('enum:')) return typeof value === 'string' && type.slice(5).split('|').includes(value);
+  if (type.startsWith('enum-int:'))
+    return typeof value === 'number' && type.slice(9).split('|').map(Number).includes(value);
   if (type.startsWith('const:')) return JSON.stringify(value) === type.slice(6);
   switch (type) {
     case 'string':

@@ -24,10 +24,19 @@ export interface CreatedVm {
 const GiB = 1024 ** 3;
 
 /** Creates `vms` for `accountId` in the first zone, spread over its hosts, on its first hypervisor pool. */
-export async function createVms(app: App, accountId: string, vms: readonly VmRequest[]): Promise<CreatedVm[]> {
+export async function createVms(
+  app: App,
+  accountId: string,
+  vms: readonly VmRequest[],
+): Promise<CreatedVm[]> {
   const { db } = app.deps;
   const zone = await db.selectFrom('zones').select('id').orderBy('created').executeTakeFirstOrThrow();
-  const hosts = await db.selectFrom('hosts').select('id').where('zone_id', '=', zone.id).orderBy('created').execute();
+  const hosts = await db
+    .selectFrom('hosts')
+    .select('id')
+    .where('zone_id', '=', zone.id)
+    .orderBy('created')
+    .execute();
   const pool = await db
     .selectFrom('storage_pools')
     .select(['id', 'name'])
@@ -117,4 +126,3 @@ interface PendingSpec {
   volumes: VolumeTO[];
   running: boolean;
 }
-

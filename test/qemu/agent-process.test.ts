@@ -65,21 +65,23 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
   const scratch = scratchDir('agentproc');
   const children: ChildProcess[] = [];
   afterAll(async () => {
+    let t = Date.now();
     for (const child of children) child.kill('SIGKILL');
     // The VM outlives the agent by design: stop it through its QMP socket.
     const qmp = await QmpClient.connect(path.join(scratch.dir, 'state', 'run', 'crash1.qmp'), { connectTimeoutMs: 500 }).catch(() => null);
+    console.log('connect', Date.now() - t); t = Date.now();
     await qmp?.execute('quit').catch(() => undefined);
+    console.log('quit', Date.now() - t); t = Date.now();
     qmp?.close();
     await new Promise((r) => setTimeout(r, 200));
     scratch.cleanup();
+    console.log('cleanup', Date.now() - t);
   });
 
   it('requires the bearer token, then serves commands; a killed agent mid-save is reconciled on restart', async () => {
-    // Slow RAM save (256 KiB/s) and a hold after the 'saving' step: the kill lands inside the save.
-    const first = await spawnAgent(scratch.dir, {
-      VMSNAP_AGENT_SAVE_BANDWIDTH: String(256 * 1024),
-      VMSNAP_AGENT_PAUSE_AFTER_STEP: 'saving:60000',
-    });
+    // Fault injection: the RAM file's writer stalls for 60 s, so the save is in flight when the agent
+    // is killed (the restarted agent must cancel it, killing the stuck writer).
+    const first = await spawnAgent(scratch.dir, { VMSNAP_AGENT_SAVE_STALL_MS: '60000' });
     children.push(first.child);
 
     const noToken = await fetch(`${first.url}/v1/command`, { method: 'POST', body: JSON.stringify({ kind: 'Ping' }), headers: { 'content-type': 'application/json' } });
@@ -94,9 +96,6 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
     const vm = vmSpec('crash1');
     expect((await client.execute({ kind: 'CreateVM', vm })).result).toBe(true);
     expect((await client.execute({ kind: 'StartVM', vm })).result).toBe(true);
-    // Close the agent's QMP connection? No: write the patterns through a short-lived second agent
-    // connection is impossible (one QMP client at a time), so data goes in before the snapshot via
-    // a dedicated check after the restart below; here we only record the original files.
     const filesBefore = readdirSync(path.join(scratch.dir, 'pool')).sort();
 
     const pendingSnapshot = client.execute(createSnap(vm, 'doomed', 'DiskAndMemory'));
@@ -106,13 +105,15 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
       if (Date.now() > deadline) throw new Error(`never reached the save:\n${first.output()}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    // Mid-save: overlays in place, the RAM file being written.
+    // Mid-save: overlays in place, the RAM file open for writing.
     expect(readdirSync(path.join(scratch.dir, 'pool')).some((f) => f.endsWith('.vmstate'))).toBe(true);
     first.child.kill('SIGKILL');
     await waitExit(first.child);
     await expect(pendingSnapshot).rejects.toThrow();
 
+    const restartedAt = Date.now();
     const second = await spawnAgent(scratch.dir);
+    console.log(`restart + reconcile took ${Date.now() - restartedAt} ms`);
     children.push(second.child);
     const client2 = new HttpAgentClient({ url: second.url, token: TOKEN });
     const state = stateOf(scratch.dir).vms[0]!;

@@ -3,6 +3,7 @@ import { defineCommand, param, type ApiCommand } from '../command.ts';
 import { createAccount, listAccounts, registerUserKeys } from './account-commands.ts';
 import { listConfigurations, updateConfiguration } from './config-commands.ts';
 import { listEvents } from './event-commands.ts';
+import { addHost, deployVirtualMachine } from './host-commands.ts';
 import { listHosts, listStoragePools, listZones } from './infra-commands.ts';
 import { listAsyncJobs, queryAsyncJobResult } from './job-commands.ts';
 import { configureSimulator } from './simulator-commands.ts';
@@ -52,10 +53,12 @@ export const COMMANDS: readonly ApiCommand[] = [
   listAsyncJobs,
   listZones,
   listVirtualMachines,
+  deployVirtualMachine,
   startVirtualMachine,
   stopVirtualMachine,
   listVolumes,
   listHosts,
+  addHost,
   listStoragePools,
   listEvents,
   createTags,

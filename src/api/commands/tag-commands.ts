@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { App } from '../../app/app.ts';
 import { InvalidParameterError } from '../../core/errors.ts';
 import { checkAccess, type Caller } from '../../manager/caller.ts';
-import { defineCommand, listParams, param, required } from '../command.ts';
+import { defineCommand, listParams, param, required, type ParamSpec } from '../command.ts';
 import { listScope, matchesKeyword, pagedList } from '../list-support.ts';
 import { DOMAIN, loadLookups } from '../render/lookups.ts';
 
@@ -114,6 +114,25 @@ export const createTags = defineCommand({
   },
 });
 
+/**
+ * DeleteTagsCmd's `tags` map: unlike createTags, a key alone is allowed (CloudStack puts a null
+ * value in the map and deletes the key whatever its value).
+ */
+function tagSelectors(description: string): ParamSpec<{ key: string; value: string | undefined }[]> {
+  return {
+    type: 'map',
+    description,
+    required: false,
+    read: (r, n) =>
+      r.map(n).map((e) => {
+        const key = e['key'];
+        if (key === undefined)
+          throw new InvalidParameterError(`No key is passed in for value ${e['value'] ?? 'null'}`);
+        return { key, value: e['value'] };
+      }),
+  };
+}
+
 export const deleteTags = defineCommand({
   name: 'deleteTags',
   description: 'Deleting resource tag(s) (async)',
@@ -121,24 +140,25 @@ export const deleteTags = defineCommand({
   params: {
     resourceids: required(param.string('Delete tags for resource ids', 65535)),
     resourcetype: required(param.string('Delete tag by resource type')),
-    tags: param.map('Delete tags matching key/value pairs; all tags when absent'),
+    tags: tagSelectors('Delete tags matching key/value pairs (the value is optional); all tags when absent'),
   },
   async handler({ app, caller, args }) {
     const type = resourceType(args.resourcetype);
     const ids = splitIds(args.resourceids);
     await checkOwned(app, caller, type, ids);
     for (const id of ids) {
-      let q = app.deps.db
+      const base = app.deps.db
         .deleteFrom('resource_tags')
         .where('resource_type', '=', type)
         .where('resource_id', '=', id);
-      if (args.tags.length > 0)
-        q = q.where(
-          'key',
-          'in',
-          args.tags.map((t) => t.key),
-        );
-      await q.execute();
+      if (args.tags.length === 0) {
+        await base.execute();
+        continue;
+      }
+      for (const t of args.tags) {
+        const byKey = base.where('key', '=', t.key);
+        await (t.value === undefined ? byKey : byKey.where('value', '=', t.value)).execute();
+      }
     }
     return {
       jobid: await completedJob(app, caller, 'org.apache.cloudstack.api.command.user.tag.DeleteTagsCmd'),

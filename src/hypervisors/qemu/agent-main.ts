@@ -7,7 +7,8 @@
  *   VMSNAP_AGENT_STATE_DIR, VMSNAP_AGENT_POOL_DIR, VMSNAP_AGENT_ACCEL (auto|kvm|tcg),
  *   VMSNAP_AGENT_GUEST_KERNEL + VMSNAP_AGENT_GUEST_INITRD (boot VMs with this kernel, for tests),
  *   VMSNAP_AGENT_MEMORY_MODE (live|internal), VMSNAP_AGENT_SAVE_BANDWIDTH (bytes/s of the RAM save),
- *   VMSNAP_AGENT_PAUSE_AFTER_STEP=<step>:<ms> (fault injection: hold after a persisted snapshot step).
+ *   VMSNAP_AGENT_PAUSE_AFTER_STEP=<step>:<ms> (fault injection: hold after a persisted snapshot step),
+ *   VMSNAP_AGENT_SAVE_STALL_MS (fault injection: the RAM save's writer stalls that long).
  */
 import type { Logger } from '../../core/plugin-api.ts';
 import { startAgentServer } from './agent-server.ts';
@@ -31,6 +32,7 @@ const memoryMode = process.env.VMSNAP_AGENT_MEMORY_MODE;
 const kernel = process.env.VMSNAP_AGENT_GUEST_KERNEL;
 const initrd = process.env.VMSNAP_AGENT_GUEST_INITRD;
 const bandwidth = process.env.VMSNAP_AGENT_SAVE_BANDWIDTH;
+const stall = process.env.VMSNAP_AGENT_SAVE_STALL_MS;
 
 const server = await startAgentServer({
   token: env('VMSNAP_AGENT_TOKEN'),
@@ -43,6 +45,7 @@ const server = await startAgentServer({
   ...(memoryMode === 'live' || memoryMode === 'internal' ? { defaultMemoryMode: memoryMode } : {}),
   ...(kernel && initrd ? { guestBoot: { kernel, initrd } } : {}),
   ...(bandwidth ? { saveBandwidthBytes: Number(bandwidth) } : {}),
+  ...(stall ? { saveStallMs: Number(stall) } : {}),
   ...(pause?.[0] && pause[1]
     ? {
         afterStep: async (_vm: string, step: string) => {

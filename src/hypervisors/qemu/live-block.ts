@@ -179,13 +179,22 @@ export async function waitMigration(
   }
 }
 
-/** Cancels a migration still running (agent restart, failed save) and waits for it to stop. */
-export async function cancelMigration(qmp: QmpClient): Promise<void> {
+/**
+ * Cancels a migration still running (agent restart, failed save) and waits for it to stop. With a
+ * blocked writer QEMU's cancel blocks its main loop (QMP goes silent) until the writer drains, so a
+ * timer independent of QMP runs `onStuck` (kill the writer) after `graceMs`.
+ */
+export async function cancelMigration(qmp: QmpClient, onStuck?: () => void, graceMs = 2000): Promise<void> {
   const answer = (await qmp.execute('query-migrate')) as { status?: string };
   if (!answer.status || ['completed', 'failed', 'cancelled', 'none'].includes(answer.status)) return;
   const since = qmp.mark();
-  await qmp.execute('migrate_cancel');
-  await waitMigration(qmp, since, 30_000);
+  const timer = onStuck ? setTimeout(onStuck, graceMs) : undefined;
+  try {
+    await qmp.execute('migrate_cancel', undefined, 60_000);
+    await waitMigration(qmp, since, 60_000);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Pause between the first STOP and the next RESUME seen since `sinceSeq`, from QEMU's timestamps. */

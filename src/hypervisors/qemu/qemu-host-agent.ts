@@ -92,6 +92,8 @@ export interface QemuHostAgentOptions {
   /** VMs whose name matches `vmNamePattern` (all when absent) boot this kernel + initrd. */
   readonly guestBoot?: BootImages & { readonly vmNamePattern?: string };
   readonly defaultMemoryMode?: MemorySnapshotMode;
+  /** Fault injection for tests: the RAM save's writer stalls this long before it reads. */
+  readonly saveStallMs?: number;
   /** Max bandwidth of the RAM save, bytes/s (default 8 GiB/s). */
   readonly saveBandwidthBytes?: number;
   /** Guest RAM from this file (benchmark: incompressible RAM without an OS). Applied to every VM. */
@@ -714,7 +716,7 @@ export class QemuHostAgent implements HypervisorAgent {
       throw error;
     }
     this.adoptOverlays(vm, record, pending);
-    await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(record.vmstate!)}` });
+    await qmp.execute('migrate', { uri: this.saveUri(record.vmstate!) });
     await this.step(vm, 'saving');
     const end = await waitMigration(qmp, since, 10 * 60_000);
     if (end !== 'completed') fail(`RAM save ${end}`);
@@ -727,6 +729,16 @@ export class QemuHostAgent implements HypervisorAgent {
     await this.step(vm, 'saved');
     const pauseMs = pauseFromEvents(qmp, since);
     return { pauseMs, freezeMs: 0 };
+  }
+
+  /**
+   * Where the RAM goes: a shell writing the pool file. With `saveStallMs` (fault injection) the writer
+   * opens the file at once but reads only later, so the save stays in flight that long.
+   */
+  private saveUri(file: string): string {
+    const stall = this.options.saveStallMs;
+    const target = shellQuote(file);
+    return stall ? `exec:(sleep ${Math.ceil(stall / 1000)}; exec cat) > ${target}` : `exec:cat > ${target}`;
   }
 
   private async saveInternal(vm: VmRecord, record: SnapshotRecord, running: RunningVm): Promise<HostTimings> {
@@ -793,7 +805,10 @@ export class QemuHostAgent implements HypervisorAgent {
     running: RunningVm,
   ): Promise<void> {
     const qmp = running.qmp;
-    await cancelMigration(qmp).catch(() => undefined);
+    await cancelMigration(qmp, () => {
+      const killed = running.killHelpers();
+      this.log.warn({ vm: vm.name, killed }, 'RAM save writer stuck: killed it');
+    }).catch((error: unknown) => this.log.error({ vm: vm.name, error: String(error) }, 'cancelling the RAM save failed'));
     // Merge each overlay the transaction created back into the disk it came from.
     const tops = await topNodes(qmp);
     for (const f of pending.newFiles) {

@@ -6,7 +6,7 @@
  * Disk `i` is the qdev `vd<deviceId>`; qemu-io reaches it as `/machine/peripheral/vd<id>/virtio-backend`.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { QmpClient } from './qmp-client.ts';
@@ -100,7 +100,7 @@ export function qemuArgs(spec: VmProcessSpec): string[] {
   if (spec.ramFile) {
     args.push(
       '-object',
-      `memory-backend-file,id=ram0,size=${spec.memoryMb}M,mem-path=${spec.ramFile},share=off`,
+      `memory-backend-file,id=ram0,size=${spec.memoryMb}M,mem-path=${spec.ramFile},share=on`,
     );
     args.push('-machine', 'memory-backend=ram0');
   }
@@ -183,6 +183,30 @@ function readCmdline(file: string): string {
   }
 }
 
+/** Pids of all descendants of `pid` (QEMU's `exec:` migration writers), from /proc. */
+export function descendantsOf(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after the ')'.
+    const stat = readCmdline(`/proc/${entry}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    parentOf.set(Number(entry), Number(fields[1]));
+  }
+  const result: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const [child, ppid] of parentOf) {
+      if (ppid === parent) {
+        result.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return result;
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -199,6 +223,19 @@ export class RunningVm {
     readonly paths: VmPaths,
     readonly qmp: QmpClient,
   ) {}
+
+  /** Kills the helper processes QEMU spawned (a stalled `exec:` RAM writer blocks migrate_cancel). */
+  killHelpers(): number {
+    const pids = descendantsOf(this.pid);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    return pids.length;
+  }
 
   async status(): Promise<string> {
     const answer = (await this.qmp.execute('query-status')) as { status?: unknown };

@@ -1,0 +1,252 @@
+/**
+ * Account isolation over HTTP: user A (the seeded `demo` account) against every command that can
+ * touch user B's objects (a second account with its own VMs, snapshot, job, tag and keys). Each call
+ * is refused as CloudStack would (531 / 431) or answers as if B's objects did not exist; no answer
+ * ever shows one of B's ids or keys that the request did not itself name, and nothing of B's changes.
+ * An admin sees everything with listall=true.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COMMANDS } from '../../src/api/commands/index.ts';
+import { TestApiClient, type ApiResponse } from '../helpers/api-client.ts';
+import { bodyOf, itemsOf, startApiServer, type ApiHarness } from '../helpers/api-server.ts';
+import { createVms } from '../helpers/vm-factory.ts';
+
+type Params = Record<string, string | number | boolean>;
+
+interface B {
+  client: TestApiClient;
+  accountId: string;
+  userId: string;
+  apiKey: string;
+  secretKey: string;
+  runningVm: string;
+  runningHost: string;
+  stoppedVm: string;
+  snapshotId: string;
+  jobId: string;
+}
+
+/** What CloudStack answers a user who reaches for someone else's object. */
+type Expected = 'refused' | 'empty' | ((res: ApiResponse) => void);
+
+describe('account isolation: user A against user B objects', () => {
+  let h: ApiHarness;
+  let b: B;
+
+  beforeAll(async () => {
+    h = await startApiServer();
+    const created = await h.admin.payload('createAccount', { username: 'bob', email: 'bob@example.com' });
+    const account = created['account'] as { id: string; user: { id: string }[] };
+    const userId = account.user[0]!.id;
+    const keys = (await h.admin.payload('registerUserKeys', { id: userId }))['userkeys'] as {
+      apikey: string;
+      secretkey: string;
+    };
+    const client = new TestApiClient(h.url, keys.apikey, keys.secretkey);
+    const [running, stopped] = await createVms(h.t.app, account.id, [
+      { displayName: 'bob-web', running: true },
+      { displayName: 'bob-cold', running: false, dataDisks: 1 },
+    ]);
+    const snap = await client.payload('createVMSnapshot', {
+      virtualmachineid: running!.id,
+      snapshotmemory: true,
+      name: 'bob-snap',
+    });
+    const job = await client.waitForJob(snap['jobid'] as string);
+    expect(job['jobstatus']).toBe(1);
+    const tagged = await client.payload('createTags', {
+      resourcetype: 'VMSnapshot',
+      resourceids: snap['id'] as string,
+      'tags[0].key': 'owner',
+      'tags[0].value': 'bob',
+    });
+    expect((await client.waitForJob(tagged['jobid'] as string))['jobstatus']).toBe(1);
+    b = {
+      client,
+      accountId: account.id,
+      userId,
+      apiKey: keys.apikey,
+      secretKey: keys.secretkey,
+      runningVm: running!.id,
+      runningHost: running!.hostId,
+      stoppedVm: stopped!.id,
+      snapshotId: snap['id'] as string,
+      jobId: snap['jobid'] as string,
+    };
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  /** B's state as the admin sees it: VM states, snapshots, tags. Must not change under A's attempts. */
+  async function bState(): Promise<unknown> {
+    const vms = itemsOf(await h.admin.payload('listVirtualMachines', { account: 'bob' }), 'virtualmachine');
+    const snaps = itemsOf(await h.admin.payload('listVMSnapshot', { account: 'bob' }), 'vmSnapshot');
+    const tags = itemsOf(await h.admin.payload('listTags', { account: 'bob' }), 'tag');
+    return {
+      vms: vms.map((v) => [v['id'], v['state']]),
+      snaps: snaps.map((s) => [s['id'], s['state'], s['current'], s['tags']]),
+      tags: tags.map((t) => [t['key'], t['value'], t['resourceid']]),
+    };
+  }
+
+  const matrix = (): [string, Params, Expected][] => {
+    const rows: [string, Params, Expected | 'empty-or-own'][] = [
+      ['listVirtualMachines', { id: b.runningVm }, 'empty'],
+      ['listVirtualMachines', { ids: `${b.runningVm},${b.stoppedVm}` }, 'empty'],
+      [
+        'listVirtualMachines',
+        { listall: true },
+        (res) => expect(names(res, 'virtualmachine')).not.toContain('bob-web'),
+      ],
+      ['listVirtualMachines', { account: 'bob' }, 'refused'],
+      ['deployVirtualMachine', { zoneid: h.t.seeded.zoneId, account: 'bob' }, 'refused'],
+      ['deployVirtualMachine', { zoneid: h.t.seeded.zoneId, hostid: b.runningHost }, 'refused'],
+      ['startVirtualMachine', { id: b.stoppedVm }, 'refused'],
+      ['stopVirtualMachine', { id: b.runningVm }, 'refused'],
+      ['stopVirtualMachine', { id: b.runningVm, forced: true }, 'refused'],
+      ['listVolumes', { virtualmachineid: b.stoppedVm }, 'empty'],
+      ['listVolumes', { listall: true }, (res) => expect(res.text).not.toContain('bob-')],
+      ['createVMSnapshot', { virtualmachineid: b.runningVm, snapshotmemory: true }, 'refused'],
+      ['createVMSnapshot', { virtualmachineid: b.stoppedVm }, 'refused'],
+      ['listVMSnapshot', { vmsnapshotid: b.snapshotId }, 'empty'],
+      ['listVMSnapshot', { vmsnapshotids: b.snapshotId }, 'empty'],
+      ['listVMSnapshot', { virtualmachineid: b.runningVm }, 'empty'],
+      [
+        'listVMSnapshot',
+        { listall: true },
+        (res) => expect(names(res, 'vmSnapshot')).not.toContain('bob-snap'),
+      ],
+      ['listVMSnapshot', { account: 'bob' }, 'refused'],
+      ['listVMSnapshot', { 'tags[0].key': 'owner', 'tags[0].value': 'bob' }, 'empty'],
+      ['revertToVMSnapshot', { vmsnapshotid: b.snapshotId }, 'refused'],
+      ['deleteVMSnapshot', { vmsnapshotid: b.snapshotId }, 'refused'],
+      ['queryAsyncJobResult', { jobid: b.jobId }, 'refused'],
+      ['listAsyncJobs', {}, 'empty-or-own'],
+      ['listAsyncJobs', { listall: true }, 'empty-or-own'],
+      ['listEvents', {}, 'empty-or-own'],
+      ['listEvents', { listall: true }, 'empty-or-own'],
+      ['listEvents', { account: 'bob' }, 'refused'],
+      [
+        'createTags',
+        { resourcetype: 'VMSnapshot', resourceids: b.snapshotId, 'tags[0].key': 'x', 'tags[0].value': 'y' },
+        'refused',
+      ],
+      [
+        'createTags',
+        { resourcetype: 'UserVm', resourceids: b.runningVm, 'tags[0].key': 'x', 'tags[0].value': 'y' },
+        'refused',
+      ],
+      ['deleteTags', { resourcetype: 'VMSnapshot', resourceids: b.snapshotId }, 'refused'],
+      [
+        'deleteTags',
+        { resourcetype: 'VMSnapshot', resourceids: b.snapshotId, 'tags[0].key': 'owner' },
+        'refused',
+      ],
+      ['listTags', {}, 'empty-or-own'],
+      ['listTags', { listall: true, resourceid: b.snapshotId }, 'empty'],
+      ['listTags', { key: 'owner' }, 'empty'],
+      ['registerUserKeys', { id: b.userId }, 'refused'],
+      ['listAccounts', {}, (res) => expect(names(res, 'account')).toEqual(['demo'])],
+      ['listAccounts', { listall: true }, (res) => expect(names(res, 'account')).toEqual(['demo'])],
+      ['listAccounts', { id: b.accountId }, 'empty'],
+      ['listAccounts', { name: 'bob' }, 'empty'],
+    ];
+    return rows.map(([c, p, e]) => [c, p, e === 'empty-or-own' ? noneOfB : e]);
+  };
+
+  const names = (res: ApiResponse, key: string): unknown[] =>
+    itemsOf(bodyOf(res, key === 'vmSnapshot' ? 'listVMSnapshot' : listCommandOf(key)), key).map(
+      (i) => i['name'] ?? i['displayname'],
+    );
+  const listCommandOf = (key: string): string =>
+    ({ virtualmachine: 'listVirtualMachines', account: 'listAccounts' })[key] ?? key;
+  /** A list that may hold A's own items but none of B's (checked by the leak scan). */
+  const noneOfB: Expected = (res) => expect(res.status).toBe(200);
+
+  /** B's identifiers that must never appear in an answer to A, unless A's request named them. */
+  function leaks(res: ApiResponse, params: Params): string[] {
+    const named = new Set(Object.values(params).flatMap((v) => String(v).split(',')));
+    const secrets = [
+      b.accountId,
+      b.userId,
+      b.apiKey,
+      b.secretKey,
+      b.runningVm,
+      b.stoppedVm,
+      b.snapshotId,
+      b.jobId,
+    ];
+    return secrets.filter((s) => !named.has(s) && res.text.includes(s));
+  }
+
+  it('covers every user command that can reach another account', () => {
+    const inMatrix = new Set(matrix().map(([c]) => c));
+    const noOwnedObjects = new Set(['listZones', 'listApis']);
+    for (const c of COMMANDS.filter((x) => x.admin !== true && !noOwnedObjects.has(x.name))) {
+      expect(inMatrix.has(c.name), `${c.name} is missing from the isolation matrix`).toBe(true);
+    }
+  });
+
+  it("user A's key is refused on, or blind to, every one of B's objects, and nothing of B's changes", async () => {
+    const before = await bState();
+    const outcomes: string[] = [];
+    for (const [command, params, expected] of matrix()) {
+      const res = await h.demo.call(command, params);
+      const what = `${command} ${JSON.stringify(params)} -> ${res.status} ${res.text.slice(0, 300)}`;
+      expect(leaks(res, params), what).toEqual([]);
+      const body = bodyOf(res, command);
+      if (expected === 'refused') {
+        expect([431, 531], what).toContain(res.status);
+        expect(body['errorcode'], what).toBe(res.status);
+        expect(body['errortext'], what).toEqual(expect.any(String));
+      } else if (expected === 'empty') {
+        expect(res.status, what).toBe(200);
+        expect(body, what).toEqual({});
+      } else {
+        expected(res);
+      }
+      outcomes.push(`${command}:${res.status}`);
+    }
+    expect(outcomes.length).toBeGreaterThan(30);
+    expect(await bState()).toEqual(before);
+    // B's keys survived A's registerUserKeys attempt, and B still sees its own objects.
+    const own = await b.client.payload('listVMSnapshot', {});
+    expect(itemsOf(own, 'vmSnapshot').map((s) => s['id'])).toEqual([b.snapshotId]);
+  });
+
+  it('a refused permission check says 531, not a generic error', async () => {
+    const res = await h.demo.call('deleteVMSnapshot', { vmsnapshotid: b.snapshotId });
+    expect(res.status).toBe(531);
+    expect(bodyOf(res, 'deleteVMSnapshot')['cserrorcode']).toBe(4365);
+  });
+
+  it('B in turn sees none of A’s objects', async () => {
+    const vms = itemsOf(await b.client.payload('listVirtualMachines', { listall: true }), 'virtualmachine');
+    expect(vms.map((v) => v['name']).sort()).toEqual(['bob-cold', 'bob-web']);
+    expect(
+      itemsOf(await b.client.payload('listAsyncJobs'), 'asyncjobs').every(
+        (j) => j['accountid'] === b.accountId,
+      ),
+    ).toBe(true);
+  });
+
+  it('an admin sees every account’s objects with listall=true', async () => {
+    const vms = itemsOf(await h.admin.payload('listVirtualMachines', { listall: true }), 'virtualmachine');
+    expect(vms.map((v) => v['name'])).toEqual(
+      expect.arrayContaining(['web-1', 'db-1', 'bob-web', 'bob-cold']),
+    );
+    const snaps = itemsOf(await h.admin.payload('listVMSnapshot', { listall: true }), 'vmSnapshot');
+    expect(snaps.map((s) => s['id'])).toContain(b.snapshotId);
+    const jobs = itemsOf(await h.admin.payload('listAsyncJobs', { listall: true }), 'asyncjobs');
+    expect(jobs.map((j) => j['jobid'])).toContain(b.jobId);
+    const job = await h.admin.payload('queryAsyncJobResult', { jobid: b.jobId });
+    expect(job['jobstatus']).toBe(1);
+    const accounts = itemsOf(await h.admin.payload('listAccounts', { listall: true }), 'account');
+    expect(accounts.map((a) => a['name'])).toEqual(expect.arrayContaining(['admin', 'demo', 'bob']));
+    const tags = itemsOf(await h.admin.payload('listTags', { listall: true }), 'tag');
+    expect(tags.map((t) => t['resourceid'])).toContain(b.snapshotId);
+    const events = itemsOf(await h.admin.payload('listEvents', { listall: true }), 'event');
+    expect(events.map((e) => e['account'])).toContain('bob');
+  });
+});

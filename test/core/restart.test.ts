@@ -1,0 +1,279 @@
+/**
+ * Restart: a real management-server child process is SIGKILLed in the middle of creates, reverts,
+ * deletes, starts and stops. The App is then reopened on the same data dir (SQLite file and simulator
+ * world file persist): nothing may be left transitional, orphaned jobs must be final, queued jobs must
+ * still run, and the database must agree with the simulator.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRANSITIONAL_STATES } from '../../src/core/vm-snapshot-state.ts';
+import type { App } from '../../src/app/app.ts';
+import type { Workload } from '../helpers/app-process.ts';
+import { dbSimulatorProblems, eventually, reopenApp, settleJobs, waitJob } from '../helpers/core-helpers.ts';
+import { openTestApp } from '../helpers/test-app.ts';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const RUNNER = join(REPO, 'test/helpers/app-process.ts');
+const LONG = 'wait:600000';
+
+interface Child {
+  readonly proc: ChildProcess;
+  readonly lines: string[];
+  readonly stderr: string[];
+}
+
+function spawnServer(dir: string, workload: Workload): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', RUNNER, dir, JSON.stringify(workload)], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, VMSNAP_DATA_DIR: dir },
+  });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  let buffer = '';
+  proc.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const parts = buffer.split('\n');
+    buffer = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  proc.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+  return { proc, lines, stderr };
+}
+
+async function kill(child: Child): Promise<void> {
+  if (child.proc.exitCode !== null) throw new Error(`server exited early: ${child.stderr.join('')}`);
+  const exited = new Promise<NodeJS.Signals | null>((r) =>
+    child.proc.once('exit', (_code, signal) => r(signal)),
+  );
+  child.proc.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
+}
+
+/** Reads the child's database while it runs (a second connection; WAL lets it read alongside). */
+function peek<T>(dir: string, read: (db: Database.Database) => T): T {
+  const db = new Database(join(dir, 'vmsnap.db'), { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 2000');
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+function snapshotState(dir: string, displayName: string): string | undefined {
+  return peek(dir, (db) => {
+    const row = db
+      .prepare('SELECT state FROM vm_snapshots WHERE display_name = ? AND removed IS NULL')
+      .get(displayName) as { state: string } | undefined;
+    return row?.state;
+  });
+}
+
+function vmState(dir: string, displayName: string): string | undefined {
+  return peek(dir, (db) => {
+    const row = db.prepare('SELECT state FROM vms WHERE display_name = ?').get(displayName) as
+      { state: string } | undefined;
+    return row?.state;
+  });
+}
+
+async function waitFor(child: Child, what: string, ok: () => boolean): Promise<void> {
+  await eventually(
+    async () => {
+      if (child.proc.exitCode !== null) throw new Error(`server exited: ${child.stderr.join('')}`);
+      return ok() ? true : undefined;
+    },
+    what,
+    20_000,
+  );
+}
+
+/** Asserts the stable end state every restart must reach, for every VM. */
+async function expectStable(app: App): Promise<void> {
+  const jobs = await app.deps.db.selectFrom('async_jobs').selectAll().execute();
+  expect(jobs.filter((j) => j.status === 'running' || j.status === 'queued')).toEqual([]);
+  const transitional = await app.deps.snapshots.listInStates([...TRANSITIONAL_STATES, 'Allocated']);
+  expect(transitional.map((s) => `${s.displayName}:${s.state}`)).toEqual([]);
+  for (const vm of await app.deps.inventory.listVms()) {
+    expect(['Running', 'Stopped'], `${vm.displayName} is ${vm.state}`).toContain(vm.state);
+    expect(await dbSimulatorProblems(app, vm.id)).toEqual([]);
+  }
+}
+
+describe('restart after SIGKILL of a real server process', () => {
+  let dir: string;
+  const names = new Map<string, string>();
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vmsnap-restart-'));
+    // First life, in-process: seed, and take the snapshots the killed server will revert to and delete.
+    const t = await openTestApp({ dir });
+    for (const vm of await t.app.deps.inventory.listVms()) names.set(vm.displayName, vm.instanceName);
+    const dbBase = await t.app.snapshotManager.create(t.demo, {
+      vmId: (await t.vm('db-1')).id,
+      name: 'db-base',
+      snapshotMemory: true,
+    });
+    const batchBase = await t.app.snapshotManager.create(t.demo, {
+      vmId: (await t.vm('batch-1')).id,
+      name: 'batch-base',
+    });
+    expect((await waitJob(t.app, dbBase.jobId)).status).toBe('succeeded');
+    expect((await waitJob(t.app, batchBase.jobId)).status).toBe('succeeded');
+    await t.close();
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const sim = (vm: string): string => names.get(vm) ?? `unknown ${vm}`;
+
+  it('creates, a revert and a delete cut short are reconciled against the simulator', async () => {
+    const child = spawnServer(dir, {
+      faults: [
+        // Delays act before the host does anything: killed during them, the host never saw the command.
+        { name: 'CreateVMSnapshot', value: LONG, vmName: sim('web-1') },
+        { name: 'RevertToVMSnapshot', value: LONG, vmName: sim('db-1') },
+        { name: 'DeleteVMSnapshot', value: LONG, vmName: sim('batch-1') },
+      ],
+      // The host takes this one, but the server dies before it records the answer.
+      holdAfterAgent: [{ kind: 'CreateVMSnapshot', vmName: sim('app-1') }],
+      steps: [
+        { op: 'create', vm: 'web-1', name: 'web-lost', memory: true },
+        { op: 'stop', vm: 'web-1' },
+        { op: 'create', vm: 'app-1', name: 'app-kept' },
+        { op: 'start', vm: 'app-1' },
+        { op: 'revert', vm: 'db-1', name: 'db-base' },
+        { op: 'delete', vm: 'batch-1', name: 'batch-base' },
+      ],
+    });
+    await waitFor(
+      child,
+      'snapshots mid-operation',
+      () =>
+        child.lines.includes(`HELD CreateVMSnapshot ${sim('app-1')}`) &&
+        snapshotState(dir, 'web-lost') === 'Creating' &&
+        snapshotState(dir, 'db-base') === 'Reverting' &&
+        snapshotState(dir, 'batch-base') === 'Expunging',
+    );
+    await kill(child);
+    expect(child.lines.filter((l) => l.startsWith('SUBMITTED'))).toHaveLength(6);
+
+    const { app } = await reopenApp(dir, { start: false });
+    try {
+      const byName = async (vm: string, displayName: string) =>
+        (await app.deps.snapshots.listByVm((await vmByName(app, vm)).id)).find(
+          (s) => s.displayName === displayName,
+        );
+      // Before recovery the dead server's leftovers are there, as it left them.
+      expect((await byName('app-1', 'app-kept'))?.state).toBe('Creating');
+      const webLost = await byName('web-1', 'web-lost');
+      const appKept = await byName('app-1', 'app-kept');
+      const dbBase = await byName('db-1', 'db-base');
+      const batchBase = await byName('batch-1', 'batch-base');
+      if (!webLost || !appKept || !dbBase || !batchBase) throw new Error('snapshot rows missing');
+      expect(app.simulator.inspect(sim('app-1'))?.snapshots.map((s) => s.name)).toEqual([appKept.name]);
+      expect(app.simulator.inspect(sim('web-1'))?.snapshots).toEqual([]);
+      const orphaned = await app.deps.db
+        .selectFrom('async_jobs')
+        .selectAll()
+        .where('status', '=', 'running')
+        .execute();
+      expect(orphaned).toHaveLength(4);
+
+      // The delays were durable settings of the simulator: lift them, as an operator would, then start.
+      app.simulator.faults.clear();
+      await app.start();
+      const jobs = await settleJobs(app);
+      await expectStable(app);
+
+      // Creating + the host has it -> Ready and current; Creating + the host never saw it -> Error.
+      const kept = await app.deps.snapshots.get(appKept.id);
+      expect(kept?.state).toBe('Ready');
+      expect(kept?.current).toBe(true);
+      expect(app.simulator.inspect(sim('app-1'))?.currentSnapshot).toBe(appKept.name);
+      expect((await app.deps.snapshots.get(webLost.id))?.state).toBe('Error');
+      // Reverting -> Ready again; the VM's power state re-read from its host.
+      expect((await app.deps.snapshots.get(dbBase.id))?.state).toBe('Ready');
+      expect((await vmByName(app, 'db-1')).state).toBe('Running');
+      // Expunging -> the delete finished: row removed, gone from the host.
+      expect(await app.deps.snapshots.get(batchBase.id)).toBeUndefined();
+      expect((await app.deps.snapshots.get(batchBase.id, true))?.removed).not.toBeNull();
+      expect(app.simulator.inspect(sim('batch-1'))?.snapshots).toEqual([]);
+
+      const outcome = (instanceId: string, kind: string): string | undefined =>
+        jobs.find((j) => j.instance_id === instanceId && j.kind === kind)?.status;
+      expect(outcome(appKept.id, 'vmsnapshot.create')).toBe('succeeded');
+      expect(outcome(webLost.id, 'vmsnapshot.create')).toBe('failed');
+      expect(outcome(dbBase.id, 'vmsnapshot.revert')).toBe('failed');
+      expect(outcome(batchBase.id, 'vmsnapshot.delete')).toBe('succeeded');
+      // Jobs queued behind the interrupted ones survived the crash and ran afterwards, in order.
+      expect(outcome((await vmByName(app, 'web-1')).id, 'vm.stop')).toBe('succeeded');
+      expect(outcome((await vmByName(app, 'app-1')).id, 'vm.start')).toBe('succeeded');
+      expect((await vmByName(app, 'web-1')).state).toBe('Stopped');
+      expect((await vmByName(app, 'app-1')).state).toBe('Running');
+    } finally {
+      await app.stop();
+    }
+  }, 60_000);
+
+  it('a VM left Starting or Stopping is resolved from what its host says', async () => {
+    const child = spawnServer(dir, {
+      faults: [{ name: 'StartVM', value: LONG, vmName: sim('batch-1') }],
+      holdAfterAgent: [{ kind: 'StopVM', vmName: sim('db-1') }],
+      steps: [
+        { op: 'start', vm: 'batch-1' },
+        { op: 'stop', vm: 'db-1' },
+      ],
+    });
+    await waitFor(
+      child,
+      'VMs mid start/stop',
+      () =>
+        child.lines.includes(`HELD StopVM ${sim('db-1')}`) &&
+        vmState(dir, 'batch-1') === 'Starting' &&
+        vmState(dir, 'db-1') === 'Stopping',
+    );
+    await kill(child);
+
+    const { app } = await reopenApp(dir, { start: false });
+    try {
+      expect((await vmByName(app, 'batch-1')).state).toBe('Starting');
+      expect((await vmByName(app, 'db-1')).state).toBe('Stopping');
+      expect(app.simulator.inspect(sim('db-1'))?.powerState).toBe('PowerOff');
+      app.simulator.faults.clear();
+      await app.start();
+      const jobs = await settleJobs(app);
+      await expectStable(app);
+      // The start never reached the host: the VM is Stopped and the start failed, saying why.
+      const batch = await vmByName(app, 'batch-1');
+      expect(batch.state).toBe('Stopped');
+      const start = jobs.find((j) => j.instance_id === batch.id && j.kind === 'vm.start');
+      expect(start?.status).toBe('failed');
+      expect(start?.result).toContain('is Stopped after a management server restart');
+      // The stop did reach the host: the VM is Stopped and the stop succeeded.
+      const db1 = await vmByName(app, 'db-1');
+      expect(db1.state).toBe('Stopped');
+      expect(jobs.find((j) => j.instance_id === db1.id && j.kind === 'vm.stop')?.status).toBe('succeeded');
+      // The recovered server works normally afterwards.
+      const s = await app.snapshotManager.create((await app.systemCaller())!, {
+        vmId: batch.id,
+        name: 'after-restart',
+      });
+      expect((await waitJob(app, s.jobId)).status).toBe('succeeded');
+      await expectStable(app);
+    } finally {
+      await app.stop();
+    }
+  }, 60_000);
+});
+
+async function vmByName(app: App, displayName: string) {
+  const vm = (await app.deps.inventory.listVms()).find((v) => v.displayName === displayName);
+  if (vm === undefined) throw new Error(`no VM ${displayName}`);
+  return vm;
+}

@@ -1,0 +1,97 @@
+/**
+ * The same manager, store and job queue on PostgreSQL: the layers above the store do not know which
+ * engine they run on. Two JobQueue instances on one database stand in for two management servers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { JobQueue } from '../../src/jobs/job-queue.ts';
+import { openStore, type OpenedStore } from '../../src/store/database.ts';
+import { openTestApp } from '../helpers/test-app.ts';
+import { createTempDatabase, postgresUnavailable, type TempDatabase } from '../helpers/postgres.ts';
+
+const skipReason = postgresUnavailable();
+const log = pino({ level: 'silent' });
+
+describe.skipIf(skipReason !== undefined)(`PostgreSQL store ${skipReason ?? ''}`, () => {
+  let db: TempDatabase;
+  beforeAll(async () => {
+    db = await createTempDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('runs the snapshot lifecycle with the database on PostgreSQL', async () => {
+    const t = await openTestApp({ databaseUrl: db.url });
+    try {
+      expect(t.app.store.dialect).toBe('postgres');
+      const vm = await t.vm('db-1');
+      const { snapshot, jobId } = await t.app.snapshotManager.create(t.demo, {
+        vmId: vm.id,
+        snapshotMemory: true,
+      });
+      expect((await t.app.deps.jobs.waitFor(jobId)).status).toBe('succeeded');
+      const second = await t.app.snapshotManager.create(t.demo, {
+        vmId: vm.id,
+        snapshotMemory: true,
+        name: 'two',
+      });
+      expect((await t.app.deps.jobs.waitFor(second.jobId)).status).toBe('succeeded');
+      const rows = await t.app.deps.snapshots.listByVm(vm.id);
+      expect(rows.map((r) => r.state)).toEqual(['Ready', 'Ready']);
+      expect(rows.find((r) => r.displayName === 'two')?.parentId).toBe(snapshot.id);
+      expect(rows.filter((r) => r.current).map((r) => r.displayName)).toEqual(['two']);
+      const del = await t.app.snapshotManager.delete(t.demo, snapshot.id);
+      expect((await t.app.deps.jobs.waitFor(del.jobId)).status).toBe('succeeded');
+      const after = await t.app.deps.snapshots.listByVm(vm.id);
+      expect(after).toHaveLength(1);
+      expect(after[0]?.parentId).toBeNull();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('two queues on one database never run two jobs of one VM at once', async () => {
+    const stores: OpenedStore[] = [await openStore({ url: db.url }), await openStore({ url: db.url })];
+    const running = new Map<string, number>();
+    const order = new Map<string, number[]>();
+    let overlaps = 0;
+    let crossVmParallel = 0;
+    const handler = async (job: { queueKey: string; payload: Readonly<Record<string, unknown>> }) => {
+      const now = running.get(job.queueKey) ?? 0;
+      if (now > 0) overlaps++;
+      if ([...running.values()].some((n) => n > 0)) crossVmParallel++;
+      running.set(job.queueKey, now + 1);
+      await new Promise((r) => setTimeout(r, 2 + Math.random() * 8));
+      order.set(job.queueKey, [...(order.get(job.queueKey) ?? []), Number(job.payload['n'])]);
+      running.set(job.queueKey, (running.get(job.queueKey) ?? 1) - 1);
+      return {};
+    };
+    const queues = stores.map((s) => new JobQueue({ db: s.db, log, concurrency: 8, pollMs: 20 }));
+    for (const q of queues) q.handle('work', handler, handler);
+    const ids: string[] = [];
+    for (let n = 0; n < 60; n++) {
+      ids.push(
+        await queues[n % 2]!.submit({
+          kind: 'work',
+          queueKey: `vm-${n % 4}`,
+          accountId: 'a',
+          userId: 'u',
+          cmd: 'test',
+          payload: { n },
+        }),
+      );
+    }
+    await Promise.all(queues.map((q) => q.start()));
+    for (const id of ids) await queues[0]!.waitFor(id, 30_000);
+    await Promise.all(queues.map((q) => q.stop()));
+    await Promise.all(stores.map((s) => s.close()));
+    expect(overlaps).toBe(0);
+    expect(crossVmParallel).toBeGreaterThan(0);
+    for (const [vm, seen] of order) {
+      const expected = [...seen].sort((a, b) => a - b);
+      expect(seen, `FIFO order on ${vm}`).toEqual(expected);
+      expect(seen).toHaveLength(15);
+    }
+  });
+});
