@@ -205,8 +205,16 @@ interface AnswerPayloads {
   CreateVMSnapshot: { volumes: VolumeAnswerTO[]; timings?: HostTimings; memoryMode?: MemorySnapshotMode };
   RevertToVMSnapshot: { volumes: VolumeAnswerTO[]; powerState: PowerState; timings?: HostTimings };
   DeleteVMSnapshot: { volumes: VolumeAnswerTO[]; hidden?: boolean };
-  /** `volumes`: the host's current volume paths, so recovery can finish a create the crash cut off. */
-  CheckVMSnapshot: { exists: boolean; volumes?: VolumeAnswerTO[] };
+  /**
+   * For recovery: `volumes` are the host's current volume paths (to finish a create a crash cut
+   * off); `current` says whether the VM now runs from this snapshot (a revert that completed).
+   */
+  CheckVMSnapshot: {
+    exists: boolean;
+    volumes?: VolumeAnswerTO[];
+    current?: boolean;
+    powerState?: PowerState;
+  };
   StartVM: { powerState: PowerState };
   StopVM: { powerState: PowerState };
   FreezeThaw: { status: 'frozen' | 'thawed'; frozenFilesystems?: number };
@@ -345,6 +353,11 @@ export interface VmSnapshotStrategy {
    * any partial pieces and return null.
    */
   reconcileTake?(ctx: StrategyContext, op: SnapshotOperation): Promise<TakeResult | null>;
+  /**
+   * Recovery after a crash in the middle of a revert (optional): if the revert completed, return
+   * what `revertVmSnapshot` would have returned; null when it did not (or cannot be known).
+   */
+  reconcileRevert?(ctx: StrategyContext, op: SnapshotOperation): Promise<RevertResult | null>;
   /** Optional up-front check for revert; throw to refuse before any state changes. */
   validateRevert?(ctx: StrategyContext, op: SnapshotOperation): Promise<void>;
 }

@@ -194,10 +194,27 @@ export class VmSnapshotWorker {
     return { virtualmachine: vm.id };
   }
 
+  /** A revert cut short: finished on the host -> record it; otherwise Ready again, power re-read. */
   private async recoverRevert(job: RunningJob): Promise<JobResult> {
     const { snapshotId, vmId } = payloadIds(job);
     const snap = await this.deps.snapshots.get(snapshotId);
-    if (snap?.state === 'Reverting') await this.deps.snapshots.fire(snap, 'OperationFailed');
+    const vm = await this.deps.inventory.getVm(vmId);
+    if (snap?.state === 'Reverting' && vm !== undefined) {
+      const strategy = this.deps.registry.boundTo(snap);
+      const ctx = strategyContext(this.deps, snap.id);
+      const done = strategy.reconcileRevert
+        ? await strategy.reconcileRevert(ctx, await this.operation(vm, snap)).catch(() => null)
+        : null;
+      if (done !== null) {
+        await this.deps.snapshots.finalizeRevert(snap, done.volumeUpdates, {
+          ...(done.details ?? {}),
+          recovered: true,
+        });
+        await this.applyPowerState(vm, done.powerState);
+        return { virtualmachine: vm.id };
+      }
+      await this.deps.snapshots.fire(snap, 'OperationFailed');
+    }
     await this.resyncPowerState(vmId);
     throw new CloudRuntimeError(
       `Revert to Instance Snapshot ${snap?.name ?? snapshotId} was interrupted by a management server restart; ` +

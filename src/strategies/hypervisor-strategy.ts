@@ -7,6 +7,8 @@ import {
   StrategyPriority,
   type DeleteResult,
   type MemorySnapshotMode,
+  type PowerState,
+  type VolumeAnswerTO,
   type RevertResult,
   type SnapshotOperation,
   type StrategyContext,
@@ -130,6 +132,41 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
   }
 
   async snapshotExists(ctx: StrategyContext, op: SnapshotOperation): Promise<boolean> {
+    return (await this.check(ctx, op)).exists;
+  }
+
+  /** The host has the snapshot: keep the chain position the volumes had, adopt the host's paths. */
+  async reconcileTake(ctx: StrategyContext, op: SnapshotOperation): Promise<TakeResult | null> {
+    const answer = await this.check(ctx, op);
+    if (!answer.exists) return null;
+    return {
+      records: op.volumes.map((v) => ({
+        volumeId: v.id,
+        driver: v.driver,
+        path: v.path,
+        size: v.size,
+        ref: op.snapshot.name,
+      })),
+      volumeUpdates: (answer.volumes ?? []).map((v) => ({ volumeId: v.id, path: v.path, size: v.size })),
+      details: { consistency: op.quiesce ? 'application-consistent' : 'crash-consistent', recovered: true },
+    };
+  }
+
+  /** The revert completed when the host now runs the VM from this snapshot. */
+  async reconcileRevert(ctx: StrategyContext, op: SnapshotOperation): Promise<RevertResult | null> {
+    const answer = await this.check(ctx, op);
+    if (answer.current !== true || answer.powerState === undefined) return null;
+    return {
+      volumeUpdates: (answer.volumes ?? []).map((v) => ({ volumeId: v.id, path: v.path, size: v.size })),
+      powerState: answer.powerState,
+      details: { recovered: true },
+    };
+  }
+
+  private async check(
+    ctx: StrategyContext,
+    op: SnapshotOperation,
+  ): Promise<{ exists: boolean; volumes?: VolumeAnswerTO[]; current?: boolean; powerState?: PowerState }> {
     const host = await ctx.pickHost(op.vm, op.volumes);
     const answer = await ctx.agents.send(host.id, {
       kind: 'CheckVMSnapshot',
@@ -137,7 +174,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
       target: toTO(op.snapshot, op.parents, op.quiesce),
     });
     if (!answer.result) throw new Error(`cannot check snapshot ${op.snapshot.name}: ${answer.details}`);
-    return answer.exists;
+    return answer;
   }
 }
 

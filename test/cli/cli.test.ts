@@ -6,6 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/api/server.ts';
@@ -50,11 +51,20 @@ function cliWithProfiles(args: string[]): Promise<CliResult> {
   return runCli(args, cleanEnv({ HOME: home, VMSNAP_CLI_CONFIG: join(home, 'profiles.json') }));
 }
 
-/** The table row (a line of stdout) that mentions `text`. */
-function rowOf(out: string, text: string): string {
-  const line = out.split('\n').find((l) => l.includes(text));
-  if (line === undefined) throw new Error(`no row with ${text} in:\n${out}`);
+/** The table row (a line of stdout) that mentions `text` (or matches it). */
+function rowOf(out: string, text: string | RegExp): string {
+  const line = out.split('\n').find((l) => (typeof text === 'string' ? l.includes(text) : text.test(l)));
+  if (line === undefined) throw new Error(`no row with ${String(text)} in:\n${out}`);
   return line;
+}
+
+/** A port nothing listens on: bound once by the OS, then released. */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 async function snapshotIdByName(name: string): Promise<string> {
@@ -154,7 +164,7 @@ describe('vmsnap CLI as a subprocess', () => {
     expect(shown.code, shown.stderr).toBe(0);
     expect(rowOf(shown.stdout, 'status')).toContain('succeeded');
     expect(rowOf(shown.stdout, 'result code')).toContain('0');
-    expect(rowOf(shown.stdout, 'result')).toContain(`snapshot ${created.id}`);
+    expect(rowOf(shown.stdout, /^│ result\s+│/)).toContain(`snapshot ${created.id}`);
     expect(rowOf(shown.stdout, 'command')).toContain('CreateVMSnapshotCmd');
   });
 
@@ -165,18 +175,19 @@ describe('vmsnap CLI as a subprocess', () => {
   });
 
   it('a server that is down: exit 1, cannot reach', async () => {
+    const down = `http://127.0.0.1:${await closedPort()}/client/api`;
     const r = await runCli(
       ['vm', 'list'],
       cleanEnv({
         HOME: home,
         VMSNAP_CLI_CONFIG: join(home, 'none.json'),
-        VMSNAP_ENDPOINT: 'http://127.0.0.1:9/client/api',
+        VMSNAP_ENDPOINT: down,
         VMSNAP_API_KEY: 'k',
         VMSNAP_SECRET_KEY: 's',
       }),
     );
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('cannot reach http://127.0.0.1:9/client/api: connect ECONNREFUSED');
+    expect(r.stderr).toContain(`cannot reach ${down}: connect ECONNREFUSED`);
   });
 
   it('profiles: set, use, list round trip; bad credentials give a readable 401', async () => {
@@ -212,15 +223,17 @@ describe('vmsnap CLI as a subprocess', () => {
     expect(saved.profiles.broken).toEqual({ endpoint, apiKey, secretKey: 'wrong' });
 
     expect((await cliWithProfiles(['profile', 'use', 'broken'])).code).toBe(0);
-    const listed = await cliWithProfiles(['profile', 'list']);
+    // Read-only from here on, so the three spawns run side by side.
+    const [listed, refused, viaLab] = await Promise.all([
+      cliWithProfiles(['profile', 'list']),
+      cliWithProfiles(['vm', 'list']),
+      cliWithProfiles(['--profile', 'lab', 'vm', 'list']),
+    ]);
     expect(rowOf(listed.stdout, 'broken')).toMatch(/^│ \* │ broken/);
     expect(rowOf(listed.stdout, 'lab')).toMatch(/^│ {3}│ lab/);
     expect(listed.stdout).not.toContain(secretKey);
-
-    const refused = await cliWithProfiles(['vm', 'list']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('Error 401: unable to verify user credentials and/or request signature');
-    const viaLab = await cliWithProfiles(['--profile', 'lab', 'vm', 'list']);
     expect(viaLab.code, viaLab.stderr).toBe(0);
     expect(viaLab.stdout).toContain('web-1');
   });

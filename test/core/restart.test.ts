@@ -124,6 +124,13 @@ describe('restart after SIGKILL of a real server process', () => {
     });
     expect((await waitJob(t.app, dbBase.jobId)).status).toBe('succeeded');
     expect((await waitJob(t.app, batchBase.jobId)).status).toBe('succeeded');
+    // A newer snapshot on db-1, so a revert to db-base moves `current`.
+    const dbSecond = await t.app.snapshotManager.create(t.demo, {
+      vmId: (await t.vm('db-1')).id,
+      name: 'db-second',
+      snapshotMemory: true,
+    });
+    expect((await waitJob(t.app, dbSecond.jobId)).status).toBe('succeeded');
     await t.close();
   });
   afterAll(() => {
@@ -266,6 +273,46 @@ describe('restart after SIGKILL of a real server process', () => {
       });
       expect((await waitJob(app, s.jobId)).status).toBe('succeeded');
       await expectStable(app);
+    } finally {
+      await app.stop();
+    }
+  }, 60_000);
+
+  it('a revert the host finished before the server died is recorded on restart', async () => {
+    // A memory snapshot reverts only on a running VM: make sure db-1 runs (the test above stops it).
+    const prep = await reopenApp(dir);
+    const db1Before = await vmByName(prep.app, 'db-1');
+    if (db1Before.state !== 'Running') {
+      const started = await prep.app.vmManager.start(prep.demo, db1Before.id);
+      expect((await waitJob(prep.app, started.jobId)).status).toBe('succeeded');
+    }
+    await prep.app.stop();
+    const child = spawnServer(dir, {
+      holdAfterAgent: [{ kind: 'RevertToVMSnapshot', vmName: sim('db-1') }],
+      steps: [{ op: 'revert', vm: 'db-1', name: 'db-base' }],
+    });
+    await waitFor(child, 'revert done on the host, not recorded', () =>
+      child.lines.includes(`HELD RevertToVMSnapshot ${sim('db-1')}`),
+    );
+    await kill(child);
+    const { app } = await reopenApp(dir, { start: false });
+    try {
+      const db1 = await vmByName(app, 'db-1');
+      const before = await app.deps.snapshots.listByVm(db1.id);
+      const base = before.find((s) => s.displayName === 'db-base');
+      if (base === undefined) throw new Error('db-base missing');
+      expect(base.state).toBe('Reverting');
+      expect(before.find((s) => s.current)?.displayName).toBe('db-second');
+      expect(app.simulator.inspect(sim('db-1'))?.currentSnapshot).toBe(base.name);
+      await app.start();
+      const jobs = await settleJobs(app);
+      await expectStable(app);
+      const after = await app.deps.snapshots.listByVm(db1.id);
+      expect(after.filter((s) => s.current).map((s) => s.displayName)).toEqual(['db-base']);
+      expect(after.find((s) => s.displayName === 'db-base')?.state).toBe('Ready');
+      expect((await vmByName(app, 'db-1')).state).toBe('Running');
+      const reverts = jobs.filter((j) => j.instance_id === base.id && j.kind === 'vmsnapshot.revert');
+      expect(reverts.at(-1)?.status).toBe('succeeded');
     } finally {
       await app.stop();
     }

@@ -3,7 +3,7 @@
  * snapshot's RAM save, then restart and reconcile (issue 6, crash safety).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { HttpAgentClient } from '../../src/hypervisors/qemu/http-agent-client.ts';
@@ -65,23 +65,20 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
   const scratch = scratchDir('agentproc');
   const children: ChildProcess[] = [];
   afterAll(async () => {
-    let t = Date.now();
     for (const child of children) child.kill('SIGKILL');
     // The VM outlives the agent by design: stop it through its QMP socket.
     const qmp = await QmpClient.connect(path.join(scratch.dir, 'state', 'run', 'crash1.qmp'), { connectTimeoutMs: 500 }).catch(() => null);
-    console.log('connect', Date.now() - t); t = Date.now();
-    await qmp?.execute('quit').catch(() => undefined);
-    console.log('quit', Date.now() - t); t = Date.now();
+    await qmp?.execute('quit', undefined, 5000).catch(() => undefined);
     qmp?.close();
     await new Promise((r) => setTimeout(r, 200));
     scratch.cleanup();
-    console.log('cleanup', Date.now() - t);
   });
 
   it('requires the bearer token, then serves commands; a killed agent mid-save is reconciled on restart', async () => {
-    // Fault injection: the RAM file's writer stalls for 60 s, so the save is in flight when the agent
-    // is killed (the restarted agent must cancel it, killing the stuck writer).
-    const first = await spawnAgent(scratch.dir, { VMSNAP_AGENT_SAVE_STALL_MS: '60000' });
+    // Fault injection: the RAM file's writer stalls for 4 s, so the save is in flight when the agent
+    // is killed. The restarted agent lets QEMU finish it (killing the writer would wedge QEMU 7.2),
+    // then rolls the snapshot back.
+    const first = await spawnAgent(scratch.dir, { VMSNAP_AGENT_SAVE_STALL_MS: '4000' });
     children.push(first.child);
 
     const noToken = await fetch(`${first.url}/v1/command`, { method: 'POST', body: JSON.stringify({ kind: 'Ping' }), headers: { 'content-type': 'application/json' } });
@@ -105,8 +102,10 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
       if (Date.now() > deadline) throw new Error(`never reached the save:\n${first.output()}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    // Mid-save: overlays in place, the RAM file open for writing.
-    expect(readdirSync(path.join(scratch.dir, 'pool')).some((f) => f.endsWith('.vmstate'))).toBe(true);
+    // Mid-save: overlays in place, the RAM file open but still empty.
+    const vmstate = readdirSync(path.join(scratch.dir, 'pool')).find((f) => f.endsWith('.vmstate'));
+    expect(vmstate).toBeDefined();
+    expect(statSync(path.join(scratch.dir, 'pool', vmstate!)).size).toBe(0);
     first.child.kill('SIGKILL');
     await waitExit(first.child);
     await expect(pendingSnapshot).rejects.toThrow();
@@ -133,7 +132,7 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
       expect(await qmp.execute('query-status')).toMatchObject({ status: 'running' });
       const tops = await topNodes(qmp);
       expect([...tops.values()].map((t) => path.basename(t.file)).sort()).toEqual(filesBefore);
-      expect(await qmp.execute('query-migrate')).toMatchObject({ status: 'cancelled' });
+      expect(await qmp.execute('query-migrate')).toMatchObject({ status: 'completed' });
       await writePattern(qmp, 0, 0x5c, '0', '1M');
       expect(await hasPattern(qmp, 0, 0x5c, '0', '1M')).toBe(true);
     } finally {

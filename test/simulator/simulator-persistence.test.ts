@@ -49,7 +49,7 @@ describe('durable state', () => {
     expect(second.inspect('vm-1')).toMatchObject({ powerState: 'PowerOn', currentSnapshot: 'b' });
     // And the restarted simulator acts on that state.
     const host2 = second.agentFor('host-1', 'zone-1');
-    expect(await host2.execute({ kind: 'CheckVMSnapshot', vmName: 'vm-1', target: a })).toEqual({
+    expect(await host2.execute({ kind: 'CheckVMSnapshot', vmName: 'vm-1', target: a })).toMatchObject({
       result: true,
       exists: true,
     });
@@ -108,7 +108,7 @@ describe('durable state', () => {
       vmName: 'vm',
       target: snapshotTo('taken-before-crash'),
     });
-    expect(check).toEqual({ result: true, exists: true });
+    expect(check).toMatchObject({ result: true, exists: true });
     expect(await restarted.execute({ kind: 'GetVmStates' })).toEqual({
       result: true,
       vms: [{ name: 'vm', powerState: 'PowerOff' }],

@@ -215,7 +215,9 @@ describe('thaw fails', () => {
     await setBudget(BUDGET_MS);
     const vm = await newVm();
     const created = takeSnapshot(t, vm.id, { quiesce: true });
-    await whenFrozen(vm, () => t.app.simulator.configure({ value: 'guestagent:hung', vmName: vm.instanceName }));
+    await whenFrozen(vm, () =>
+      t.app.simulator.configure({ value: 'guestagent:hung', vmName: vm.instanceName }),
+    );
     const { snap, error } = await created;
 
     expect(error).toBe('');

@@ -67,7 +67,9 @@ function spawnServer(dir: string, options: ServerOptions): Child {
 
 async function kill(child: Child): Promise<void> {
   if (child.proc.exitCode !== null) throw new Error(`server exited early: ${child.stderr.join('')}`);
-  const exited = new Promise<NodeJS.Signals | null>((r) => child.proc.once('exit', (_c, signal) => r(signal)));
+  const exited = new Promise<NodeJS.Signals | null>((r) =>
+    child.proc.once('exit', (_c, signal) => r(signal)),
+  );
   child.proc.kill('SIGKILL');
   expect(await exited).toBe('SIGKILL');
 }

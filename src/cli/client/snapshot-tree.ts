@@ -43,22 +43,27 @@ export function treeRows(snapshots: readonly Payload[]): TreeRow[] {
     else roots.push(s);
   }
   const rows: TreeRow[] = [];
-  // Iterative walk with a visited set: a malformed parent cycle must not hang the CLI.
   const visited = new Set<string>();
-  const stack: TreeRow[] = roots.map((snapshot) => ({ snapshot, depth: 0 })).reverse();
-  while (stack.length > 0) {
-    const row = stack.pop();
-    if (row === undefined) break;
-    const id = str(row.snapshot['id']);
-    if (visited.has(id)) continue;
-    visited.add(id);
-    rows.push(row);
-    const kids = children.get(id) ?? [];
-    for (let i = kids.length - 1; i >= 0; i--) {
-      const kid = kids[i];
-      if (kid !== undefined) stack.push({ snapshot: kid, depth: row.depth + 1 });
+  const walk = (root: Payload): void => {
+    // Iterative, with a visited set: a malformed parent cycle must not hang the CLI.
+    const stack: TreeRow[] = [{ snapshot: root, depth: 0 }];
+    while (stack.length > 0) {
+      const row = stack.pop();
+      if (row === undefined) break;
+      const id = str(row.snapshot['id']);
+      if (visited.has(id)) continue;
+      visited.add(id);
+      rows.push(row);
+      const kids = children.get(id) ?? [];
+      for (let i = kids.length - 1; i >= 0; i--) {
+        const kid = kids[i];
+        if (kid !== undefined) stack.push({ snapshot: kid, depth: row.depth + 1 });
+      }
     }
-  }
+  };
+  for (const root of roots) walk(root);
+  // Snapshots only reachable through a cycle still get listed, as roots.
+  for (const s of snapshots) if (!visited.has(str(s['id']))) walk(s);
   return rows;
 }
 

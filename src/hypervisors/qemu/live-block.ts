@@ -179,22 +179,13 @@ export async function waitMigration(
   }
 }
 
-/**
- * Cancels a migration still running (agent restart, failed save) and waits for it to stop. With a
- * blocked writer QEMU's cancel blocks its main loop (QMP goes silent) until the writer drains, so a
- * timer independent of QMP runs `onStuck` (kill the writer) after `graceMs`.
- */
-export async function cancelMigration(qmp: QmpClient, onStuck?: () => void, graceMs = 2000): Promise<void> {
+/** Cancels a migration still running and waits for it to stop (QEMU waits for its writer first). */
+export async function cancelMigration(qmp: QmpClient): Promise<void> {
   const answer = (await qmp.execute('query-migrate')) as { status?: string };
   if (!answer.status || ['completed', 'failed', 'cancelled', 'none'].includes(answer.status)) return;
   const since = qmp.mark();
-  const timer = onStuck ? setTimeout(onStuck, graceMs) : undefined;
-  try {
-    await qmp.execute('migrate_cancel', undefined, 60_000);
-    await waitMigration(qmp, since, 60_000);
-  } finally {
-    clearTimeout(timer);
-  }
+  await qmp.execute('migrate_cancel', undefined, 10 * 60_000);
+  await waitMigration(qmp, since, 10 * 60_000);
 }
 
 /** Pause between the first STOP and the next RESUME seen since `sinceSeq`, from QEMU's timestamps. */

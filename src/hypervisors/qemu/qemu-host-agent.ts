@@ -805,10 +805,7 @@ export class QemuHostAgent implements HypervisorAgent {
     running: RunningVm,
   ): Promise<void> {
     const qmp = running.qmp;
-    await cancelMigration(qmp, () => {
-      const killed = running.killHelpers();
-      this.log.warn({ vm: vm.name, killed }, 'RAM save writer stuck: killed it');
-    }).catch((error: unknown) => this.log.error({ vm: vm.name, error: String(error) }, 'cancelling the RAM save failed'));
+    await this.settleMigration(vm.name, qmp);
     // Merge each overlay the transaction created back into the disk it came from.
     const tops = await topNodes(qmp);
     for (const f of pending.newFiles) {
@@ -829,6 +826,22 @@ export class QemuHostAgent implements HypervisorAgent {
         .catch(() => undefined);
     }
     if (pending.wasRunning && (await running.status()) !== 'running') await qmp.execute('cont');
+  }
+
+  /**
+   * Lets a RAM save still in flight end before the disks are rolled back. Never kill QEMU's writer:
+   * on QEMU 7.2 a background-snapshot whose writer dies wedges the guest and `quit` (measured); a
+   * `migrate_cancel` waits for the writer anyway. So wait for the end, and cancel only after that.
+   */
+  private async settleMigration(vmName: string, qmp: RunningVm['qmp']): Promise<void> {
+    try {
+      const answer = (await qmp.execute('query-migrate')) as { status?: string };
+      if (!answer.status || ['completed', 'failed', 'cancelled', 'none'].includes(answer.status)) return;
+      this.log.warn({ vm: vmName, status: answer.status }, 'waiting for the interrupted RAM save to end');
+      await waitMigration(qmp, qmp.mark(), 10 * 60_000).catch(() => cancelMigration(qmp));
+    } catch (error) {
+      this.log.error({ vm: vmName, error: String(error) }, 'settling the RAM save failed');
+    }
   }
 
   /** After a restart: finish what the crash interrupted. */

@@ -6,7 +6,7 @@
  * Disk `i` is the qdev `vd<deviceId>`; qemu-io reaches it as `/machine/peripheral/vd<id>/virtio-backend`.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { QmpClient } from './qmp-client.ts';
@@ -183,30 +183,6 @@ function readCmdline(file: string): string {
   }
 }
 
-/** Pids of all descendants of `pid` (QEMU's `exec:` migration writers), from /proc. */
-export function descendantsOf(pid: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after the ')'.
-    const stat = readCmdline(`/proc/${entry}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    parentOf.set(Number(entry), Number(fields[1]));
-  }
-  const result: number[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    const parent = queue.shift()!;
-    for (const [child, ppid] of parentOf) {
-      if (ppid === parent) {
-        result.push(child);
-        queue.push(child);
-      }
-    }
-  }
-  return result;
-}
-
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -224,19 +200,6 @@ export class RunningVm {
     readonly qmp: QmpClient,
   ) {}
 
-  /** Kills the helper processes QEMU spawned (a stalled `exec:` RAM writer blocks migrate_cancel). */
-  killHelpers(): number {
-    const pids = descendantsOf(this.pid);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-    return pids.length;
-  }
-
   async status(): Promise<string> {
     const answer = (await this.qmp.execute('query-status')) as { status?: unknown };
     return typeof answer.status === 'string' ? answer.status : 'unknown';
@@ -244,8 +207,14 @@ export class RunningVm {
 
   /** `quit` (or SIGKILL when `force` or when quit does not work) and wait for the process to go. */
   async stop(force = false, timeoutMs = 10_000): Promise<void> {
-    if (!force) await this.qmp.execute('quit', undefined, 5000).catch(() => undefined);
-    if (force || !(await waitExit(this.pid, timeoutMs))) {
+    // A quit that gets no answer means a wedged QEMU: no point waiting for it to exit.
+    const quitAnswered = force
+      ? false
+      : await this.qmp.execute('quit', undefined, 5000).then(
+          () => true,
+          () => this.qmp.closed, // the socket closing first is also an answer
+        );
+    if (!quitAnswered || !(await waitExit(this.pid, timeoutMs))) {
       try {
         process.kill(this.pid, 'SIGKILL');
       } catch {

@@ -215,7 +215,15 @@ export class SimulatorAgent implements HypervisorAgent {
   private async checkSnapshot(cmd: CommandOf<'CheckVMSnapshot'>): Promise<AnswerOf<'CheckVMSnapshot'>> {
     // The tree is on shared storage: any host of the zone can tell, wherever the VM runs.
     const vm = this.zoneVm(cmd.vmName);
-    return { result: true, exists: vm?.snapshots[cmd.target.name] !== undefined };
+    const exists = vm?.snapshots[cmd.target.name] !== undefined;
+    if (vm === undefined) return { result: true, exists };
+    return {
+      result: true,
+      exists,
+      current: exists && vm.currentSnapshot === cmd.target.name,
+      powerState: vm.powerState,
+      volumes: vm.volumes.map((v) => ({ id: v.id, path: v.path, size: v.size })),
+    };
   }
 
   // -------------------------------------------------------------------------------------------------
