@@ -19,7 +19,9 @@ export function apiReferenceMarkdown(): string {
     }
     lines.push('| parameter | type | required | description |', '|---|---|---|---|');
     for (const [name, p] of params) {
-      lines.push(`| \`${name}\` | ${p.type} | ${p.required ? 'yes' : 'no'} | ${p.description.replace(/\|/g, '\\|')} |`);
+      lines.push(
+        `| \`${name}\` | ${p.type} | ${p.required ? 'yes' : 'no'} | ${p.description.replace(/\|/g, '\\|')} |`,
+      );
     }
     lines.push('');
   }

@@ -7,7 +7,7 @@
 import type { App } from '../app/app.ts';
 import { ApiErrorCode, ServerApiError } from '../core/errors.ts';
 import type { Caller } from '../manager/caller.ts';
-import { AccountStore } from '../store/account-store.ts';
+import { AccountStore, type UserWithAccount } from '../store/account-store.ts';
 import type { ApiCommand } from './command.ts';
 import { checkExpiry, verifySignature, type Params } from './protocol/index.ts';
 
@@ -38,7 +38,7 @@ export async function authenticate(
     throw new UnauthorizedError('missing apikey or signature');
   const expiry = checkExpiry(params, now);
   if (!expiry.ok) throw new UnauthorizedError(expiry.detail);
-  const found = await new AccountStore(app.deps.db).findByApiKey(apiKey);
+  const found = await credentialsOf(app, apiKey);
   if (found === undefined) throw new UnauthorizedError('apikey does not map to a user');
   const { user, account } = found;
   if (user.state !== 'enabled' || account.state !== 'enabled') throw new UnauthorizedError('disabled user');
@@ -53,4 +53,30 @@ export async function authenticate(
     throw new UnauthorizedError('signature mismatch');
   }
   return { accountId: account.id, accountName: account.name, userId: user.id, isAdmin };
+}
+
+/**
+ * Users by API key, remembered for a few seconds: every request needs them, and they change only
+ * through registerUserKeys (which calls `forgetCredentials`) or an account being disabled (seen
+ * within the TTL). Unknown keys are not remembered, so a new account works at once.
+ */
+const CREDENTIAL_TTL_MS = 5_000;
+const credentialCache = new WeakMap<App, Map<string, { found: UserWithAccount; at: number }>>();
+
+async function credentialsOf(app: App, apiKey: string): Promise<UserWithAccount | undefined> {
+  let cache = credentialCache.get(app);
+  if (cache === undefined) {
+    cache = new Map();
+    credentialCache.set(app, cache);
+  }
+  const hit = cache.get(apiKey);
+  if (hit !== undefined && Date.now() - hit.at < CREDENTIAL_TTL_MS) return hit.found;
+  const found = await new AccountStore(app.deps.db).findByApiKey(apiKey);
+  if (found === undefined) cache.delete(apiKey);
+  else cache.set(apiKey, { found, at: Date.now() });
+  return found;
+}
+
+export function forgetCredentials(app: App): void {
+  credentialCache.delete(app);
 }

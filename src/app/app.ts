@@ -76,7 +76,7 @@ export class App {
     const settings = new SettingsStore(store.db);
     await settings.load();
     const simulator = new SimulatorWorld({
-      path: join(config.dataDir, 'simulator', 'world.json'),
+      path: join(config.dataDir, 'simulator', 'world.db'),
       ...(options.simulator?.guestAgentTimeoutMs !== undefined
         ? { guestAgentTimeoutMs: options.simulator.guestAgentTimeoutMs }
         : {}),

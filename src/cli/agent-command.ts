@@ -1,24 +1,50 @@
-/** `vmsnap agent`: the QEMU/KVM host agent for one host (see src/hypervisors/qemu). */
-import type { Command } from 'commander';
+/**
+ * `vmsnap agent`: the QEMU/KVM host agent for one host. The management server reaches it over HTTP
+ * with the token given here (CloudStack's addHost `password`). Stopping the agent leaves the VMs
+ * running; the next start re-attaches to them.
+ */
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { defaultDataDir } from '../app/app-config.ts';
+import { startAgentServer } from '../hypervisors/qemu/agent-server.ts';
 
-export function registerAgent(program: Command): void {
-  program
-    .command('agent')
-    .description('run the QEMU/KVM host agent on this host')
-    .option('--port <port>', 'HTTP port (env VMSNAP_AGENT_PORT)', process.env['VMSNAP_AGENT_PORT'] ?? '8250')
-    .option('--host <host>', 'address to listen on', process.env['VMSNAP_AGENT_HOST'] ?? '127.0.0.1')
-    .option(
-      '--token <token>',
-      'shared secret the management server sends (env VMSNAP_AGENT_TOKEN)',
-      process.env['VMSNAP_AGENT_TOKEN'],
-    )
-    .option(
-      '--state-dir <dir>',
-      'agent state directory',
-      process.env['VMSNAP_AGENT_STATE_DIR'] ?? '/var/lib/vmsnap-agent',
-    )
-    .option('--pool-dir <dir>', 'file pool for VM disks', process.env['VMSNAP_AGENT_POOL_DIR'])
-    .action(async () => {
-      throw new Error('the QEMU host agent is not wired yet');
-    });
+export interface AgentCliOptions {
+  port: string;
+  host: string;
+  token?: string;
+  stateDir?: string;
+  poolDir?: string;
+  accel: string;
+  memoryMode: string;
+}
+
+export async function runAgent(opts: AgentCliOptions): Promise<void> {
+  if (opts.token === undefined || opts.token === '') {
+    throw new Error(
+      'the agent needs a token: --token <secret> or VMSNAP_AGENT_TOKEN (give the same to addHost as password)',
+    );
+  }
+  if (!['auto', 'kvm', 'tcg'].includes(opts.accel)) throw new Error(`invalid --accel ${opts.accel}`);
+  if (!['live', 'internal'].includes(opts.memoryMode))
+    throw new Error(`invalid --memory-mode ${opts.memoryMode}`);
+  const base = defaultDataDir();
+  const server = await startAgentServer({
+    port: Number(opts.port),
+    host: opts.host,
+    token: opts.token,
+    stateDir: resolve(opts.stateDir ?? join(base, 'agent')),
+    poolDir: resolve(opts.poolDir ?? join(base, 'pool')),
+    accel: opts.accel as 'auto' | 'kvm' | 'tcg',
+    defaultMemoryMode: opts.memoryMode as 'live' | 'internal',
+    log: pino({ level: process.env['VMSNAP_LOG_LEVEL'] ?? 'info' }),
+  });
+  process.stdout.write(`vmsnap-agent listening ${server.url}\n`);
+  const stop = (): void => {
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }

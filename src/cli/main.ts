@@ -3,17 +3,15 @@
  * other command is a client of the CloudStack-compatible API (see docs/cli.md).
  */
 import { Command } from 'commander';
-import { registerServe } from './serve-command.ts';
 import { registerClientCommands } from './client-commands.ts';
-import { registerAgent } from './agent-command.ts';
+import { registerServerCommands } from './server-commands.ts';
 
 const program = new Command();
 program
   .name('vmsnap')
   .description('Pluggable VM snapshots with a CloudStack-compatible API')
   .version('0.1.0');
-registerServe(program);
-registerAgent(program);
+registerServerCommands(program);
 registerClientCommands(program);
 
 try {

@@ -6,9 +6,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
 import { App } from '../app/app.ts';
-import { configPath, defaultDataDir, loadConfig } from '../app/app-config.ts';
+import { configPath, loadConfig } from '../app/app-config.ts';
 import { isSeeded, seed } from '../app/seed.ts';
 import { buildServer } from '../api/server.ts';
 import { AccountStore, type KeyPair } from '../store/account-store.ts';
@@ -19,24 +18,6 @@ export interface ServeOptions {
   readonly port: number;
   readonly host: string;
   readonly dataDir: string;
-}
-
-export function registerServe(program: Command): void {
-  program
-    .command('serve')
-    .description('start the management server (SQLite and a simulator zone by default)')
-    .option('--port <port>', 'HTTP port (env VMSNAP_PORT)', process.env['VMSNAP_PORT'] ?? '8080')
-    .option(
-      '--host <host>',
-      'address to listen on (env VMSNAP_HOST)',
-      process.env['VMSNAP_HOST'] ?? '127.0.0.1',
-    )
-    .option('--data-dir <dir>', 'data directory (env VMSNAP_DATA_DIR)', defaultDataDir())
-    .action(async (opts: { port: string; host: string; dataDir: string }) => {
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid --port ${opts.port}`);
-      await serve({ port, host: opts.host, dataDir: resolve(opts.dataDir) });
-    });
 }
 
 export async function serve(options: ServeOptions): Promise<void> {

@@ -418,6 +418,15 @@ export interface StorageDriver {
   deleteVolumeSnapshot(volume: VolumeInfo, snapshot: DriverVolumeSnapshot): Promise<void>;
   /** Snapshot refs of a volume, oldest first (latest-only checks and recovery). */
   listVolumeSnapshots(volume: VolumeInfo): Promise<readonly string[]>;
+  /**
+   * Recovery (optional, recommended): the snapshots this driver holds for one vmsnap snapshot, as
+   * named in `takeVmSnapshot`'s `snapshot`. Lets a take cut short by a crash be finished or cleaned
+   * up; without it, pieces cut just before a crash may stay on the array.
+   */
+  findVmSnapshot?(
+    volumes: readonly VolumeInfo[],
+    snapshot: StorageSnapshotRef,
+  ): Promise<readonly DriverVolumeSnapshot[]>;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -296,6 +296,9 @@ export class JobQueue {
   }
 
   private async execute(row: AsyncJobRow, recovering = false): Promise<void> {
+    // Jobs are chains of awaits over synchronous SQLite calls: without a yield, a burst of them
+    // keeps the event loop from the API's requests (measured: 335 ms p50 create calls).
+    await yieldToEventLoop();
     const handler = recovering ? this.recoverers.get(row.kind) : this.handlers.get(row.kind);
     const job = this.toRunningJob(row);
     let status: JobStatus;
@@ -313,6 +316,7 @@ export class JobQueue {
       result = { errorcode: d.code, errortext: d.text };
       if (d.code >= 530) this.log.warn({ job: row.id, kind: row.kind, err: d.text }, 'job failed');
     }
+    await yieldToEventLoop();
     await this.finish(row.id, status, code, result);
   }
 
@@ -410,6 +414,10 @@ export class JobQueue {
       .where('owner', '!=', this.ownerId)
       .execute();
   }
+}
+
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function isUniqueViolation(err: unknown): boolean {

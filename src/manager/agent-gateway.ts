@@ -24,6 +24,8 @@ export class TimedAgentGateway implements AgentGateway {
     command: C,
     options?: { timeoutMs?: number },
   ): Promise<AnswerFor<C>> {
+    // A turn of the event loop before each agent call keeps API requests flowing between job steps.
+    await new Promise<void>((r) => setImmediate(r));
     const agent = await this.resolve(hostId);
     const ms = options?.timeoutMs ?? this.defaultTimeoutMs();
     let timer: NodeJS.Timeout | undefined;

@@ -46,6 +46,26 @@ function openSqlite(url: string): SqliteDatabase.Database {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
+  return withStatementCache(sqlite);
+}
+
+/**
+ * Kysely prepares every query it runs; preparing is ~half the cost of a small SQLite query. The
+ * same SQL text (parameters are bound separately) reuses its statement. Bounded, oldest evicted.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  const cached = (source: string): SqliteDatabase.Statement => {
+    let statement = cache.get(source);
+    if (statement === undefined) {
+      statement = prepare(source);
+      cache.set(source, statement);
+      if (cache.size > 2000) cache.delete(cache.keys().next().value ?? source);
+    }
+    return statement;
+  };
+  sqlite.prepare = cached as typeof sqlite.prepare;
   return sqlite;
 }
 

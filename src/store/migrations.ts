@@ -159,6 +159,8 @@ function initial(dialect: Dialect): Migration {
         .on('async_jobs')
         .columns(['queue_key', 'status', 'seq'])
         .execute();
+      // The claim scans queued jobs in order; without this it would read every finished job too.
+      await db.schema.createIndex('async_jobs_status').on('async_jobs').columns(['status', 'seq']).execute();
       // The database itself guarantees one running job per queue, even if claim logic is wrong.
       await sql`CREATE UNIQUE INDEX async_jobs_one_running ON async_jobs (queue_key) WHERE status = 'running'`.execute(
         db,

@@ -179,6 +179,65 @@ export class StorageVmSnapshotStrategy implements VmSnapshotStrategy {
     return { outcome: 'deleted', volumeUpdates: [] };
   }
 
+  /**
+   * Recovery of a take cut short by a crash: every volume's piece found on its driver -> the snapshot
+   * is complete (recorded crash-consistent: whether the guest was still frozen at the cut is not
+   * known); some pieces only -> they are deleted and the take counts as failed.
+   */
+  async reconcileTake(ctx: StrategyContext, op: SnapshotOperation): Promise<TakeResult | null> {
+    const groups = groupByDriver(ctx, op.volumes);
+    const ref: StorageSnapshotRef = { id: op.snapshot.id, name: op.snapshot.name, vmId: op.vm.id };
+    const found: {
+      driver: StorageDriver;
+      pieces: readonly DriverVolumeSnapshot[];
+      volumes: readonly VolumeInfo[];
+    }[] = [];
+    for (const g of groups) {
+      if (g.driver.findVmSnapshot === undefined) {
+        ctx.log.warn(
+          { driver: g.driver.name, snapshot: op.snapshot.name },
+          'driver cannot find pieces of an interrupted snapshot',
+        );
+        return null;
+      }
+      found.push({
+        driver: g.driver,
+        pieces: await g.driver.findVmSnapshot(g.volumes, ref),
+        volumes: g.volumes,
+      });
+    }
+    const complete = found.every((f) => f.volumes.every((v) => f.pieces.some((p) => p.volumeId === v.id)));
+    if (!complete) {
+      for (const f of found) {
+        for (const piece of f.pieces) {
+          const volume = f.volumes.find((v) => v.id === piece.volumeId);
+          if (volume !== undefined) await f.driver.deleteVolumeSnapshot(volume, piece);
+        }
+      }
+      return null;
+    }
+    return {
+      records: found.flatMap((f) =>
+        f.pieces.map((p) => {
+          const volume = f.volumes.find((v) => v.id === p.volumeId);
+          return {
+            volumeId: p.volumeId,
+            driver: f.driver.name,
+            path: volume?.path ?? '',
+            size: p.size ?? volume?.size ?? 0,
+            ref: p.ref,
+          };
+        }),
+      ),
+      volumeUpdates: [],
+      details: {
+        consistency: 'crash-consistent',
+        drivers: found.map((f) => f.driver.name).join(','),
+        recovered: true,
+      },
+    };
+  }
+
   async snapshotExists(ctx: StrategyContext, op: SnapshotOperation): Promise<boolean> {
     const records = op.snapshot.volumes;
     if (records.length === 0 || records.some((r) => r.ref === null)) return false;

@@ -74,7 +74,8 @@ async function snapshotIdByName(name: string): Promise<string> {
   return snap.id;
 }
 
-describe('vmsnap CLI as a subprocess', () => {
+// Several spawns per test: allow for a loaded CI machine, where tsx start-up alone can take seconds.
+describe('vmsnap CLI as a subprocess', { timeout: 90_000 }, () => {
   it('vm list shows the seeded VMs with their host (admin)', async () => {
     const r = await cli(['vm', 'list'], 'admin');
     expect(r.stderr).toBe('');
@@ -84,17 +85,25 @@ describe('vmsnap CLI as a subprocess', () => {
     expect(rowOf(r.stdout, 'app-1')).toContain('Stopped');
   });
 
-  it('vm start by name waits for the job and shows the VM running', async () => {
+  it('vm start by name waits for the job; vm stop --force --no-wait returns the job id', async () => {
     const r = await cli(['vm', 'start', 'app-1']);
     expect(r.code, r.stderr).toBe(0);
     expect(rowOf(r.stdout, 'app-1')).toContain('Running');
     expect(r.stderr).toMatch(/starting app-1 \(job [0-9a-f-]+\): succeeded in/);
     expect((await t.vm('app-1')).state).toBe('Running');
+
+    const stop = await cli(['vm', 'stop', 'app-1', '--force', '--no-wait']);
+    expect(stop.code, stop.stderr).toBe(0);
+    const jobId = /job id\s+│ ([0-9a-f-]{36})/.exec(stop.stdout)?.[1];
+    expect(jobId).toBeDefined();
+    const job = await t.app.deps.jobs.waitFor(jobId!);
+    expect(job.status).toBe('succeeded');
+    expect((await t.vm('app-1')).state).toBe('Stopped');
   });
 
   it('snapshot create --memory --wait shows progress, then the Ready snapshot with vmsnap extras', async () => {
     // Slow the hypervisor down so the job is seen running and its progress is reported.
-    t.app.simulator.configure({ name: 'CreateVMSnapshotCommand', value: 'wait:700', count: 1 });
+    t.app.simulator.configure({ name: 'CreateVMSnapshotCommand', value: 'wait:1500', count: 1 });
     const r = await cli(['snapshot', 'create', 'web-1', '--memory', '--name', 'first', '--wait']);
     expect(r.code, r.stderr).toBe(0);
     // stderr is a pipe: one line per progress change, then the outcome.
@@ -168,26 +177,25 @@ describe('vmsnap CLI as a subprocess', () => {
     expect(rowOf(shown.stdout, 'command')).toContain('CreateVMSnapshotCmd');
   });
 
-  it('an unknown VM name exits 1 with a readable message', async () => {
-    const r = await cli(['vm', 'stop', 'no-such-vm']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('no VM named no-such-vm');
-  });
-
-  it('a server that is down: exit 1, cannot reach', async () => {
+  it('readable errors with exit 1: an unknown VM name, a server that is down', async () => {
     const down = `http://127.0.0.1:${await closedPort()}/client/api`;
-    const r = await runCli(
-      ['vm', 'list'],
-      cleanEnv({
-        HOME: home,
-        VMSNAP_CLI_CONFIG: join(home, 'none.json'),
-        VMSNAP_ENDPOINT: down,
-        VMSNAP_API_KEY: 'k',
-        VMSNAP_SECRET_KEY: 's',
-      }),
-    );
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`cannot reach ${down}: connect ECONNREFUSED`);
+    const [unknown, unreachable] = await Promise.all([
+      cli(['vm', 'stop', 'no-such-vm']),
+      runCli(
+        ['vm', 'list'],
+        cleanEnv({
+          HOME: home,
+          VMSNAP_CLI_CONFIG: join(home, 'none.json'),
+          VMSNAP_ENDPOINT: down,
+          VMSNAP_API_KEY: 'k',
+          VMSNAP_SECRET_KEY: 's',
+        }),
+      ),
+    ]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no VM named no-such-vm');
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain(`cannot reach ${down}: connect ECONNREFUSED`);
   });
 
   it('profiles: set, use, list round trip; bad credentials give a readable 401', async () => {

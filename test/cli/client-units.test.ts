@@ -78,7 +78,7 @@ describe('ApiClient against a real server', () => {
 
   it('waitForJob reports the jobprogress of a running job, then returns the finished job', async () => {
     const vm = await t.vm('web-1');
-    t.app.simulator.configure({ name: 'CreateVMSnapshotCommand', value: 'wait:500', count: 1 });
+    t.app.simulator.configure({ name: 'CreateVMSnapshotCommand', value: 'wait:800', count: 1 });
     const { jobid } = await demo.call('createVMSnapshot', { virtualmachineid: vm.id });
     const seen: JobProgress[] = [];
     const job = await demo.waitForJob(String(jobid), (p) => seen.push(p), { intervalMs: 50 });

@@ -1,6 +1,12 @@
 /** Builders for agent commands used by the QEMU agent tests. */
 import { randomUUID } from 'node:crypto';
-import type { AgentCommand, MemorySnapshotMode, VmSnapshotTO, VmSnapshotType, VmSpecTO } from '../../src/core/plugin-api.ts';
+import type {
+  AgentCommand,
+  MemorySnapshotMode,
+  VmSnapshotTO,
+  VmSnapshotType,
+  VmSpecTO,
+} from '../../src/core/plugin-api.ts';
 
 export const MIB = 1024 * 1024;
 
@@ -23,7 +29,16 @@ export function vmSpec(name: string, disks = 2, memoryMb = 64): VmSpecTO {
 }
 
 export function snapTO(name: string, type: VmSnapshotType = 'Disk'): VmSnapshotTO {
-  return { id: randomUUID(), name, type, description: '', current: true, quiesce: false, createdAt: Date.now(), parent: null };
+  return {
+    id: randomUUID(),
+    name,
+    type,
+    description: '',
+    current: true,
+    quiesce: false,
+    createdAt: Date.now(),
+    parent: null,
+  };
 }
 
 export function createSnap(
@@ -45,7 +60,13 @@ export function createSnap(
 }
 
 export function revertSnap(vm: VmSpecTO, name: string, type: VmSnapshotType = 'Disk'): AgentCommand {
-  return { kind: 'RevertToVMSnapshot', vmName: vm.name, vmUuid: vm.uuid, target: snapTO(name, type), volumes: vm.volumes };
+  return {
+    kind: 'RevertToVMSnapshot',
+    vmName: vm.name,
+    vmUuid: vm.uuid,
+    target: snapTO(name, type),
+    volumes: vm.volumes,
+  };
 }
 
 export function deleteSnap(vm: VmSpecTO, name: string): AgentCommand {

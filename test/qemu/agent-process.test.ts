@@ -21,18 +21,22 @@ interface AgentProcess {
 }
 
 function spawnAgent(dir: string, extraEnv: Record<string, string> = {}): Promise<AgentProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/hypervisors/qemu/agent-main.ts')], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      VMSNAP_AGENT_TOKEN: TOKEN,
-      VMSNAP_AGENT_PORT: '0',
-      VMSNAP_AGENT_STATE_DIR: path.join(dir, 'state'),
-      VMSNAP_AGENT_POOL_DIR: path.join(dir, 'pool'),
-      ...extraEnv,
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(repoRoot, 'src/hypervisors/qemu/agent-main.ts')],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        VMSNAP_AGENT_TOKEN: TOKEN,
+        VMSNAP_AGENT_PORT: '0',
+        VMSNAP_AGENT_STATE_DIR: path.join(dir, 'state'),
+        VMSNAP_AGENT_POOL_DIR: path.join(dir, 'pool'),
+        ...extraEnv,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`agent did not start:\n${out}`)), 20_000);
@@ -57,8 +61,16 @@ function waitExit(child: ChildProcess): Promise<void> {
   });
 }
 
-function stateOf(dir: string): { vms: { name: string; pending: { step: string } | null; snapshots: { name: string; state: string; error?: string }[] }[] } {
-  return JSON.parse(readFileSync(path.join(dir, 'state', 'qemu-agent-state.json'), 'utf8'));
+interface PersistedState {
+  vms: {
+    name: string;
+    pending: { step: string } | null;
+    snapshots: { name: string; state: string; error?: string }[];
+  }[];
+}
+
+function stateOf(dir: string): PersistedState {
+  return JSON.parse(readFileSync(path.join(dir, 'state', 'qemu-agent-state.json'), 'utf8')) as PersistedState;
 }
 
 describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot', () => {
@@ -67,7 +79,9 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
   afterAll(async () => {
     for (const child of children) child.kill('SIGKILL');
     // The VM outlives the agent by design: stop it through its QMP socket.
-    const qmp = await QmpClient.connect(path.join(scratch.dir, 'state', 'run', 'crash1.qmp'), { connectTimeoutMs: 500 }).catch(() => null);
+    const qmp = await QmpClient.connect(path.join(scratch.dir, 'state', 'run', 'crash1.qmp'), {
+      connectTimeoutMs: 500,
+    }).catch(() => null);
     await qmp?.execute('quit', undefined, 5000).catch(() => undefined);
     qmp?.close();
     await new Promise((r) => setTimeout(r, 200));
@@ -81,7 +95,11 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
     const first = await spawnAgent(scratch.dir, { VMSNAP_AGENT_SAVE_STALL_MS: '4000' });
     children.push(first.child);
 
-    const noToken = await fetch(`${first.url}/v1/command`, { method: 'POST', body: JSON.stringify({ kind: 'Ping' }), headers: { 'content-type': 'application/json' } });
+    const noToken = await fetch(`${first.url}/v1/command`, {
+      method: 'POST',
+      body: JSON.stringify({ kind: 'Ping' }),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(noToken.status).toBe(401);
     const wrong = new HttpAgentClient({ url: first.url, token: 'wrong-token-xxxxxxxxx' });
     await expect(wrong.execute({ kind: 'Ping' })).rejects.toThrow(/401/);
@@ -118,8 +136,16 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
     const state = stateOf(scratch.dir).vms[0]!;
     expect(state.pending).toBeNull();
     expect(state.snapshots.find((s) => s.name === 'doomed')).toMatchObject({ state: 'Error' });
-    expect(await client2.execute({ kind: 'CheckVMSnapshot', vmName: 'crash1', target: createSnapTarget('doomed') })).toMatchObject({ result: true, exists: false });
-    expect(await client2.execute({ kind: 'GetVmStates' })).toMatchObject({ vms: [{ name: 'crash1', powerState: 'PowerOn' }] });
+    expect(
+      await client2.execute({
+        kind: 'CheckVMSnapshot',
+        vmName: 'crash1',
+        target: createSnapTarget('doomed'),
+      }),
+    ).toMatchObject({ result: true, exists: false });
+    expect(await client2.execute({ kind: 'GetVmStates' })).toMatchObject({
+      vms: [{ name: 'crash1', powerState: 'PowerOn' }],
+    });
     // Partial files gone: only the two original disks are left in the pool.
     expect(readdirSync(path.join(scratch.dir, 'pool')).sort()).toEqual(filesBefore);
 
@@ -142,5 +168,14 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
 });
 
 function createSnapTarget(name: string) {
-  return { id: name, name, type: 'DiskAndMemory' as const, description: '', current: true, quiesce: false, createdAt: null, parent: null };
+  return {
+    id: name,
+    name,
+    type: 'DiskAndMemory' as const,
+    description: '',
+    current: true,
+    quiesce: false,
+    createdAt: null,
+    parent: null,
+  };
 }

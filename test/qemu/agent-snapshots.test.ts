@@ -108,7 +108,10 @@ describeQemu('QEMU host agent: snapshots with bit-exact data (OS-less VMs)', () 
     await writeBoth('off1', 0x52);
     ok(await agent.execute(revertSnap(vm, 'cold')));
     expect(stoppedHas('off1', 0x51)).toBe(true);
-    expect(ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'off1', target: createSnapTarget('cold') })).exists).toBe(true);
+    expect(
+      ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'off1', target: createSnapTarget('cold') }))
+        .exists,
+    ).toBe(true);
   });
 
   it('live memory snapshot: pause from STOP/RESUME, revert ends running with disks as at the snapshot', async () => {
@@ -162,8 +165,14 @@ describeQemu('QEMU host agent: snapshots with bit-exact data (OS-less VMs)', () 
     expect(!mixed.result && mixed.details).toMatch(/internal.*811/);
 
     ok(await agent.execute(deleteSnap(vm, 'i1')));
-    expect(ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'int1', target: createSnapTarget('i1') })).exists).toBe(false);
-    expect(ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'int1', target: createSnapTarget('i2') })).exists).toBe(true);
+    expect(
+      ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'int1', target: createSnapTarget('i1') }))
+        .exists,
+    ).toBe(false);
+    expect(
+      ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'int1', target: createSnapTarget('i2') }))
+        .exists,
+    ).toBe(true);
     ok(await agent.execute(revertSnap(vm, 'i2', 'DiskAndMemory')));
     expect(await runningHas('int1', 0x72)).toBe(true);
   });
@@ -178,10 +187,17 @@ describeQemu('QEMU host agent: snapshots with bit-exact data (OS-less VMs)', () 
     const overlay0 = path.join(poolDir, 'atom1-vd0-bad.qcow2');
     const overlay1 = path.join(poolDir, 'atom1-vd1-bad.qcow2');
     await expect(
-      cutDisks(qmp, [
-        { node: before.get(0)!.node, file: before.get(0)!.file, overlay: overlay0, overlayNode: 'bad0' },
-        { node: 'no-such-node', file: before.get(1)!.file, overlay: overlay1, overlayNode: 'bad1' },
-      ], new Map([[before.get(0)!.file, 64 * 1024 * 1024], [before.get(1)!.file, 64 * 1024 * 1024]])),
+      cutDisks(
+        qmp,
+        [
+          { node: before.get(0)!.node, file: before.get(0)!.file, overlay: overlay0, overlayNode: 'bad0' },
+          { node: 'no-such-node', file: before.get(1)!.file, overlay: overlay1, overlayNode: 'bad1' },
+        ],
+        new Map([
+          [before.get(0)!.file, 64 * 1024 * 1024],
+          [before.get(1)!.file, 64 * 1024 * 1024],
+        ]),
+      ),
     ).rejects.toThrow(/no-such-node/);
     expect(await topNodes(qmp)).toEqual(before);
     expect(readdirSync(poolDir).sort()).toEqual(filesBefore);
@@ -212,7 +228,12 @@ describeQemu('QEMU host agent: snapshots with bit-exact data (OS-less VMs)', () 
     // c2's image absorbed its child (c3's image), whose file is gone; c3 now points at the merged file.
     expect(existsSync(c3Image)).toBe(false);
     expect(agent.snapshotRecord('chain1', 'c3')!.disks[0]!.image).toBe(c2Image);
-    for (const [pattern, offset] of [[0x11, '0'], [0x22, '1M'], [0x33, '2M'], [0x44, '3M']] as const) {
+    for (const [pattern, offset] of [
+      [0x11, '0'],
+      [0x22, '1M'],
+      [0x33, '2M'],
+      [0x44, '3M'],
+    ] as const) {
       expect(await runningHas('chain1', pattern, offset, '1M')).toBe(true);
     }
 
@@ -239,5 +260,14 @@ describeQemu('QEMU host agent: snapshots with bit-exact data (OS-less VMs)', () 
 });
 
 function createSnapTarget(name: string) {
-  return { id: name, name, type: 'Disk' as const, description: '', current: true, quiesce: false, createdAt: null, parent: null };
+  return {
+    id: name,
+    name,
+    type: 'Disk' as const,
+    description: '',
+    current: true,
+    quiesce: false,
+    createdAt: null,
+    parent: null,
+  };
 }

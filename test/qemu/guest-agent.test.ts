@@ -2,6 +2,7 @@
  * Against a real qemu-ga in the tiny Linux guest (TCG): quiesce around the disk cut, the freeze
  * watchdog, and a live memory snapshot whose revert brings back the guest's RAM (a tmpfs file).
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { QemuHostAgent } from '../../src/hypervisors/qemu/qemu-host-agent.ts';
@@ -19,6 +20,7 @@ describeQemu('QEMU host agent with qemu-ga in the tiny Linux guest', () => {
   let agent: QemuHostAgent;
   const statusInsideWindow: string[] = [];
   const vm = vmSpec('g1', 2, 192);
+  let killWriterOnSave = false;
 
   async function waitGuest(name: string, timeoutMs = 60_000): Promise<number> {
     const started = Date.now();
@@ -35,7 +37,13 @@ describeQemu('QEMU host agent with qemu-ga in the tiny Linux guest', () => {
       stateDir: path.join(scratch.dir, 'state'),
       poolDir: path.join(scratch.dir, 'pool'),
       guestBoot: guest,
+      saveStallMs: 2000,
       afterStep: async (_vm, step) => {
+        if (step === 'saving' && killWriterOnSave) {
+          // Fault injection: the RAM file's writer dies in the middle of the save.
+          for (const pid of descendantsOf(agent.runningVm('g1')!.pid)) process.kill(pid, 'SIGKILL');
+          return;
+        }
         if (step !== 'frozen') return;
         const status = await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'status' });
         statusInsideWindow.push(status.result ? status.status : `error: ${status.details}`);
@@ -54,19 +62,32 @@ describeQemu('QEMU host agent with qemu-ga in the tiny Linux guest', () => {
 
   it('a quiesced disk-only snapshot freezes only around the cut: frozen inside, thawed after, no pause', async () => {
     ok(await agent.execute(createSnap(vm, 'q0', 'Disk', { quiesce: true, freezeBudgetMs: 5000 })));
-    const answer = ok(await agent.execute(createSnap(vm, 'q1', 'Disk', { quiesce: true, freezeBudgetMs: 5000 })));
+    const answer = ok(
+      await agent.execute(createSnap(vm, 'q1', 'Disk', { quiesce: true, freezeBudgetMs: 5000 })),
+    );
     expect(statusInsideWindow).toEqual(['frozen', 'frozen']);
-    expect(ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'status' })).status).toBe('thawed');
+    expect(ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'status' })).status).toBe(
+      'thawed',
+    );
     const timings = answer.timings as { pauseMs: number; freezeMs: number };
     expect(timings.pauseMs).toBe(0);
     expect(timings.freezeMs).toBeGreaterThan(0);
-    console.log(`quiesced 2-disk disk-only snapshot (TCG): freeze ${timings.freezeMs} ms, pause ${timings.pauseMs} ms`);
+    // Target 20 ms (issue 6); loose bound here because CI hosts are slow and shared.
+    expect(timings.freezeMs).toBeLessThan(1000);
+    expect(answer.details).toMatch(/freeze window .* ms \(freeze .*, cut .*, thaw .*\)/);
+    console.log(
+      `quiesced 2-disk disk-only snapshot (TCG): freeze ${timings.freezeMs} ms, pause ${timings.pauseMs} ms`,
+    );
   });
 
   it('the agent watchdog thaws within the budget when the caller never thaws', async () => {
-    const frozen = ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'freeze', budgetMs: 1000 }));
+    const frozen = ok(
+      await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'freeze', budgetMs: 1000 }),
+    );
     expect(frozen.status).toBe('frozen');
-    expect(ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'status' })).status).toBe('frozen');
+    expect(ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'status' })).status).toBe(
+      'frozen',
+    );
     const started = Date.now();
     let status = 'frozen';
     while (status === 'frozen' && Date.now() - started < 5000) {
@@ -98,4 +119,61 @@ describeQemu('QEMU host agent with qemu-ga in the tiny Linux guest', () => {
     expect((await after.fileRead('/mnt/data/post-revert'))?.toString()).toBe('ok');
     expect(await hasPattern(agent.runningVm('g1')!.qmp, 1, 0, '0', '64k')).toBe(true);
   });
+
+  it('a RAM save whose writer dies: snapshot Error, partial files gone, the VM runs on its disks again', async () => {
+    const pidBefore = agent.runningVm('g1')!.pid;
+    const guest = agent.guestAgent('g1')!;
+    await guest.fileWrite('/mnt/data/kept', 'written before the failed snapshot');
+    // A freeze/thaw cycle writes the guest's dirty ext4 data to the disk (the restart below is a hard kill).
+    ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'freeze' }));
+    ok(await agent.execute({ kind: 'FreezeThaw', vmName: 'g1', option: 'thaw' }));
+    const started = Date.now();
+    const diskFiles = agent.vmRecord('g1')!.disks.map((d) => d.active);
+    killWriterOnSave = true;
+    const answer = await agent.execute(createSnap(vm, 'broken', 'DiskAndMemory'));
+    killWriterOnSave = false;
+    console.log(`failed save + rollback + VM restart: ${Date.now() - started} ms`);
+    expect(answer.result).toBe(false);
+    expect(agent.snapshotRecord('g1', 'broken')).toMatchObject({
+      state: 'Error',
+      disks: [],
+      vmstate: expect.any(String),
+    });
+    expect(existsSync(agent.snapshotRecord('g1', 'broken')!.vmstate!)).toBe(false);
+    expect(agent.vmRecord('g1')!.disks.map((d) => d.active)).toEqual(diskFiles);
+    expect(agent.vmRecord('g1')!.pending).toBeNull();
+    expect(await agent.runningVm('g1')!.status()).toBe('running');
+    await waitGuest('g1', 30_000);
+    // QEMU 7.2 wedges the guest when the save fails mid-write, so the agent restarted the VM (cold).
+    expect(agent.runningVm('g1')!.pid).not.toBe(pidBefore);
+    // The data disk kept what the guest wrote before (the overlay was merged back offline).
+    expect((await agent.guestAgent('g1')!.fileRead('/mnt/data/kept'))?.toString()).toBe(
+      'written before the failed snapshot',
+    );
+  }, 90_000);
 });
+
+/** Pids of every descendant of `pid`, from /proc (QEMU's `exec:` writer is a shell and its children). */
+function descendantsOf(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const [child, ppid] of parentOf) {
+      if (ppid !== parent) continue;
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}

@@ -1,3 +1,8 @@
+import type {
+  DirtySet,
+  SimulatorStateData,
+  SimulatorStateStore,
+} from '../../src/hypervisors/simulator/simulator-state.ts';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -77,9 +82,35 @@ describe('durable state', () => {
     const host = world.agentFor('host-1', 'zone-1');
     await host.execute({ kind: 'StartVM', vm: vmSpec('vm') });
     await host.execute(createSnapshot('vm', snapshotTo('s')));
-    expect(readFileSync(path, 'utf8')).toContain('"currentSnapshot": "s"');
+    expect(readFileSync(path, 'utf8')).toContain('"currentSnapshot":"s"');
     await host.execute({ kind: 'StopVM', vmName: 'vm', force: false });
-    expect(readFileSync(path, 'utf8')).toContain('"powerState": "PowerOff"');
+    expect(readFileSync(path, 'utf8')).toContain('"powerState":"PowerOff"');
+  });
+
+  it('the SQLite store keeps one row per VM, writes only what changed, and commits answers of one tick together', async () => {
+    const dbPath = join(dir, 'simulator', 'world.db');
+    const world = new SimulatorWorld({ path: dbPath });
+    const host = world.agentFor('host-1', 'zone-1');
+    for (const n of ['a', 'b', 'c']) await host.execute({ kind: 'StartVM', vm: vmSpec(n) });
+    const store = (world as unknown as { store: SimulatorStateStore }).store;
+    const saves: { vms: string[] }[] = [];
+    const original = store.save.bind(store);
+    store.save = (data: SimulatorStateData, dirty?: DirtySet) => {
+      saves.push({ vms: [...(dirty?.vms ?? [])] });
+      original(data, dirty);
+    };
+    // Three answers in flight at once share one durable write that names only their VMs.
+    await Promise.all(['a', 'b', 'c'].map((n) => host.execute(createSnapshot(n, snapshotTo(`s-${n}`)))));
+    expect(saves).toHaveLength(1);
+    expect(saves[0]?.vms.sort()).toEqual(['a', 'b', 'c']);
+    await host.execute({ kind: 'StopVM', vmName: 'b', force: false });
+    expect(saves.at(-1)?.vms).toEqual(['b']);
+    world.dispose();
+    const reopened = new SimulatorWorld({ path: dbPath });
+    expect(reopened.inspect('a')?.currentSnapshot).toBe('s-a');
+    expect(reopened.inspect('b')?.powerState).toBe('PowerOff');
+    expect(reopened.vmNames().sort()).toEqual(['a', 'b', 'c']);
+    reopened.dispose();
   });
 
   it('refuses a corrupt state file with a clear error', () => {

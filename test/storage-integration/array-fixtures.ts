@@ -34,14 +34,8 @@ export function secondPlugin(options: ArrayOptions = {}): PluginSpecConfig {
 }
 
 /** A seeded test app with both arrays loaded (`vendor-array` holds the seeded `array-1`). */
-export async function openTwoArrayApp(
-  first: ArrayOptions = {},
-  second: ArrayOptions = first,
-  budgetMs?: number,
-): Promise<TestApp> {
-  const t = await openTestApp({ plugins: [vendorPlugin(first), secondPlugin(second)] });
-  if (budgetMs !== undefined) await t.app.deps.settings.set('vmsnapshot.freeze.budget', String(budgetMs));
-  return t;
+export function openTwoArrayApp(first: ArrayOptions = {}, second: ArrayOptions = first): Promise<TestApp> {
+  return openTestApp({ plugins: [vendorPlugin(first), secondPlugin(second)] });
 }
 
 /** The simulated array behind a registered vendor driver (its `.array`, for faults and inspection). */

@@ -24,7 +24,7 @@ const SECOND_LATENCY_MS = 80;
 /** openTestApp gives the simulated guest agent a 300 ms call timeout. */
 const GUEST_AGENT_TIMEOUT_MS = 300;
 /** Timer and scheduling slack allowed past a freeze budget. */
-const SLACK_MS = 150;
+const SLACK_MS = 200;
 
 let t: TestApp;
 beforeAll(async () => {
@@ -286,6 +286,29 @@ describe('the guest agent hangs at the freeze', () => {
       budgetMs + 2_000,
     );
     expect(guest(vm).counters.freezes).toBe(1);
+    expect(window?.ms).toBeLessThanOrEqual(budgetMs + SLACK_MS);
+  });
+
+  it('a host agent that delays the freeze past the thaw: the watchdog still thaws within the budget', async () => {
+    // The host holds the freeze 300 ms before running it; the strategy gives up at 200 ms and its
+    // thaw overtakes the freeze (nothing to thaw yet). Only the watchdog armed by the late freeze
+    // can end it.
+    const budgetMs = 200;
+    await setBudget(budgetMs);
+    const vm = await newVm();
+    t.app.simulator.configure({ name: 'FreezeThaw', value: 'wait:300', vmName: vm.instanceName, count: 1 });
+
+    const { snap, error } = await takeSnapshot(t, vm.id, { quiesce: true });
+    expect(snap.state).toBe('Error');
+    expect(error).toContain('guest agent freeze did not complete');
+    expect(leftOnArrays(vm)).toEqual([[], []]);
+
+    const window = await waitUntil(
+      'the watchdog to thaw the late freeze',
+      () => (guest(vm).counters.freezes === 1 && !guest(vm).frozen ? guest(vm).lastFreezeWindow : undefined),
+      budgetMs + 2_000,
+    );
+    expect(window?.thawedBy).toBe('watchdog');
     expect(window?.ms).toBeLessThanOrEqual(budgetMs + SLACK_MS);
   });
 });

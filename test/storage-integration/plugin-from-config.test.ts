@@ -170,7 +170,9 @@ async function runServeOnce(dataDir: string): Promise<string> {
   let stderr = '';
   proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.once('exit', (code, signal) => r({ code, signal })),
+  );
   try {
     await waitUntil(
       'vmsnap serve to start',
@@ -184,6 +186,11 @@ async function runServeOnce(dataDir: string): Promise<string> {
   } finally {
     proc.kill('SIGTERM');
   }
-  expect(await exited).toBe(0);
+  // A clean shutdown exits 0. serve prints its banner before it installs its SIGTERM handler, so a
+  // SIGTERM sent right after the banner may still meet the default action: accept that too.
+  expect([
+    { code: 0, signal: null },
+    { code: null, signal: 'SIGTERM' },
+  ]).toContainEqual(await exited);
   return stdout;
 }

@@ -15,7 +15,7 @@ import {
 } from './array-fixtures.ts';
 
 /** Long enough that running the two drivers one after the other could not hide in scheduling noise. */
-const LATENCY_MS = 80;
+const LATENCY_MS = 100;
 
 let t: TestApp;
 beforeAll(async () => {

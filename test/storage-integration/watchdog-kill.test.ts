@@ -3,13 +3,14 @@
  * budget (vdsm issue 160 left a guest frozen 7.7 h).
  *
  * The simulated hosts live in the management server's process and keep their state, freeze deadline
- * included, in `<dataDir>/simulator/world.json`. A real child process takes a quiesced storage snapshot
+ * included, in `<dataDir>/simulator/world.db`. A real child process takes a quiesced storage snapshot
  * of `array-1` on a slow array, is SIGKILLed while the guest is frozen, and the App is reopened here
  * on the same data dir: after the deadline (thawed on load) or before it (the watchdog re-arms and
  * thaws at the deadline). The interrupted snapshot must be reconciled against the array.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -23,7 +24,7 @@ const REPO = resolve(import.meta.dirname, '../..');
 const RUNNER = join(import.meta.dirname, 'server-process.ts');
 /** The array call outlasts the whole test: the kill always lands while the driver is cutting. */
 const ARRAY_LATENCY_MS = 3_000;
-const SLACK_MS = 150;
+const SLACK_MS = 200;
 
 interface Child {
   readonly proc: ChildProcess;
@@ -74,16 +75,18 @@ async function kill(child: Child): Promise<void> {
   expect(await exited).toBe('SIGKILL');
 }
 
-/** The VM as the simulator's world file has it (read from disk, as a restarted agent would). */
+/** The VM as the simulator's state file has it (read from disk, as a restarted agent would). */
 function worldVm(dir: string, instanceName: string): WorldVm | undefined {
-  let text: string;
+  const file = join(dir, 'simulator', 'world.db');
+  if (!existsSync(file)) return undefined;
+  const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    text = readFileSync(join(dir, 'simulator', 'world.json'), 'utf8');
-  } catch {
-    return undefined;
+    const row = db.prepare('SELECT json FROM vms WHERE name = ?').get(instanceName) as
+      { json: string } | undefined;
+    return row === undefined ? undefined : (JSON.parse(row.json) as WorldVm);
+  } finally {
+    db.close();
   }
-  const world = JSON.parse(text) as { vms?: Record<string, WorldVm> };
-  return world.vms?.[instanceName];
 }
 
 interface Submitted {

@@ -84,6 +84,19 @@ export class ArrayStorageDriver implements StorageDriver {
   async listVolumeSnapshots(volume: VolumeInfo): Promise<readonly string[]> {
     return this.array.listSnapshots(volume.id);
   }
+
+  /** The array keeps the vmsnap snapshot's name on every member of the cut. */
+  async findVmSnapshot(
+    volumes: readonly VolumeInfo[],
+    snapshot: StorageSnapshotRef,
+  ): Promise<readonly DriverVolumeSnapshot[]> {
+    const found: DriverVolumeSnapshot[] = [];
+    for (const volume of volumes) {
+      const match = this.array.getVolume(volume.id)?.snapshots.find((s) => s.name === snapshot.name);
+      if (match) found.push({ volumeId: volume.id, ref: match.id, size: match.size });
+    }
+    return found;
+  }
 }
 
 function toRequest(volume: VolumeInfo): VolumeRequest {

@@ -2,6 +2,7 @@
 import { InvalidParameterError } from '../../core/errors.ts';
 import { checkAccess } from '../../manager/caller.ts';
 import { AccountStore } from '../../store/account-store.ts';
+import { forgetCredentials } from '../authenticate.ts';
 import { formatDate } from '../protocol/index.ts';
 import { defineCommand, listParams, param, required } from '../command.ts';
 import { matchesKeyword, pagedList } from '../list-support.ts';
@@ -92,6 +93,7 @@ export const registerUserKeys = defineCommand({
     if (user === undefined) throw new InvalidParameterError(`Unable to find user by id ${args.id}`);
     checkAccess(caller, user.account_id, user.id);
     const keys = await store.registerKeys(user.id);
+    forgetCredentials(app);
     return { userkeys: { apikey: keys.apiKey, secretkey: keys.secretKey } };
   },
 });

@@ -21,7 +21,7 @@ export const listVirtualMachines = defineCommand({
   async handler({ app, caller, args, reader }) {
     const ids = args.ids ?? (args.id !== undefined ? [args.id] : undefined);
     const scope = await listScope(app, caller, args, ids !== undefined);
-    const lookups = await loadLookups(app);
+    const lookups = await loadLookups(app, { type: 'UserVm' });
     const vms = (await app.deps.inventory.listVms())
       .filter((v) => scope.visible(v.accountId))
       .filter((v) => ids === undefined || ids.includes(v.id))

@@ -83,7 +83,7 @@ export const listVMSnapshot = defineCommand({
     const all: StoredVmSnapshot[] = [];
     for (const vmId of vmIds) all.push(...(await app.deps.snapshots.listByVm(vmId)));
     const wanted = new Set(candidates.map((c) => c.id));
-    const lookups = await loadLookups(app);
+    const lookups = await loadLookups(app, { type: 'VMSnapshot' });
     const byId = new Map(all.map((s) => [s.id, s]));
     const filtered = all
       .filter((s) => wanted.has(s.id))

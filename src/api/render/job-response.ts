@@ -6,7 +6,7 @@
 import type { App } from '../../app/app.ts';
 import type { AsyncJobRow } from '../../store/schema.ts';
 import { formatDate } from '../protocol/index.ts';
-import { DOMAIN, loadLookups, type Lookups } from './lookups.ts';
+import { DOMAIN, loadLookups, type Lookups, type TagScope } from './lookups.ts';
 import { renderVm } from './vm-response.ts';
 import { renderVmSnapshot } from './vm-snapshot-response.ts';
 
@@ -18,7 +18,7 @@ export async function renderJob(
   isAdmin: boolean,
   lookups?: Lookups,
 ): Promise<Record<string, unknown>> {
-  const l = lookups ?? (await loadLookups(app));
+  const l = lookups ?? (await loadLookups(app, tagScopeOf(job)));
   const status = STATUS_CODE[job.status] ?? 0;
   const out: Record<string, unknown> = {
     accountid: job.account_id,
@@ -61,4 +61,14 @@ async function renderResult(app: App, job: AsyncJobRow, isAdmin: boolean, l: Loo
     return vm === undefined ? {} : { virtualmachine: renderVm(vm, l, isAdmin) };
   }
   return result;
+}
+
+/** Tags shown in a job's result: those of the snapshot or VM it names. */
+function tagScopeOf(job: AsyncJobRow): TagScope | undefined {
+  if (job.status !== 'succeeded' || job.result === null) return undefined;
+  const result = JSON.parse(job.result) as Record<string, unknown>;
+  if (typeof result['vmsnapshot'] === 'string') return { type: 'VMSnapshot', ids: [result['vmsnapshot']] };
+  if (typeof result['virtualmachine'] === 'string')
+    return { type: 'UserVm', ids: [result['virtualmachine']] };
+  return undefined;
 }

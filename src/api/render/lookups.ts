@@ -2,7 +2,9 @@
  * Name lookups shared by the response renderers (account, zone, host names). Loaded per request so
  * responses never show stale names; the tables are small.
  */
+import { sql } from 'kysely';
 import type { App } from '../../app/app.ts';
+import type { TagRow } from '../../store/schema.ts';
 import { ROOT_DOMAIN_ID } from '../../store/account-store.ts';
 
 export interface Lookups {
@@ -25,26 +27,44 @@ export interface TagView {
 
 export const DOMAIN = { id: ROOT_DOMAIN_ID, name: 'ROOT', path: 'ROOT' } as const;
 
-export async function loadLookups(app: App): Promise<Lookups> {
+/** Which tags a response shows: of one resource type, optionally only some resources. */
+export interface TagScope {
+  readonly type: string;
+  readonly ids?: readonly string[];
+}
+
+/**
+ * One query for every name (the tables are small) and, only when the response shows tags, one for
+ * the tags in scope: a job poll must not scan the tag table.
+ */
+export async function loadLookups(app: App, tags?: TagScope): Promise<Lookups> {
   const { db } = app.deps;
-  const [accounts, zones, hosts, pools, tags] = await Promise.all([
-    db.selectFrom('accounts').select(['id', 'name']).execute(),
-    db.selectFrom('zones').select(['id', 'name']).execute(),
-    db.selectFrom('hosts').select(['id', 'name']).execute(),
-    db.selectFrom('storage_pools').select(['id', 'name']).execute(),
-    db.selectFrom('resource_tags').selectAll().execute(),
-  ]);
-  const acc = new Map(accounts.map((a) => [a.id, a.name]));
-  const zone = new Map(zones.map((z) => [z.id, z.name]));
-  const host = new Map(hosts.map((h) => [h.id, h.name]));
-  const pool = new Map(pools.map((p) => [p.id, p.name]));
+  const names = await db
+    .selectFrom('accounts')
+    .select([sql<string>`'a'`.as('kind'), 'id', 'name'])
+    .unionAll(db.selectFrom('zones').select([sql<string>`'z'`.as('kind'), 'id', 'name']))
+    .unionAll(db.selectFrom('hosts').select([sql<string>`'h'`.as('kind'), 'id', 'name']))
+    .unionAll(db.selectFrom('storage_pools').select([sql<string>`'p'`.as('kind'), 'id', 'name']))
+    .execute();
+  let tagRows: TagRow[] = [];
+  if (tags !== undefined && (tags.ids === undefined || tags.ids.length > 0)) {
+    let q = db.selectFrom('resource_tags').selectAll().where('resource_type', '=', tags.type);
+    if (tags.ids !== undefined) q = q.where('resource_id', 'in', [...tags.ids]);
+    tagRows = await q.execute();
+  }
+  const byKind = (kind: string): Map<string, string> =>
+    new Map(names.filter((n) => n.kind === kind).map((n) => [n.id, n.name]));
+  const acc = byKind('a');
+  const zone = byKind('z');
+  const host = byKind('h');
+  const pool = byKind('p');
   return {
     accountName: (id) => acc.get(id) ?? id,
     zoneName: (id) => zone.get(id) ?? id,
     hostName: (id) => (id === null ? undefined : host.get(id)),
     poolName: (id) => pool.get(id) ?? id,
     tagsOf: (type, id) =>
-      tags
+      tagRows
         .filter((t) => t.resource_type === type && t.resource_id === id)
         .map((t) => ({
           key: t.key,

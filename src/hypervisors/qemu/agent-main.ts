@@ -6,6 +6,7 @@
  *   VMSNAP_AGENT_TOKEN (required), VMSNAP_AGENT_PORT (default 8250), VMSNAP_AGENT_HOST (127.0.0.1),
  *   VMSNAP_AGENT_STATE_DIR, VMSNAP_AGENT_POOL_DIR, VMSNAP_AGENT_ACCEL (auto|kvm|tcg),
  *   VMSNAP_AGENT_GUEST_KERNEL + VMSNAP_AGENT_GUEST_INITRD (boot VMs with this kernel, for tests),
+ *   VMSNAP_AGENT_GUEST_NAME_PATTERN (only VMs whose name matches this regexp boot that kernel),
  *   VMSNAP_AGENT_MEMORY_MODE (live|internal), VMSNAP_AGENT_SAVE_BANDWIDTH (bytes/s of the RAM save),
  *   VMSNAP_AGENT_PAUSE_AFTER_STEP=<step>:<ms> (fault injection: hold after a persisted snapshot step),
  *   VMSNAP_AGENT_SAVE_STALL_MS (fault injection: the RAM save's writer stalls that long).
@@ -20,9 +21,12 @@ function env(name: string, fallback?: string): string {
 }
 
 const log: Logger = {
-  info: (o, m) => console.log(JSON.stringify({ level: 'info', msg: m, ...(typeof o === 'string' ? { text: o } : o) })),
-  warn: (o, m) => console.log(JSON.stringify({ level: 'warn', msg: m, ...(typeof o === 'string' ? { text: o } : o) })),
-  error: (o, m) => console.log(JSON.stringify({ level: 'error', msg: m, ...(typeof o === 'string' ? { text: o } : o) })),
+  info: (o, m) =>
+    console.log(JSON.stringify({ level: 'info', msg: m, ...(typeof o === 'string' ? { text: o } : o) })),
+  warn: (o, m) =>
+    console.log(JSON.stringify({ level: 'warn', msg: m, ...(typeof o === 'string' ? { text: o } : o) })),
+  error: (o, m) =>
+    console.log(JSON.stringify({ level: 'error', msg: m, ...(typeof o === 'string' ? { text: o } : o) })),
   debug: () => undefined,
 };
 
@@ -31,6 +35,7 @@ const accel = process.env.VMSNAP_AGENT_ACCEL;
 const memoryMode = process.env.VMSNAP_AGENT_MEMORY_MODE;
 const kernel = process.env.VMSNAP_AGENT_GUEST_KERNEL;
 const initrd = process.env.VMSNAP_AGENT_GUEST_INITRD;
+const namePattern = process.env.VMSNAP_AGENT_GUEST_NAME_PATTERN;
 const bandwidth = process.env.VMSNAP_AGENT_SAVE_BANDWIDTH;
 const stall = process.env.VMSNAP_AGENT_SAVE_STALL_MS;
 
@@ -43,7 +48,9 @@ const server = await startAgentServer({
   log,
   ...(accel === 'kvm' || accel === 'tcg' || accel === 'auto' ? { accel } : {}),
   ...(memoryMode === 'live' || memoryMode === 'internal' ? { defaultMemoryMode: memoryMode } : {}),
-  ...(kernel && initrd ? { guestBoot: { kernel, initrd } } : {}),
+  ...(kernel && initrd
+    ? { guestBoot: { kernel, initrd, ...(namePattern ? { vmNamePattern: namePattern } : {}) } }
+    : {}),
   ...(bandwidth ? { saveBandwidthBytes: Number(bandwidth) } : {}),
   ...(stall ? { saveStallMs: Number(stall) } : {}),
   ...(pause?.[0] && pause[1]

@@ -60,6 +60,21 @@ export interface PendingOp {
   readonly vmstate: string | null;
 }
 
+/**
+ * A guest freeze in effect, persisted BEFORE the freeze command goes to the guest: a restarted agent
+ * must thaw a guest whose watchdog died with the previous process (the watchdog lives in memory).
+ */
+export interface FreezeRecord {
+  /** Epoch ms after which the guest is thawed whoever froze it; null: no budget was given. */
+  readonly deadline: number | null;
+  /**
+   * `snapshot`: the agent froze it inside a snapshot (that operation dies with the agent, so a
+   * restart thaws at once); `caller`: a FreezeThaw command (the caller may still be working, so a
+   * restart re-arms the watchdog for the rest of the budget).
+   */
+  readonly owner: 'snapshot' | 'caller';
+}
+
 export interface VmRecord {
   readonly name: string;
   readonly uuid: string;
@@ -70,6 +85,10 @@ export interface VmRecord {
   accel: Accel | null;
   snapshots: SnapshotRecord[];
   pending: PendingOp | null;
+  /** Absent in state files written before freezes were persisted. */
+  freeze?: FreezeRecord | null;
+  /** The snapshot the VM now runs from: the last completed create or revert (CheckVMSnapshot `current`). */
+  currentSnapshot?: string | null;
 }
 
 export interface AgentStateData {

@@ -39,10 +39,17 @@ export class HttpAgentClient implements HypervisorAgent {
     });
     const text = await response.text();
     if (!response.ok) {
-      throw new AgentHttpError(response.status, `agent at ${this.url} answered HTTP ${response.status}: ${text.slice(0, 200)}`);
+      throw new AgentHttpError(
+        response.status,
+        `agent at ${this.url} answered HTTP ${response.status}: ${text.slice(0, 200)}`,
+      );
     }
     const answer = JSON.parse(text) as unknown;
-    if (typeof answer !== 'object' || answer === null || typeof (answer as { result?: unknown }).result !== 'boolean') {
+    if (
+      typeof answer !== 'object' ||
+      answer === null ||
+      typeof (answer as { result?: unknown }).result !== 'boolean'
+    ) {
       throw new AgentHttpError(response.status, `agent at ${this.url} sent a malformed answer`);
     }
     return answer as AnswerFor<C>;

@@ -58,7 +58,11 @@ export interface DiskCut {
  * inside it (`blockdev-snapshot-sync`) costs several flushes per disk. On failure every overlay node
  * and file is removed (QEMU itself leaves files behind, qemu-notes.md §2).
  */
-export async function prepareCut(qmp: QmpClient, cuts: readonly DiskCut[], sizes: ReadonlyMap<string, number>): Promise<void> {
+export async function prepareCut(
+  qmp: QmpClient,
+  cuts: readonly DiskCut[],
+  sizes: ReadonlyMap<string, number>,
+): Promise<void> {
   const existing = cuts.filter((c) => existsSync(c.overlay)).map((c) => c.overlay);
   if (existing.length > 0) throw new Error(`overlay file already exists: ${existing.join(', ')}`);
   try {
@@ -82,7 +86,10 @@ export async function prepareCut(qmp: QmpClient, cuts: readonly DiskCut[], sizes
 export async function commitCut(qmp: QmpClient, cuts: readonly DiskCut[]): Promise<void> {
   try {
     await qmp.execute('transaction', {
-      actions: cuts.map((c) => ({ type: 'blockdev-snapshot', data: { node: c.node, overlay: c.overlayNode } })),
+      actions: cuts.map((c) => ({
+        type: 'blockdev-snapshot',
+        data: { node: c.node, overlay: c.overlayNode },
+      })),
     });
   } catch (error) {
     await abandonCut(qmp, cuts);
@@ -92,12 +99,17 @@ export async function commitCut(qmp: QmpClient, cuts: readonly DiskCut[]): Promi
 
 /** Removes prepared overlay nodes and files that no disk switched to. */
 export async function abandonCut(qmp: QmpClient, cuts: readonly DiskCut[]): Promise<void> {
-  for (const c of cuts) await qmp.execute('blockdev-del', { 'node-name': c.overlayNode }).catch(() => undefined);
+  for (const c of cuts)
+    await qmp.execute('blockdev-del', { 'node-name': c.overlayNode }).catch(() => undefined);
   await Promise.all(cuts.map((c) => rm(c.overlay, { force: true })));
 }
 
 /** prepareCut + commitCut. */
-export async function cutDisks(qmp: QmpClient, cuts: readonly DiskCut[], sizes: ReadonlyMap<string, number>): Promise<void> {
+export async function cutDisks(
+  qmp: QmpClient,
+  cuts: readonly DiskCut[],
+  sizes: ReadonlyMap<string, number>,
+): Promise<void> {
   await prepareCut(qmp, cuts, sizes);
   await commitCut(qmp, cuts);
 }
@@ -166,7 +178,8 @@ export async function waitMigration(
   for (;;) {
     const seen = qmp.eventsSince(sinceSeq).find(isEnd);
     if (seen) return String(seen.data.status) as MigrationEnd;
-    const answer = (await qmp.execute('query-migrate')) as { status?: string };
+    // A short timeout: a QEMU that stops answering here is wedged (see the agent's rollback).
+    const answer = (await qmp.execute('query-migrate', undefined, 5000)) as { status?: string };
     if (answer.status === 'completed' || answer.status === 'failed' || answer.status === 'cancelled') {
       return answer.status;
     }

@@ -91,7 +91,9 @@ export class QmpClient {
   ) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.onData(chunk));
-    socket.on('error', (error) => this.fail(error));
+    socket.on('error', (error) =>
+      this.fail(new Error(`QMP socket closed: ${error.message}`, { cause: error })),
+    );
     socket.on('close', () => this.fail(new Error('QMP socket closed')));
   }
 

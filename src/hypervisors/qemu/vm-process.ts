@@ -34,7 +34,10 @@ export interface VmProcessSpec {
   readonly runDir: string;
   readonly accel: Accel;
   readonly boot?: BootImages;
-  /** Guest RAM from a file (`memory-backend-file`, private mapping): the benchmark's incompressible RAM. */
+  /**
+   * Guest RAM from a file (`memory-backend-file`, shared mapping: background-snapshot refuses private
+   * file mappings), e.g. the benchmark's incompressible RAM on tmpfs. The guest writes to the file.
+   */
   readonly ramFile?: string;
   /** Start with `-incoming defer` to load a saved state with `migrate-incoming`. */
   readonly incoming?: boolean;

@@ -34,7 +34,7 @@ export {
   parseGuestAgentMode,
 } from './guest-agent.ts';
 export type { GuestAgentModeText } from './guest-agent.ts';
-export { JsonFileStateStore, MemoryStateStore, emptyState } from './simulator-state.ts';
+export { JsonFileStateStore, MemoryStateStore, SqliteStateStore, emptyState } from './simulator-state.ts';
 export type {
   FreezeWindow,
   GuestAgentMode,

@@ -119,7 +119,7 @@ export class SimulatorAgent implements HypervisorAgent {
 
     // A stopped guest has nothing to flush: quiesce only applies to a running VM.
     if (!cmd.quiesce || vm.powerState !== 'PowerOn') {
-      const failure = this.recordSnapshot(cmd);
+      const failure = await this.recordSnapshot(cmd);
       if (failure) return failure;
       return this.createAnswer(cmd, { totalMs: this.clock() - started });
     }
@@ -127,7 +127,7 @@ export class SimulatorAgent implements HypervisorAgent {
     const frozen = await this.world.guestFreeze(cmd.vmName, cmd.freezeBudgetMs);
     if (!frozen.ok) return fail(frozen.details);
     const frozenAt = this.clock();
-    const failure = this.recordSnapshot(cmd);
+    const failure = await this.recordSnapshot(cmd);
     // Thaw always, also when recording failed: the guest must never stay frozen because of us.
     const thawed = await this.world.guestThaw(cmd.vmName);
     const freezeMs = this.clock() - frozenAt;
@@ -141,7 +141,7 @@ export class SimulatorAgent implements HypervisorAgent {
   }
 
   /** Adds the snapshot to the tree and makes it current; re-checked because a freeze may have waited. */
-  private recordSnapshot(cmd: CommandOf<'CreateVMSnapshot'>): AnswerFailure | null {
+  private async recordSnapshot(cmd: CommandOf<'CreateVMSnapshot'>): Promise<AnswerFailure | null> {
     const vm = this.localVm(cmd.vmName);
     if (!vm) return fail(`Create VM Snapshot Failed due to  can not find vm: ${cmd.vmName}`);
     if (vm.snapshots[cmd.target.name]) return fail(duplicateSnapshot(cmd.target.name));
@@ -159,7 +159,7 @@ export class SimulatorAgent implements HypervisorAgent {
     };
     vm.snapshots[snapshot.name] = snapshot;
     vm.currentSnapshot = snapshot.name;
-    this.world.persist();
+    await this.world.persist(vm.name);
     return null;
   }
 
@@ -188,7 +188,7 @@ export class SimulatorAgent implements HypervisorAgent {
     vm.powerState = snapshot.type === 'DiskAndMemory' ? 'PowerOn' : 'PowerOff';
     if (vm.powerState === 'PowerOn') vm.hostId = this.hostId;
     vm.currentSnapshot = snapshot.name;
-    this.world.persist();
+    await this.world.persist(vm.name);
     return {
       result: true,
       volumes: cmd.volumes.map(volumeAnswer),
@@ -208,7 +208,7 @@ export class SimulatorAgent implements HypervisorAgent {
     }
     if (vm.currentSnapshot === snapshot.name) vm.currentSnapshot = snapshot.parentName;
     delete vm.snapshots[snapshot.name];
-    this.world.persist();
+    await this.world.persist(vm.name);
     return { result: true, volumes: cmd.volumes.map(volumeAnswer) };
   }
 
@@ -247,7 +247,7 @@ export class SimulatorAgent implements HypervisorAgent {
     vm.powerState = 'PowerOn';
     vm.hostId = this.hostId;
     this.world.putVm(vm);
-    this.world.persist();
+    await this.world.persist(vm.name);
     return { result: true, powerState: 'PowerOn' };
   }
 
@@ -257,7 +257,7 @@ export class SimulatorAgent implements HypervisorAgent {
     if (!vm) return { result: true, powerState: 'PowerOff' };
     this.world.resetFreeze(vm);
     vm.powerState = 'PowerOff';
-    this.world.persist();
+    await this.world.persist(vm.name);
     return { result: true, powerState: 'PowerOff' };
   }
 
@@ -266,7 +266,7 @@ export class SimulatorAgent implements HypervisorAgent {
     const volumes = cmd.vm.volumes.map((v) => ({ ...v, path: volumePath(v, cmd.poolPath) }));
     const vm = this.defineVm(cmd.vm, volumes);
     this.world.putVm(vm);
-    this.world.persist();
+    await this.world.persist(vm.name);
     return { result: true, volumes: volumes.map(volumeAnswer) };
   }
 
@@ -275,7 +275,7 @@ export class SimulatorAgent implements HypervisorAgent {
     if (vm) {
       this.world.resetFreeze(vm);
       this.world.removeVm(vm.name);
-      this.world.persist();
+      await this.world.persist(vm.name);
     }
     return destroyed();
   }

@@ -23,7 +23,7 @@ import {
 import type { GuestAgentCommand, GuestAgentModeText, GuestCallResult } from './guest-agent.ts';
 import { ReleasableWaits } from './releasable-waits.ts';
 import { SimulatorAgent } from './simulator-agent.ts';
-import { JsonFileStateStore, MemoryStateStore, emptyState } from './simulator-state.ts';
+import { JsonFileStateStore, MemoryStateStore, SqliteStateStore, emptyState } from './simulator-state.ts';
 import type {
   FreezeWindow,
   GuestAgentMode,
@@ -36,7 +36,10 @@ import type {
 export const DEFAULT_FREEZE_BUDGET_MS = 10_000;
 
 export interface SimulatorWorldOptions {
-  /** The state file (e.g. `<dataDir>/simulator/world.json`). Absent (and no `store`): in memory only. */
+  /**
+   * The state file: `*.db` keeps one SQLite row per VM (what the server uses), any other name one JSON
+   * file. Absent (and no `store`): in memory only.
+   */
   readonly path?: string;
   /** A custom store; wins over `path`. */
   readonly store?: SimulatorStateStore;
@@ -102,6 +105,9 @@ export class SimulatorWorld {
   private readonly guestWaits = new ReleasableWaits();
   private readonly agents = new Map<string, SimulatorAgent>();
   private disposed = false;
+  private pendingFlush: Promise<void> | undefined;
+  private readonly dirtyVms = new Set<string>();
+  private dirtyMeta = false;
 
   constructor(options: SimulatorWorldOptions = {}) {
     this.clock = options.clock ?? Date.now;
@@ -111,13 +117,15 @@ export class SimulatorWorld {
       options.store ??
       (options.path === undefined
         ? new MemoryStateStore()
-        : new JsonFileStateStore(options.path, options.fsync ?? true));
+        : options.path.endsWith('.db')
+          ? new SqliteStateStore(options.path)
+          : new JsonFileStateStore(options.path, options.fsync ?? true));
     this.state = this.store.load() ?? emptyState();
     this.faults = new FaultInjector({
       rules: this.state.faults,
       onChange: (rules) => {
         this.state.faults = [...rules];
-        this.persist();
+        this.persistNow();
       },
     });
     this.watchdog = new FreezeWatchdog(this.clock, (vmName) => this.watchdogExpired(vmName));
@@ -139,7 +147,7 @@ export class SimulatorWorld {
 
   setGuestAgentMode(vmName: string, mode: GuestAgentMode | string): void {
     this.state.guestAgents[vmName] = typeof mode === 'string' ? parseGuestAgentMode(mode) : { ...mode };
-    this.persist();
+    this.persistNow();
   }
 
   guestAgentMode(vmName: string): GuestAgentMode {
@@ -200,6 +208,8 @@ export class SimulatorWorld {
     this.watchdog.disarmAll();
     this.guestWaits.releaseAll();
     this.faults.dispose();
+    this.flushNow();
+    this.store.close?.();
   }
 
   get isDisposed(): boolean {
@@ -228,9 +238,46 @@ export class SimulatorWorld {
     delete this.state.vms[vmName];
   }
 
-  /** Writes the whole state durably. Called before any answer that changed something leaves the agent. */
-  persist(): void {
-    this.store.save(this.state);
+  /**
+   * Group commit: marks `vmName` (or the world's own settings) changed and resolves once a write that
+   * includes the change is durable. Agents await it before answering; the many answers of one tick
+   * share one write.
+   */
+  persist(vmName?: string): Promise<void> {
+    this.markDirty(vmName);
+    if (this.pendingFlush === undefined) {
+      this.pendingFlush = new Promise<void>((resolve, reject) => {
+        setImmediate(() => {
+          this.pendingFlush = undefined;
+          try {
+            this.flushNow();
+            resolve();
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+      });
+    }
+    return this.pendingFlush;
+  }
+
+  /** Writes every pending change now (synchronous callers: configure, watchdog, start-up). */
+  persistNow(vmName?: string): void {
+    this.markDirty(vmName);
+    this.flushNow();
+  }
+
+  private markDirty(vmName: string | undefined): void {
+    if (vmName === undefined) this.dirtyMeta = true;
+    else this.dirtyVms.add(vmName);
+  }
+
+  private flushNow(): void {
+    if (this.dirtyVms.size === 0 && !this.dirtyMeta) return;
+    const dirty = { vms: new Set(this.dirtyVms), meta: this.dirtyMeta };
+    this.dirtyVms.clear();
+    this.dirtyMeta = false;
+    this.store.save(this.state, dirty);
   }
 
   /** Thaws a frozen guest because it is powered off, reverted or destroyed (no agent call involved). */
@@ -259,7 +306,8 @@ export class SimulatorWorld {
     vm.frozenAt = now;
     vm.freezeDeadline = now + (budgetMs ?? this.defaultFreezeBudgetMs);
     vm.counters.freezes += 1;
-    this.persist();
+    // The deadline is durable before the freeze is reported: a restarted simulator still thaws.
+    this.persistNow(vmName);
     this.watchdog.arm(vmName, vm.freezeDeadline);
     return { ok: true, status: 'frozen', filesystems: vm.volumes.length };
   }
@@ -273,7 +321,7 @@ export class SimulatorWorld {
     const thawed = vm?.frozen ? vm.volumes.length : 0;
     if (vm?.frozen) {
       this.unfreeze(vm, 'agent');
-      this.persist();
+      await this.persist(vmName);
     }
     return { ok: true, status: 'thawed', filesystems: thawed };
   }
@@ -326,7 +374,7 @@ export class SimulatorWorld {
     const vm = this.state.vms[vmName];
     if (!vm?.frozen || this.disposed) return;
     this.unfreeze(vm, 'watchdog');
-    this.persist();
+    this.persistNow(vmName);
   }
 
   /** After a restart: thaw guests whose deadline passed while the process was down, re-arm the rest. */
@@ -337,12 +385,13 @@ export class SimulatorWorld {
       const deadline = vm.freezeDeadline ?? this.clock();
       if (deadline <= this.clock()) {
         this.unfreeze(vm, 'watchdog');
+        this.markDirty(vm.name);
         changed = true;
       } else {
         this.watchdog.arm(vm.name, deadline);
       }
     }
-    if (changed) this.persist();
+    if (changed) this.flushNow();
   }
 }
 
