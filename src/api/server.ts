@@ -15,6 +15,7 @@ import {
   ParamReader,
   parseFormBody,
   parseQueryString,
+  rejectControlCharacters,
   responseFormatOf,
   serialize,
   type Params,
@@ -75,6 +76,7 @@ export async function dispatch(
     const caller = await authenticate(app, params, command, commandName);
     if (command === undefined)
       throw new ServerApiError(ApiErrorCode.UNSUPPORTED_ACTION_ERROR, `Unknown API command: ${commandName}`);
+    rejectControlCharacters(params);
     const reader = new ParamReader(command.name, params);
     const args = readArgs(command.params, reader);
     const payload = await command.handler({ app, caller, args, reader });

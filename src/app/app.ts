@@ -114,18 +114,25 @@ export class App {
     registry.registerStrategy(new HypervisorVmSnapshotStrategy());
     registry.registerStrategy(new StorageVmSnapshotStrategy());
     for (const s of options.strategies ?? []) registry.registerStrategy(s);
-    app.plugins.push(
-      ...(await loadPlugins(
-        config.plugins,
-        {
-          registerStrategy: (s) => registry.registerStrategy(s),
-          registerStorageDriver: (d) => registry.registerStorageDriver(d),
-          dataDir: config.dataDir,
-          log,
-        },
-        config.pluginBaseDir,
-      )),
-    );
+    try {
+      app.plugins.push(
+        ...(await loadPlugins(
+          config.plugins,
+          {
+            registerStrategy: (s) => registry.registerStrategy(s),
+            registerStorageDriver: (d) => registry.registerStorageDriver(d),
+            dataDir: config.dataDir,
+            log,
+          },
+          config.pluginBaseDir,
+        )),
+      );
+    } catch (err) {
+      // A plugin that fails to load must not leave the database and simulator open behind it.
+      simulator.dispose();
+      await store.close();
+      throw err;
+    }
     app.worker.register();
     app.vmManager.register();
     return app;

@@ -35,6 +35,13 @@ export async function serve(options: ServeOptions): Promise<void> {
   const server = await buildServer(app);
   const address = await server.listen({ port: options.port, host: options.host });
   const endpoint = `${address}/client/api`;
+  const shutdown = async (): Promise<void> => {
+    await server.close();
+    await app.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown());
+  process.once('SIGTERM', () => void shutdown());
   process.stdout.write(
     [
       '',
@@ -51,13 +58,6 @@ export async function serve(options: ServeOptions): Promise<void> {
       '',
     ].join('\n'),
   );
-  const shutdown = async (): Promise<void> => {
-    await server.close();
-    await app.stop();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void shutdown());
-  process.once('SIGTERM', () => void shutdown());
 }
 
 function writeDefaultConfig(dataDir: string): void {

@@ -123,11 +123,13 @@ export class VmSnapshotWorker {
         : null;
     if (taken === null) {
       await this.deps.snapshots.fire(snap, 'OperationFailed', {
-        details: { error: 'interrupted by a management server restart; the hypervisor has no such snapshot' },
+        details: {
+          error: `interrupted by a management server restart; the ${snap.strategy ?? 'unknown'} strategy has no such snapshot`,
+        },
       });
       throw new CloudRuntimeError(
         `Failed to create Instance Snapshot: [${describe(snap)}] due to: the management server restarted ` +
-          'while the snapshot was being taken, and the hypervisor does not have it',
+          `while the snapshot was being taken, and the ${snap.strategy ?? 'unknown'} strategy does not have it`,
       );
     }
     await this.deps.snapshots.finalizeCreate(snap, taken.records, taken.volumeUpdates, {

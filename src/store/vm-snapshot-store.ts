@@ -79,32 +79,29 @@ export class VmSnapshotStore {
     options: Record<string, string>;
     created: number;
   }): Promise<StoredVmSnapshot> {
-    await this.db
-      .insertInto('vm_snapshots')
-      .values({
-        id: s.id,
-        vm_id: s.vmId,
-        account_id: s.accountId,
-        name: s.name,
-        display_name: s.displayName,
-        description: s.description,
-        type: s.type,
-        state: 'Allocated',
-        parent_id: null,
-        current: 0,
-        strategy: s.strategy,
-        quiesce: s.quiesce ? 1 : 0,
-        options: JSON.stringify(s.options),
-        details: '{}',
-        update_count: 0,
-        created: s.created,
-        updated: s.created,
-        removed: null,
-      })
-      .execute();
-    const stored = await this.get(s.id);
-    if (stored === undefined) throw new Error(`snapshot ${s.id} vanished after insert`);
-    return stored;
+    const row: VmSnapshotRow = {
+      id: s.id,
+      vm_id: s.vmId,
+      account_id: s.accountId,
+      name: s.name,
+      display_name: s.displayName,
+      description: s.description,
+      type: s.type,
+      state: 'Allocated',
+      parent_id: null,
+      current: 0,
+      strategy: s.strategy,
+      quiesce: s.quiesce ? 1 : 0,
+      options: JSON.stringify(s.options),
+      details: '{}',
+      update_count: 0,
+      created: s.created,
+      updated: s.created,
+      removed: null,
+    };
+    await this.db.insertInto('vm_snapshots').values(row).execute();
+    // The row is exactly what was written: no need to read it back.
+    return toStored(row, []);
   }
 
   /**

@@ -145,6 +145,12 @@ export async function commitLive(
       await qmp.execute('job-complete', { id: jobId });
     },
   });
+  // A node made by -blockdev or blockdev-add belongs to the monitor and outlives the commit, still
+  // holding `base` as its backing: `base` then refuses the next external snapshot ("node is used as
+  // backing hd of 'd0'", seen after delete-after-revert) and the merged file stays open. Drop it,
+  // and the file node `-blockdev` named after it (`d<n>f`, see vm-process.ts); absent ones error.
+  await qmp.execute('blockdev-del', { 'node-name': topNode }).catch(() => undefined);
+  await qmp.execute('blockdev-del', { 'node-name': `${topNode}f` }).catch(() => undefined);
 }
 
 /** Enables the background-snapshot save (userfaultfd write-protect) and MIGRATION events. */

@@ -358,8 +358,9 @@ export class SimulatorWorld {
     return callGuestAgent(this.guestAgentMode(vmName), command, this.guestAgentTimeoutMs, this.guestWaits);
   }
 
-  private unfreeze(vm: SimVm, by: FreezeWindow['thawedBy']): void {
-    const now = this.clock();
+  /** `at`: when the thaw happened (a simulated host outlives the server: its watchdog fired on time). */
+  private unfreeze(vm: SimVm, by: FreezeWindow['thawedBy'], at?: number): void {
+    const now = at ?? this.clock();
     const frozenAt = vm.frozenAt ?? now;
     vm.lastFreezeWindow = { frozenAt, thawedAt: now, ms: now - frozenAt, thawedBy: by };
     vm.frozen = false;
@@ -384,7 +385,9 @@ export class SimulatorWorld {
       if (!vm.frozen) continue;
       const deadline = vm.freezeDeadline ?? this.clock();
       if (deadline <= this.clock()) {
-        this.unfreeze(vm, 'watchdog');
+        // The simulated host lives in the server's process; a real host agent would have thawed
+        // at the deadline while the server was down, so that is when the window closes.
+        this.unfreeze(vm, 'watchdog', deadline);
         this.markDirty(vm.name);
         changed = true;
       } else {
