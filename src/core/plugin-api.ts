@@ -142,6 +142,8 @@ export type AgentCommand =
       readonly vmUuid: string;
       readonly target: VmSnapshotTO;
       readonly volumes: readonly VolumeTO[];
+      /** Remembered by the host once the revert is applied, so recovery can ask about it. */
+      readonly requestId?: string;
     }
   | {
       readonly kind: 'DeleteVMSnapshot';
@@ -149,7 +151,13 @@ export type AgentCommand =
       readonly target: VmSnapshotTO;
       readonly volumes: readonly VolumeTO[];
     }
-  | { readonly kind: 'CheckVMSnapshot'; readonly vmName: string; readonly target: VmSnapshotTO }
+  | {
+      readonly kind: 'CheckVMSnapshot';
+      readonly vmName: string;
+      readonly target: VmSnapshotTO;
+      /** Ask whether the revert with this `requestId` was applied (answer `revertApplied`). */
+      readonly revertRequestId?: string;
+    }
   | { readonly kind: 'StartVM'; readonly vm: VmSpecTO }
   | { readonly kind: 'StopVM'; readonly vmName: string; readonly force: boolean }
   | {
@@ -271,6 +279,8 @@ export interface CanHandleInput {
 
 /** Everything a strategy needs about one operation. */
 export interface SnapshotOperation {
+  /** Unique per operation (the job id), stable across a crash and its recovery. */
+  readonly operationId: string;
   readonly vm: VmInfo;
   readonly snapshot: VmSnapshotInfo;
   /** The parent chain, nearest first. */

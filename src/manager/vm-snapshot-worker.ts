@@ -73,7 +73,7 @@ export class VmSnapshotWorker {
   private async take(vm: StoredVm, snap: StoredVmSnapshot, job: RunningJob): Promise<JobResult> {
     const strategy = this.deps.registry.boundTo(snap);
     const ctx = strategyContext(this.deps, snap.id);
-    const op = await this.operation(vm, snap);
+    const op = await this.operation(job, vm, snap);
     const started = performance.now();
     let result: TakeResult;
     try {
@@ -115,7 +115,7 @@ export class VmSnapshotWorker {
     if (snap.state !== 'Creating') return finalResult(snap);
     const strategy = this.deps.registry.boundTo(snap);
     const ctx = strategyContext(this.deps, snap.id);
-    const op = await this.operation(vm, snap);
+    const op = await this.operation(job, vm, snap);
     const taken = strategy.reconcileTake
       ? await strategy.reconcileTake(ctx, op)
       : (await strategy.snapshotExists(ctx, op))
@@ -173,7 +173,7 @@ export class VmSnapshotWorker {
     checkRevertAllowed(vm, snap);
     const strategy = this.deps.registry.boundTo(snap);
     const ctx = strategyContext(this.deps, snap.id);
-    const op = await this.operation(vm, snap);
+    const op = await this.operation(job, vm, snap);
     // Refused up front, before any state changes (e.g. a latest-only storage driver).
     if (strategy.validateRevert) await strategy.validateRevert(ctx, op);
     const reverting = await this.deps.snapshots.fire(snap, 'RevertRequested');
@@ -205,7 +205,7 @@ export class VmSnapshotWorker {
       const strategy = this.deps.registry.boundTo(snap);
       const ctx = strategyContext(this.deps, snap.id);
       const done = strategy.reconcileRevert
-        ? await strategy.reconcileRevert(ctx, await this.operation(vm, snap)).catch(() => null)
+        ? await strategy.reconcileRevert(ctx, await this.operation(job, vm, snap)).catch(() => null)
         : null;
       if (done !== null) {
         await this.deps.snapshots.finalizeRevert(snap, done.volumeUpdates, {
@@ -254,7 +254,7 @@ export class VmSnapshotWorker {
     try {
       if (vm === undefined) throw new Error(`Instance ${snap.vmId} is not found`);
       const strategy = this.deps.registry.boundTo(snap);
-      const result = await strategy.deleteVmSnapshot(ctx, await this.operation(vm, snap));
+      const result = await strategy.deleteVmSnapshot(ctx, await this.operation(job, vm, snap));
       const fresh = await this.mustGet(snap.id);
       if (result.outcome === 'hidden') await this.deps.snapshots.fire(fresh, 'Hide');
       else await this.deps.snapshots.finalizeDelete(fresh, result.volumeUpdates);
@@ -280,8 +280,9 @@ export class VmSnapshotWorker {
 
   // ---- shared ------------------------------------------------------------------------------------
 
-  private async operation(vm: StoredVm, snap: StoredVmSnapshot): Promise<SnapshotOperation> {
+  private async operation(job: RunningJob, vm: StoredVm, snap: StoredVmSnapshot): Promise<SnapshotOperation> {
     return {
+      operationId: job.id,
       vm,
       snapshot: snap,
       parents: await this.deps.snapshots.parentChain(snap),

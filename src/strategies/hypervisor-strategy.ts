@@ -89,6 +89,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
             vmUuid: op.vm.id,
             target: toTO(op.snapshot, op.parents, true),
             volumes: volumeTOs(op),
+            requestId: op.operationId,
           },
           { timeoutMs: ctx.numberSetting('vmsnapshot.create.wait') * 1000 },
         ),
@@ -152,10 +153,13 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
     };
   }
 
-  /** The revert completed when the host now runs the VM from this snapshot. */
+  /**
+   * The revert completed when the host says it applied this very request. (`current` alone cannot
+   * tell: the snapshot may have been current before the revert.) Hosts that cannot say: unknown.
+   */
   async reconcileRevert(ctx: StrategyContext, op: SnapshotOperation): Promise<RevertResult | null> {
-    const answer = await this.check(ctx, op);
-    if (answer.current !== true || answer.powerState === undefined) return null;
+    const answer = await this.check(ctx, op, op.operationId);
+    if (answer.revertApplied !== true || answer.powerState === undefined) return null;
     return {
       volumeUpdates: (answer.volumes ?? []).map((v) => ({ volumeId: v.id, path: v.path, size: v.size })),
       powerState: answer.powerState,
@@ -166,12 +170,19 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
   private async check(
     ctx: StrategyContext,
     op: SnapshotOperation,
-  ): Promise<{ exists: boolean; volumes?: VolumeAnswerTO[]; current?: boolean; powerState?: PowerState }> {
+    revertRequestId?: string,
+  ): Promise<{
+    exists: boolean;
+    volumes?: VolumeAnswerTO[];
+    revertApplied?: boolean;
+    powerState?: PowerState;
+  }> {
     const host = await ctx.pickHost(op.vm, op.volumes);
     const answer = await ctx.agents.send(host.id, {
       kind: 'CheckVMSnapshot',
       vmName: op.vm.instanceName,
       target: toTO(op.snapshot, op.parents, op.quiesce),
+      ...(revertRequestId !== undefined ? { revertRequestId } : {}),
     });
     if (!answer.result) throw new Error(`cannot check snapshot ${op.snapshot.name}: ${answer.details}`);
     return answer;

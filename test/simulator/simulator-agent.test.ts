@@ -328,6 +328,42 @@ describe('DeleteVMSnapshot and CheckVMSnapshot', () => {
     expect(ghost).toEqual({ result: false, details: 'No VM by name ghost' });
   });
 
+  it('CheckVMSnapshot says whether one given revert request was applied, not merely which snapshot is current', async () => {
+    await runningVm('vm');
+    const s = snapshotTo('s', 'DiskAndMemory');
+    await host.execute(createSnapshot('vm', s));
+    // `s` is current already: a revert that never reached the host must not look applied.
+    const before = await host.execute({
+      kind: 'CheckVMSnapshot',
+      vmName: 'vm',
+      target: s,
+      revertRequestId: 'job-9',
+    });
+    expect(before).toMatchObject({ result: true, current: true, revertApplied: false });
+    await host.execute({
+      kind: 'RevertToVMSnapshot',
+      vmName: 'vm',
+      vmUuid: 'u',
+      target: s,
+      volumes: [],
+      requestId: 'job-9',
+    });
+    const after = await host.execute({
+      kind: 'CheckVMSnapshot',
+      vmName: 'vm',
+      target: s,
+      revertRequestId: 'job-9',
+    });
+    expect(after).toMatchObject({ result: true, revertApplied: true, powerState: 'PowerOn' });
+    const other = await host.execute({
+      kind: 'CheckVMSnapshot',
+      vmName: 'vm',
+      target: s,
+      revertRequestId: 'job-10',
+    });
+    expect(other).toMatchObject({ revertApplied: false });
+  });
+
   it('CheckVMSnapshot tells whether the snapshot exists, from any host of the zone', async () => {
     await runningVm('vm');
     await host.execute(createSnapshot('vm', snapshotTo('s')));

@@ -262,6 +262,7 @@ export function makeOp(
 ): SnapshotOperation {
   const snapshot = overrides.snapshot ?? makeSnapshot({ quiesce: overrides.quiesce ?? true });
   return {
+    operationId: 'job-1',
     vm: makeVm(),
     snapshot,
     parents: [],

@@ -89,6 +89,8 @@ export interface VmRecord {
   freeze?: FreezeRecord | null;
   /** The snapshot the VM now runs from: the last completed create or revert (CheckVMSnapshot `current`). */
   currentSnapshot?: string | null;
+  /** The `requestId` of the last revert applied (CheckVMSnapshot `revertApplied`). */
+  lastRevertRequest?: string | null;
 }
 
 export interface AgentStateData {

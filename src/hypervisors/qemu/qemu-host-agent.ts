@@ -1070,6 +1070,7 @@ export class QemuHostAgent implements HypervisorAgent {
     const vm = this.store.vm(command.vmName);
     if (answer.result && vm) {
       vm.currentSnapshot = command.target.name;
+      vm.lastRevertRequest = command.requestId ?? null;
       await this.store.save();
     }
     return answer;
@@ -1340,7 +1341,17 @@ export class QemuHostAgent implements HypervisorAgent {
       powerState: this.running.has(vm.name) ? ('PowerOn' as const) : ('PowerOff' as const),
     };
     const exists = await this.snapshotIntact(vm, command.target.name);
-    return { result: true, exists, current: exists && vm.currentSnapshot === command.target.name, ...now };
+    const revertApplied =
+      command.revertRequestId === undefined
+        ? {}
+        : { revertApplied: vm.lastRevertRequest === command.revertRequestId };
+    return {
+      result: true,
+      exists,
+      current: exists && vm.currentSnapshot === command.target.name,
+      ...revertApplied,
+      ...now,
+    };
   }
 
   /** The snapshot is usable and every file (and internal tag) it needs is there. */

@@ -188,6 +188,7 @@ export class SimulatorAgent implements HypervisorAgent {
     vm.powerState = snapshot.type === 'DiskAndMemory' ? 'PowerOn' : 'PowerOff';
     if (vm.powerState === 'PowerOn') vm.hostId = this.hostId;
     vm.currentSnapshot = snapshot.name;
+    vm.lastRevertRequest = cmd.requestId ?? null;
     await this.world.persist(vm.name);
     return {
       result: true,
@@ -221,6 +222,9 @@ export class SimulatorAgent implements HypervisorAgent {
       result: true,
       exists,
       current: exists && vm.currentSnapshot === cmd.target.name,
+      ...(cmd.revertRequestId !== undefined
+        ? { revertApplied: vm.lastRevertRequest === cmd.revertRequestId }
+        : {}),
       powerState: vm.powerState,
       volumes: vm.volumes.map((v) => ({ id: v.id, path: v.path, size: v.size })),
     };

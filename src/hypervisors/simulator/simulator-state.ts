@@ -60,6 +60,8 @@ const vmSchema = z.object({
   freezeDeadline: z.number().nullable(),
   snapshots: z.record(z.string(), snapshotSchema),
   currentSnapshot: z.string().nullable(),
+  /** The `requestId` of the last revert applied (recovery asks about it). */
+  lastRevertRequest: z.string().nullable().optional(),
   counters: z.object({ freezes: z.number(), thaws: z.number(), watchdogThaws: z.number() }),
   lastFreezeWindow: freezeWindowSchema.nullable(),
 });
