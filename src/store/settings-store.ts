@@ -55,12 +55,12 @@ export const SETTINGS: readonly SettingDefinition[] = [
   },
   {
     name: 'vmsnapshot.memory.mode',
-    defaultValue: 'live',
+    defaultValue: 'host',
     category: 'Snapshots',
     type: 'String',
-    options: ['live', 'internal'],
+    options: ['host', 'live', 'internal'],
     description:
-      'How QEMU hosts take memory snapshots: live (background RAM save, ~ms pause) or internal (snapshot-save)',
+      'Memory snapshots on QEMU hosts: live (background RAM save, ms pause), internal (snapshot-save), or host (the agent default, live unless started with --memory-mode internal)',
   },
   {
     name: 'default.page.size',

@@ -30,8 +30,10 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
 
   async takeVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<TakeResult> {
     const host = await ctx.pickHost(op.vm, op.volumes);
-    const memoryMode = (op.options['memoryMode'] ??
-      ctx.setting('vmsnapshot.memory.mode')) as MemorySnapshotMode;
+    // Request, then the global setting; `host` leaves it to the agent's own default.
+    const wanted = op.options['memoryMode'] ?? ctx.setting('vmsnapshot.memory.mode');
+    const memoryMode: MemorySnapshotMode | undefined =
+      wanted === 'live' || wanted === 'internal' ? wanted : undefined;
     const answer = await ctx
       .phase('hypervisor', () =>
         ctx.agents.send(
@@ -43,7 +45,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
             target: toTO(op.snapshot, op.parents, op.quiesce),
             volumes: volumeTOs(op),
             quiesce: op.quiesce,
-            memoryMode,
+            ...(memoryMode !== undefined ? { memoryMode } : {}),
             freezeBudgetMs: ctx.numberSetting('vmsnapshot.freeze.budget'),
           },
           { timeoutMs: ctx.numberSetting('vmsnapshot.create.wait') * 1000 },
