@@ -51,7 +51,7 @@ export class App {
   readonly plugins: LoadedPlugin[] = [];
   private expiryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private readonly remoteAgents = new Map<string, HypervisorAgent>();
+  private readonly agents = new Map<string, HypervisorAgent>();
 
   private constructor(
     readonly config: AppConfig,
@@ -176,15 +176,20 @@ export class App {
 
   /** The agent serving a host: the in-process simulator, or the host's agent over HTTP. */
   async agentFor(hostId: string): Promise<HypervisorAgent> {
+    // A host's agent never changes kind or address, so it is resolved once.
+    const cached = this.agents.get(hostId);
+    if (cached !== undefined) return cached;
     const host = await this.deps.inventory.getHost(hostId);
     if (host === undefined) throw new Error(`host ${hostId} is not found`);
-    if (host.hypervisor === 'Simulator') return this.simulator.agentFor(host.id, host.zoneId);
-    const cached = this.remoteAgents.get(host.id);
-    if (cached !== undefined) return cached;
+    if (host.hypervisor === 'Simulator') {
+      const agent = this.simulator.agentFor(host.id, host.zoneId);
+      this.agents.set(host.id, agent);
+      return agent;
+    }
     if (host.url === null || host.agentToken === null) throw new Error(`host ${host.name} has no agent url`);
     // The gateway applies each command's own timeout; the client's is only a backstop.
     const client = new HttpAgentClient({ url: host.url, token: host.agentToken, timeoutMs: 3 * 3600_000 });
-    this.remoteAgents.set(host.id, client);
+    this.agents.set(host.id, client);
     return client;
   }
 

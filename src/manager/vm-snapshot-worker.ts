@@ -8,7 +8,13 @@
  *  - revert: Reverting -> Ready; the VM's power state is re-read from its host.
  *  - delete: Expunging -> finish the delete (strategies' deletes are idempotent).
  */
-import type { PowerState, SnapshotOperation, TakeResult, VolumeUpdate } from '../core/plugin-api.ts';
+import type {
+  PowerState,
+  SnapshotOperation,
+  TakeResult,
+  VolumeInfo,
+  VolumeUpdate,
+} from '../core/plugin-api.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import type { JobResult, RunningJob } from '../jobs/job-queue.ts';
 import type { SnapshotDetails, StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
@@ -46,34 +52,44 @@ export class VmSnapshotWorker {
     const { vm, snap } = await this.loadForCreate(job);
     const label = describe(snap);
     try {
-      const root = (await this.deps.inventory.volumesOf(vm.id)).find((v) => v.type === 'ROOT');
+      const volumes = await this.deps.inventory.volumesWithState(vm.id);
+      const root = volumes.find((v) => v.volume.type === 'ROOT');
       if (root === undefined)
         throw new CloudRuntimeError('Create Instance to Snapshot failed because no root disk was found');
-      const states = await this.deps.inventory.volumeStates(vm.id);
-      if (states.get(root.id) !== 'Ready') {
+      if (root.state !== 'Ready') {
         throw new CloudRuntimeError(
-          `Create Instance to Snapshot failed due to Instance: ${vm.instanceName} has root disk in ${states.get(root.id)} state`,
+          `Create Instance to Snapshot failed due to Instance: ${vm.instanceName} has root disk in ${root.state} state`,
         );
       }
       // A strategy that is gone is reported while the snapshot is still Allocated, not stuck in Creating.
       this.deps.registry.boundTo(snap);
       // Persist Creating (and the parent) before anything reaches the hypervisor.
-      const current = (await this.deps.snapshots.listByVm(vm.id)).find((s) => s.current);
+      const siblings = await this.deps.snapshots.listByVm(vm.id);
+      const current = siblings.find((s) => s.current);
       const creating = await this.deps.snapshots.fire(snap, 'CreateRequested', {
         parentId: current?.id ?? null,
       });
       await job.progress(`taking snapshot with the ${creating.strategy} strategy`);
-      return await this.take(vm, creating, job);
+      const preloaded = {
+        siblings: siblings.map((s) => (s.id === creating.id ? creating : s)),
+        volumes: volumes.map((v) => v.volume),
+      };
+      return await this.take(vm, creating, job, preloaded);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       throw new CloudRuntimeError(`Failed to create Instance Snapshot: [${label}] due to: ${reason}`);
     }
   }
 
-  private async take(vm: StoredVm, snap: StoredVmSnapshot, job: RunningJob): Promise<JobResult> {
+  private async take(
+    vm: StoredVm,
+    snap: StoredVmSnapshot,
+    job: RunningJob,
+    preloaded: Preloaded,
+  ): Promise<JobResult> {
     const strategy = this.deps.registry.boundTo(snap);
     const ctx = strategyContext(this.deps, snap.id);
-    const op = await this.operation(job, vm, snap);
+    const op = await this.operation(job, vm, snap, preloaded);
     const started = performance.now();
     let result: TakeResult;
     try {
@@ -93,8 +109,8 @@ export class VmSnapshotWorker {
       );
       throw err;
     }
-    const fresh = await this.mustGet(snap.id);
-    await this.deps.snapshots.finalizeCreate(fresh, result.records, result.volumeUpdates, {
+    // `snap` is still current: strategies only add checkpoint details, which a finished take drops.
+    await this.deps.snapshots.finalizeCreate(snap, result.records, result.volumeUpdates, {
       ...(result.details ?? {}),
       ...ctx.phaseDetails(),
       totalMs: elapsed(started),
@@ -280,14 +296,20 @@ export class VmSnapshotWorker {
 
   // ---- shared ------------------------------------------------------------------------------------
 
-  private async operation(job: RunningJob, vm: StoredVm, snap: StoredVmSnapshot): Promise<SnapshotOperation> {
+  private async operation(
+    job: RunningJob,
+    vm: StoredVm,
+    snap: StoredVmSnapshot,
+    preloaded?: Preloaded,
+  ): Promise<SnapshotOperation> {
+    const siblings = preloaded?.siblings ?? (await this.deps.snapshots.listByVm(vm.id));
     return {
       operationId: job.id,
       vm,
       snapshot: snap,
-      parents: await this.deps.snapshots.parentChain(snap),
-      siblings: await this.deps.snapshots.listByVm(vm.id),
-      volumes: await this.deps.inventory.volumesOf(vm.id),
+      parents: await this.deps.snapshots.parentChain(snap, siblings),
+      siblings,
+      volumes: preloaded?.volumes ?? (await this.deps.inventory.volumesOf(vm.id)),
       quiesce: snap.quiesce,
       options: snap.options,
     };
@@ -343,6 +365,12 @@ export class VmSnapshotWorker {
       resourceId: snap.id,
     });
   }
+}
+
+/** What a caller already read, so an operation does not read it again. */
+interface Preloaded {
+  readonly siblings: readonly StoredVmSnapshot[];
+  readonly volumes: readonly VolumeInfo[];
 }
 
 function payloadIds(job: RunningJob): { snapshotId: string; vmId: string } {

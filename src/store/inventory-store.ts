@@ -86,6 +86,11 @@ export class InventoryStore {
 
   /** The VM's non-removed volumes with the driver of each volume's pool, ROOT first. */
   async volumesOf(vmId: string): Promise<VolumeInfo[]> {
+    return (await this.volumesWithState(vmId)).map((v) => v.volume);
+  }
+
+  /** Volumes and their states (Allocated, Ready ...) in one query. */
+  async volumesWithState(vmId: string): Promise<{ volume: VolumeInfo; state: string }[]> {
     const rows = await this.db
       .selectFrom('volumes as v')
       .innerJoin('storage_pools as p', 'p.id', 'v.pool_id')
@@ -106,26 +111,19 @@ export class InventoryStore {
       .orderBy('v.device_id')
       .execute();
     return rows.map((r) => ({
-      id: r.id,
-      name: r.name,
-      type: r.type as VolumeType,
-      poolId: r.pool_id,
-      driver: r.driver,
-      format: r.format as VolumeFormat,
-      path: r.path,
-      size: Number(r.size),
-      deviceId: r.device_id,
+      volume: {
+        id: r.id,
+        name: r.name,
+        type: r.type as VolumeType,
+        poolId: r.pool_id,
+        driver: r.driver,
+        format: r.format as VolumeFormat,
+        path: r.path,
+        size: Number(r.size),
+        deviceId: r.device_id,
+      },
+      state: r.state,
     }));
-  }
-
-  async volumeStates(vmId: string): Promise<Map<string, string>> {
-    const rows = await this.db
-      .selectFrom('volumes')
-      .select(['id', 'state'])
-      .where('vm_id', '=', vmId)
-      .where('removed', 'is', null)
-      .execute();
-    return new Map(rows.map((r) => [r.id, r.state]));
   }
 
   async getHost(id: string): Promise<StoredHost | undefined> {

@@ -246,14 +246,18 @@ export class VmSnapshotStore {
     });
   }
 
-  /** Parent chain, nearest first, stopping at a missing or looping link. */
-  async parentChain(snap: VmSnapshotInfo): Promise<StoredVmSnapshot[]> {
+  /** Parent chain, nearest first, stopping at a missing or looping link; `known` rows save reads. */
+  async parentChain(
+    snap: VmSnapshotInfo,
+    known: readonly StoredVmSnapshot[] = [],
+  ): Promise<StoredVmSnapshot[]> {
     const chain: StoredVmSnapshot[] = [];
     const seen = new Set<string>([snap.id]);
+    const byId = new Map(known.map((k) => [k.id, k]));
     let parentId = snap.parentId;
     while (parentId !== null && !seen.has(parentId)) {
       seen.add(parentId);
-      const parent = await this.get(parentId, true);
+      const parent = byId.get(parentId) ?? (await this.get(parentId, true));
       if (parent === undefined) break;
       chain.push(parent);
       parentId = parent.parentId;
