@@ -158,7 +158,6 @@ async function seedVm(
     pools: Map<string, { id: string; driver: string }>;
   },
 ): Promise<void> {
-  const { db } = app.deps;
   const now = Date.now() + s.index;
   const id = randomUUID();
   const instanceName = `i-2-${s.index + 1}-VM`;
@@ -176,44 +175,27 @@ async function seedVm(
       deviceId: i,
     };
   });
-  await db
-    .insertInto('vms')
-    .values({
+  await app.deps.inventory.insertVm(
+    {
       id,
-      instance_name: instanceName,
-      display_name: s.vm.name,
+      instanceName,
+      displayName: s.vm.name,
       state: s.vm.running ? 'Running' : 'Stopped',
-      host_id: s.vm.running ? s.hostId : null,
-      last_host_id: s.hostId,
-      account_id: s.accountId,
-      zone_id: s.zoneId,
+      hostId: s.vm.running ? s.hostId : null,
+      lastHostId: s.hostId,
+      accountId: s.accountId,
+      zoneId: s.zoneId,
       hypervisor: 'Simulator',
-      memory_mb: s.vm.memoryMb,
+      memoryMb: s.vm.memoryMb,
       cpus: s.vm.cpus,
-      update_count: 0,
       created: now,
-      removed: null,
-    })
-    .execute();
-  for (const v of volumes) {
-    await db
-      .insertInto('volumes')
-      .values({
-        id: v.id,
-        vm_id: id,
-        name: `${v.type}-${s.index + 1}${v.deviceId > 0 ? `-${v.deviceId}` : ''}`,
-        type: v.type,
-        pool_id: v.poolId,
-        format: v.format,
-        path: v.path,
-        size: v.size,
-        device_id: v.deviceId,
-        state: 'Ready',
-        created: now,
-        removed: null,
-      })
-      .execute();
-  }
+    },
+    volumes.map((v) => ({
+      ...v,
+      name: `${v.type}-${s.index + 1}${v.deviceId > 0 ? `-${v.deviceId}` : ''}`,
+      state: 'Ready' as const,
+    })),
+  );
   const agent = await app.agentFor(s.hostId);
   const spec = { name: instanceName, uuid: id, memoryMb: s.vm.memoryMb, cpus: s.vm.cpus, volumes };
   await agent.execute({ kind: 'CreateVM', vm: spec });

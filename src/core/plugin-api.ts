@@ -177,6 +177,26 @@ export type AgentCommand =
   | { readonly kind: 'Ping' };
 
 export type AgentCommandKind = AgentCommand['kind'];
+
+/** Every command kind, for agents that check what they receive (a compile-time guard keeps it whole). */
+export const AGENT_COMMAND_KINDS = [
+  'CreateVMSnapshot',
+  'RevertToVMSnapshot',
+  'DeleteVMSnapshot',
+  'CheckVMSnapshot',
+  'StartVM',
+  'StopVM',
+  'FreezeThaw',
+  'GuestPing',
+  'GetVmStates',
+  'CreateVM',
+  'DestroyVM',
+  'GetInventory',
+  'Ping',
+] as const satisfies readonly AgentCommandKind[];
+type MissingKind = Exclude<AgentCommandKind, (typeof AGENT_COMMAND_KINDS)[number]>;
+const everyKindListed: [MissingKind] extends [never] ? true : MissingKind = true;
+void everyKindListed;
 export type CommandOf<K extends AgentCommandKind> = Extract<AgentCommand, { kind: K }>;
 
 /** Volume state reported back by the host after an operation (new path, new chain size). */
@@ -454,6 +474,19 @@ export interface PluginHost {
 export interface VmsnapPlugin {
   readonly name: string;
   register(host: PluginHost, options: Readonly<Record<string, unknown>>): void | Promise<void>;
+}
+
+/** The host's view of a volume, as commands carry it. */
+export function toVolumeTO(v: VolumeInfo): VolumeTO {
+  return {
+    id: v.id,
+    type: v.type,
+    path: v.path,
+    poolId: v.poolId,
+    format: v.format,
+    size: v.size,
+    deviceId: v.deviceId,
+  };
 }
 
 /** Identity helper that gives a plugin object its type. */

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../store/database.ts';
-import type { AsyncJobRow } from '../store/schema.ts';
+import type { AsyncJobRow, NewAsyncJob } from '../store/schema.ts';
 import { describeError } from '../core/errors.ts';
 import type { Logger } from '../core/plugin-api.ts';
 
@@ -95,27 +95,7 @@ export class JobQueue {
     const id = job.id ?? randomUUID();
     await this.db
       .insertInto('async_jobs')
-      .values({
-        id,
-        account_id: job.accountId,
-        user_id: job.userId,
-        cmd: job.cmd,
-        kind: job.kind,
-        queue_key: job.queueKey,
-        instance_type: job.instanceType ?? null,
-        instance_id: job.instanceId ?? null,
-        payload: JSON.stringify(job.payload),
-        status: 'queued',
-        result_code: 0,
-        result: null,
-        progress: null,
-        owner: null,
-        lease_until: null,
-        attempts: 0,
-        created: Date.now(),
-        started: null,
-        completed: null,
-      })
+      .values(jobRow(id, job, { status: 'queued', queueKey: job.queueKey, payload: job.payload }))
       .execute();
     this.wake();
     return id;
@@ -127,30 +107,9 @@ export class JobQueue {
     result: JobResult,
   ): Promise<string> {
     const id = job.id ?? randomUUID();
-    const now = Date.now();
     await this.db
       .insertInto('async_jobs')
-      .values({
-        id,
-        account_id: job.accountId,
-        user_id: job.userId,
-        cmd: job.cmd,
-        kind: job.kind,
-        queue_key: `done:${id}`,
-        instance_type: job.instanceType ?? null,
-        instance_id: job.instanceId ?? null,
-        payload: '{}',
-        status: 'succeeded',
-        result_code: 0,
-        result: JSON.stringify(result),
-        progress: null,
-        owner: null,
-        lease_until: null,
-        attempts: 1,
-        created: now,
-        started: now,
-        completed: now,
-      })
+      .values(jobRow(id, job, { status: 'succeeded', queueKey: `done:${id}`, payload: {}, result }))
       .execute();
     return id;
   }
@@ -418,6 +377,36 @@ export class JobQueue {
 
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+function jobRow(
+  id: string,
+  job: Omit<JobSubmission, 'queueKey' | 'payload'>,
+  at: { status: 'queued' | 'succeeded'; queueKey: string; payload: object; result?: JobResult },
+): NewAsyncJob {
+  const now = Date.now();
+  const done = at.status === 'succeeded';
+  return {
+    id,
+    account_id: job.accountId,
+    user_id: job.userId,
+    cmd: job.cmd,
+    kind: job.kind,
+    queue_key: at.queueKey,
+    instance_type: job.instanceType ?? null,
+    instance_id: job.instanceId ?? null,
+    payload: JSON.stringify(at.payload),
+    status: at.status,
+    result_code: 0,
+    result: at.result === undefined ? null : JSON.stringify(at.result),
+    progress: null,
+    owner: null,
+    lease_until: null,
+    attempts: done ? 1 : 0,
+    created: now,
+    started: done ? now : null,
+    completed: done ? now : null,
+  };
 }
 
 function isUniqueViolation(err: unknown): boolean {

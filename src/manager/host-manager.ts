@@ -145,47 +145,28 @@ export class HostManager {
     accountId: string,
   ): Promise<void> {
     const id = vm.uuid !== '' ? vm.uuid : randomUUID();
-    const now = Date.now();
-    await this.deps.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('vms')
-        .values({
-          id,
-          instance_name: vm.name,
-          display_name: vm.name,
-          state: vm.powerState === 'PowerOn' ? 'Running' : 'Stopped',
-          host_id: vm.powerState === 'PowerOn' ? host.id : null,
-          last_host_id: host.id,
-          account_id: accountId,
-          zone_id: host.zoneId,
-          hypervisor: host.hypervisor,
-          memory_mb: vm.memoryMb,
-          cpus: vm.cpus,
-          update_count: 0,
-          created: now,
-          removed: null,
-        })
-        .execute();
-      for (const v of vm.volumes) {
-        await trx
-          .insertInto('volumes')
-          .values({
-            id: v.id,
-            vm_id: id,
-            name: `${vm.name}-${v.type === 'ROOT' ? 'root' : `data${v.deviceId}`}`,
-            type: v.type,
-            pool_id: poolId,
-            format: v.format,
-            path: v.path,
-            size: v.size,
-            device_id: v.deviceId,
-            state: 'Ready',
-            created: now,
-            removed: null,
-          })
-          .execute();
-      }
-    });
+    await this.deps.inventory.insertVm(
+      {
+        id,
+        instanceName: vm.name,
+        displayName: vm.name,
+        state: vm.powerState === 'PowerOn' ? 'Running' : 'Stopped',
+        hostId: vm.powerState === 'PowerOn' ? host.id : null,
+        lastHostId: host.id,
+        accountId,
+        zoneId: host.zoneId,
+        hypervisor: host.hypervisor,
+        memoryMb: vm.memoryMb,
+        cpus: vm.cpus,
+        created: Date.now(),
+      },
+      vm.volumes.map((v) => ({
+        ...v,
+        poolId,
+        name: `${vm.name}-${v.type === 'ROOT' ? 'root' : `data${v.deviceId}`}`,
+        state: 'Ready' as const,
+      })),
+    );
     this.deps.log.info({ host: host.name, vm: vm.name }, 'imported a VM reported by the host agent');
   }
 }

@@ -3,7 +3,7 @@
  * snapshot that was asked for before it.
  */
 import { randomUUID } from 'node:crypto';
-import type { VmSpecTO, VolumeInfo } from '../core/plugin-api.ts';
+import { toVolumeTO, type VmSpecTO, type VolumeInfo } from '../core/plugin-api.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import type { JobResult, RunningJob } from '../jobs/job-queue.ts';
 import type { StoredVm } from '../store/inventory-store.ts';
@@ -64,47 +64,34 @@ export class VmManager {
     if (pool === undefined) throw new InvalidParameterError(`Host ${host.name} reaches no storage pool`);
     const vmId = randomUUID();
     const instanceName = await this.nextInstanceName();
-    const now = Date.now();
-    await this.deps.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('vms')
-        .values({
-          id: vmId,
-          instance_name: instanceName,
-          display_name: req.name ?? instanceName,
-          state: 'Stopped',
-          host_id: null,
-          last_host_id: host.id,
-          account_id: req.ownerAccountId ?? caller.accountId,
-          zone_id: req.zoneId,
-          hypervisor: host.hypervisor,
-          memory_mb: req.memoryMb,
-          cpus: req.cpus,
-          update_count: 0,
-          created: now,
-          removed: null,
-        })
-        .execute();
-      for (const [i, sizeMb] of req.diskSizesMb.entries()) {
-        await trx
-          .insertInto('volumes')
-          .values({
-            id: randomUUID(),
-            vm_id: vmId,
-            name: `${i === 0 ? 'ROOT' : 'DATA'}-${instanceName}${i > 0 ? `-${i}` : ''}`,
-            type: i === 0 ? 'ROOT' : 'DATADISK',
-            pool_id: pool.id,
-            format: 'QCOW2',
-            path: '',
-            size: sizeMb * 1024 * 1024,
-            device_id: i,
-            state: 'Allocated',
-            created: now,
-            removed: null,
-          })
-          .execute();
-      }
-    });
+    await this.deps.inventory.insertVm(
+      {
+        id: vmId,
+        instanceName,
+        displayName: req.name ?? instanceName,
+        state: 'Stopped',
+        hostId: null,
+        lastHostId: host.id,
+        accountId: req.ownerAccountId ?? caller.accountId,
+        zoneId: req.zoneId,
+        hypervisor: host.hypervisor,
+        memoryMb: req.memoryMb,
+        cpus: req.cpus,
+        created: Date.now(),
+      },
+      // Paths are the host's to choose: known once CreateVM has answered.
+      req.diskSizesMb.map((sizeMb, i) => ({
+        id: randomUUID(),
+        name: `${i === 0 ? 'ROOT' : 'DATA'}-${instanceName}${i > 0 ? `-${i}` : ''}`,
+        type: i === 0 ? 'ROOT' : 'DATADISK',
+        poolId: pool.id,
+        format: 'QCOW2',
+        path: '',
+        size: sizeMb * 1024 * 1024,
+        deviceId: i,
+        state: 'Allocated',
+      })),
+    );
     const jobId = await this.deps.jobs.submit({
       kind: JOB_KIND.deploy,
       queueKey: vmId,
@@ -357,14 +344,6 @@ function specOf(vm: StoredVm, volumes: readonly VolumeInfo[]): VmSpecTO {
     uuid: vm.id,
     memoryMb: vm.memoryMb,
     cpus: vm.cpus,
-    volumes: volumes.map((v) => ({
-      id: v.id,
-      type: v.type,
-      path: v.path,
-      poolId: v.poolId,
-      format: v.format,
-      size: v.size,
-      deviceId: v.deviceId,
-    })),
+    volumes: volumes.map(toVolumeTO),
   };
 }

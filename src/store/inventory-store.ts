@@ -9,7 +9,9 @@ import type {
   VolumeInfo,
   VolumeType,
 } from '../core/plugin-api.ts';
+import type { Kysely, Transaction } from 'kysely';
 import type { Db } from './database.ts';
+import type { Database } from './schema.ts';
 import type { HostRow, PoolRow, VmRow } from './schema.ts';
 
 export interface StoredVm extends VmInfo {
@@ -34,8 +36,88 @@ export interface StoredPool {
   readonly capacityBytes: number;
 }
 
+/** A VM as it is first recorded (deploy, import, seed). */
+export interface NewVm {
+  readonly id: string;
+  readonly instanceName: string;
+  readonly displayName: string;
+  readonly state: VmState;
+  readonly hostId: string | null;
+  readonly lastHostId: string | null;
+  readonly accountId: string;
+  readonly zoneId: string;
+  readonly hypervisor: HypervisorType;
+  readonly memoryMb: number;
+  readonly cpus: number;
+  readonly created: number;
+}
+
+export interface NewVolume {
+  readonly id: string;
+  readonly name: string;
+  readonly type: VolumeType;
+  readonly poolId: string;
+  readonly format: VolumeFormat;
+  readonly path: string;
+  readonly size: number;
+  readonly deviceId: number;
+  /** `Ready`, or `Allocated` until the host has created the disk. */
+  readonly state: 'Ready' | 'Allocated';
+}
+
+/** Writes a VM and its volumes with the given connection (a transaction, for bulk callers). */
+export async function insertVmRows(
+  db: Kysely<Database> | Transaction<Database>,
+  vm: NewVm,
+  volumes: readonly NewVolume[],
+): Promise<void> {
+  await db
+    .insertInto('vms')
+    .values({
+      id: vm.id,
+      instance_name: vm.instanceName,
+      display_name: vm.displayName,
+      state: vm.state,
+      host_id: vm.hostId,
+      last_host_id: vm.lastHostId,
+      account_id: vm.accountId,
+      zone_id: vm.zoneId,
+      hypervisor: vm.hypervisor,
+      memory_mb: vm.memoryMb,
+      cpus: vm.cpus,
+      update_count: 0,
+      created: vm.created,
+      removed: null,
+    })
+    .execute();
+  for (const v of volumes) {
+    await db
+      .insertInto('volumes')
+      .values({
+        id: v.id,
+        vm_id: vm.id,
+        name: v.name,
+        type: v.type,
+        pool_id: v.poolId,
+        format: v.format,
+        path: v.path,
+        size: v.size,
+        device_id: v.deviceId,
+        state: v.state,
+        created: vm.created,
+        removed: null,
+      })
+      .execute();
+  }
+}
+
 export class InventoryStore {
   constructor(private readonly db: Db) {}
+
+  /** A new VM and its volumes, in one transaction. */
+  async insertVm(vm: NewVm, volumes: readonly NewVolume[]): Promise<void> {
+    await this.db.transaction().execute((trx) => insertVmRows(trx, vm, volumes));
+  }
 
   async getVm(id: string): Promise<StoredVm | undefined> {
     const row = await this.db

@@ -207,43 +207,15 @@ export class VmSnapshotStore {
   ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       await applyVolumeUpdates(trx, volumeUpdates);
-      await trx
-        .updateTable('vm_snapshots')
-        .set({ parent_id: snap.parentId })
-        .where('parent_id', '=', snap.id)
-        .where('removed', 'is', null)
-        .execute();
-      if (snap.current && snap.parentId !== null) {
-        await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.parentId).execute();
-      }
-      const removedState =
+      const removed =
         snap.state === 'Expunging' ? await this.fire(snap, 'OperationSucceeded', {}, trx) : snap;
-      await trx
-        .updateTable('vm_snapshots')
-        .set({ removed: Date.now(), current: 0 })
-        .where('id', '=', removedState.id)
-        .execute();
+      await removeFromTree(trx, removed);
     });
   }
 
   /** Forget a snapshot that never reached the hypervisor (Allocated) or is dropped from the DB only. */
   async removeRow(snap: StoredVmSnapshot): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('vm_snapshots')
-        .set({ parent_id: snap.parentId })
-        .where('parent_id', '=', snap.id)
-        .where('removed', 'is', null)
-        .execute();
-      if (snap.current && snap.parentId !== null) {
-        await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.parentId).execute();
-      }
-      await trx
-        .updateTable('vm_snapshots')
-        .set({ removed: Date.now(), current: 0, updated: Date.now() })
-        .where('id', '=', snap.id)
-        .execute();
-    });
+    await this.db.transaction().execute((trx) => removeFromTree(trx, snap));
   }
 
   /** Parent chain, nearest first, stopping at a missing or looping link; `known` rows save reads. */
@@ -289,6 +261,28 @@ export class VmSnapshotStore {
       .execute();
     return toStored(row, vols);
   }
+}
+
+/**
+ * Takes a snapshot out of its VM's tree: children move up to its parent, `current` moves to the parent
+ * if it was on this one, and the row is soft-removed.
+ */
+async function removeFromTree(trx: Transaction<Database>, snap: StoredVmSnapshot): Promise<void> {
+  await trx
+    .updateTable('vm_snapshots')
+    .set({ parent_id: snap.parentId })
+    .where('parent_id', '=', snap.id)
+    .where('removed', 'is', null)
+    .execute();
+  if (snap.current && snap.parentId !== null) {
+    await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.parentId).execute();
+  }
+  const now = Date.now();
+  await trx
+    .updateTable('vm_snapshots')
+    .set({ removed: now, current: 0, updated: now })
+    .where('id', '=', snap.id)
+    .execute();
 }
 
 async function applyVolumeUpdates(

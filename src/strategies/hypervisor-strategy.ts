@@ -5,6 +5,7 @@
  */
 import {
   StrategyPriority,
+  toVolumeTO,
   type DeleteResult,
   type MemorySnapshotMode,
   type PowerState,
@@ -217,15 +218,7 @@ export function toTO(
 }
 
 function volumeTOs(op: SnapshotOperation): VolumeTO[] {
-  return op.volumes.map((v) => ({
-    id: v.id,
-    type: v.type,
-    path: v.path,
-    poolId: v.poolId,
-    format: v.format,
-    size: v.size,
-    deviceId: v.deviceId,
-  }));
+  return op.volumes.map(toVolumeTO);
 }
 
 function errorText(err: unknown): string {

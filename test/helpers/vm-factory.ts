@@ -4,6 +4,7 @@
  * isolation tests (a VM for a second account) and the API benchmark (N VMs before timing).
  */
 import { randomUUID } from 'node:crypto';
+import { insertVmRows } from '../../src/store/inventory-store.ts';
 import type { App } from '../../src/app/app.ts';
 import type { VolumeTO } from '../../src/core/plugin-api.ts';
 
@@ -66,44 +67,28 @@ export async function createVms(
           deviceId: d,
         };
       });
-      await trx
-        .insertInto('vms')
-        .values({
+      await insertVmRows(
+        trx,
+        {
           id,
-          instance_name: instanceName,
-          display_name: req.displayName,
+          instanceName,
+          displayName: req.displayName,
           state: req.running ? 'Running' : 'Stopped',
-          host_id: req.running ? hostId : null,
-          last_host_id: hostId,
-          account_id: accountId,
-          zone_id: zone.id,
+          hostId: req.running ? hostId : null,
+          lastHostId: hostId,
+          accountId,
+          zoneId: zone.id,
           hypervisor: 'Simulator',
-          memory_mb: 1024,
+          memoryMb: 1024,
           cpus: 1,
-          update_count: 0,
           created: now + i,
-          removed: null,
-        })
-        .execute();
-      for (const v of volumes) {
-        await trx
-          .insertInto('volumes')
-          .values({
-            id: v.id,
-            vm_id: id,
-            name: `${v.type}-${instanceName}-${v.deviceId}`,
-            type: v.type,
-            pool_id: v.poolId,
-            format: v.format,
-            path: v.path,
-            size: v.size,
-            device_id: v.deviceId,
-            state: 'Ready',
-            created: now + i,
-            removed: null,
-          })
-          .execute();
-      }
+        },
+        volumes.map((v) => ({
+          ...v,
+          name: `${v.type}-${instanceName}-${v.deviceId}`,
+          state: 'Ready' as const,
+        })),
+      );
       out.push({ id, instanceName, hostId, volumeIds: volumes.map((v) => v.id) });
       specs.push({ name: instanceName, uuid: id, memoryMb: 1024, cpus: 1, volumes, running: req.running });
     }

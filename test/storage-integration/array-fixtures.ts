@@ -114,7 +114,6 @@ export interface AddedVm {
 
 /** Adds a VM (rows, then CreateVM/StartVM on the simulator) on the zone's first host. */
 export async function addVm(app: App, accountId: string, spec: VmSpec): Promise<AddedVm> {
-  const { db } = app.deps;
   const { zoneId, hostIds } = await firstZone(app);
   const hostId = hostIds[0];
   if (hostId === undefined) throw new Error('the zone has no hosts');
@@ -133,44 +132,23 @@ export async function addVm(app: App, accountId: string, spec: VmSpec): Promise<
       deviceId: i,
     };
   });
-  await db
-    .insertInto('vms')
-    .values({
+  await app.deps.inventory.insertVm(
+    {
       id,
-      instance_name: instanceName,
-      display_name: spec.name,
+      instanceName,
+      displayName: spec.name,
       state: spec.running ? 'Running' : 'Stopped',
-      host_id: spec.running ? hostId : null,
-      last_host_id: hostId,
-      account_id: accountId,
-      zone_id: zoneId,
+      hostId: spec.running ? hostId : null,
+      lastHostId: hostId,
+      accountId,
+      zoneId,
       hypervisor: 'Simulator',
-      memory_mb: 1024,
+      memoryMb: 1024,
       cpus: 1,
-      update_count: 0,
       created: now,
-      removed: null,
-    })
-    .execute();
-  for (const v of volumes) {
-    await db
-      .insertInto('volumes')
-      .values({
-        id: v.id,
-        vm_id: id,
-        name: `${v.type}-${spec.name}-${v.deviceId}`,
-        type: v.type,
-        pool_id: v.poolId,
-        format: v.format,
-        path: v.path,
-        size: v.size,
-        device_id: v.deviceId,
-        state: 'Ready',
-        created: now,
-        removed: null,
-      })
-      .execute();
-  }
+    },
+    volumes.map((v) => ({ ...v, name: `${v.type}-${spec.name}-${v.deviceId}`, state: 'Ready' as const })),
+  );
   const agent = await app.agentFor(hostId);
   const vmSpec = { name: instanceName, uuid: id, memoryMb: 1024, cpus: 1, volumes };
   await agent.execute({ kind: 'CreateVM', vm: vmSpec });

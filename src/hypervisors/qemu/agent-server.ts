@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AgentCommand } from '../../core/plugin-api.ts';
+import { AGENT_COMMAND_KINDS } from '../../core/plugin-api.ts';
 import { QemuHostAgent, type QemuHostAgentOptions } from './qemu-host-agent.ts';
 
 export interface AgentServerOptions extends Omit<QemuHostAgentOptions, 'stateDir' | 'poolDir'> {
@@ -24,21 +25,7 @@ export interface RunningAgentServer {
   close(): Promise<void>;
 }
 
-const COMMAND_KINDS: ReadonlySet<string> = new Set<AgentCommand['kind']>([
-  'CreateVMSnapshot',
-  'RevertToVMSnapshot',
-  'DeleteVMSnapshot',
-  'CheckVMSnapshot',
-  'StartVM',
-  'StopVM',
-  'FreezeThaw',
-  'GuestPing',
-  'GetVmStates',
-  'CreateVM',
-  'DestroyVM',
-  'GetInventory',
-  'Ping',
-]);
+const COMMAND_KINDS: ReadonlySet<string> = new Set<string>(AGENT_COMMAND_KINDS);
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   const match = /^Bearer (.+)$/.exec(header ?? '');

@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AgentCommand, AgentCommandKind, AnswerFailure } from '../../core/plugin-api.ts';
+import { AGENT_COMMAND_KINDS } from '../../core/plugin-api.ts';
 import { ReleasableWaits } from './releasable-waits.ts';
 import type { faultRuleSchema, GuestAgentMode } from './simulator-state.ts';
 import type { z } from 'zod';
@@ -227,21 +228,7 @@ const CLOUDSTACK_COMMAND_NAMES: Readonly<Record<string, AgentCommandKind>> = {
   pingcommand: 'Ping',
 };
 
-const OUR_KINDS: readonly AgentCommandKind[] = [
-  'CreateVMSnapshot',
-  'RevertToVMSnapshot',
-  'DeleteVMSnapshot',
-  'CheckVMSnapshot',
-  'StartVM',
-  'StopVM',
-  'FreezeThaw',
-  'GuestPing',
-  'GetVmStates',
-  'CreateVM',
-  'DestroyVM',
-  'GetInventory',
-  'Ping',
-];
+const OUR_KINDS: readonly AgentCommandKind[] = AGENT_COMMAND_KINDS;
 
 /** Maps a CloudStack command class name (`StartCommand`) or one of our kinds to our kind; `*` = any. */
 export function commandKindFromName(name: string): AgentCommandKind | '*' {

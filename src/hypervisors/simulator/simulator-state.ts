@@ -10,7 +10,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, wr
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { z } from 'zod';
-import type { AgentCommandKind } from '../../core/plugin-api.ts';
+import { AGENT_COMMAND_KINDS } from '../../core/plugin-api.ts';
 
 const volumeSchema = z.object({
   id: z.string(),
@@ -73,21 +73,7 @@ export const guestAgentModeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('hung') }),
 ]);
 
-const agentCommandKinds = [
-  'CreateVMSnapshot',
-  'RevertToVMSnapshot',
-  'DeleteVMSnapshot',
-  'CheckVMSnapshot',
-  'StartVM',
-  'StopVM',
-  'FreezeThaw',
-  'GuestPing',
-  'GetVmStates',
-  'CreateVM',
-  'DestroyVM',
-  'GetInventory',
-  'Ping',
-] as const;
+const agentCommandKinds = AGENT_COMMAND_KINDS;
 
 export const faultRuleSchema = z.object({
   id: z.string(),
@@ -209,11 +195,6 @@ function fsyncDirectory(dir: string): void {
 function isNotFound(err: unknown): boolean {
   return err instanceof Error && 'code' in err && err.code === 'ENOENT';
 }
-
-/** Compile-time guard: the persisted command list must stay equal to the contract's command kinds. */
-type SameKinds<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const kindsMatchContract: SameKinds<(typeof agentCommandKinds)[number], AgentCommandKind> = true;
-void kindsMatchContract;
 
 /**
  * One row per VM in a SQLite file of the simulator's own (not the management server's database), so
