@@ -159,15 +159,7 @@ export class VmSnapshotManager {
 
   /** revertToVMSnapshot: CloudStack's checks C1–C8, then queue the revert. */
   async revert(caller: Caller, snapshotId: string): Promise<Submitted> {
-    const snap = await this.deps.snapshots.get(snapshotId);
-    if (snap === undefined)
-      throw new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
-    const vm = await this.deps.inventory.getVm(snap.vmId);
-    if (vm === undefined) {
-      throw new InvalidParameterError(
-        `Revert Instance to Snapshot: ${snap.id} failed due to Instance: ${snap.vmId} is not found`,
-      );
-    }
+    const { snap, vm } = await loadRevertTarget(this.deps, snapshotId);
     this.checkNoActiveTasks(await this.deps.snapshots.listByVm(vm.id));
     checkAccess(caller, snap.accountId, snap.id);
     checkRevertAllowed(vm, snap);
@@ -221,6 +213,23 @@ export class VmSnapshotManager {
       );
     }
   }
+}
+
+/** Revert checks C1–C2, repeated when the job runs: the snapshot and its VM still exist. */
+export async function loadRevertTarget(
+  deps: ManagerDeps,
+  snapshotId: string,
+): Promise<{ snap: StoredVmSnapshot; vm: StoredVm }> {
+  const snap = await deps.snapshots.get(snapshotId);
+  if (snap === undefined)
+    throw new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
+  const vm = await deps.inventory.getVm(snap.vmId);
+  if (vm === undefined) {
+    throw new InvalidParameterError(
+      `Revert Instance to Snapshot: ${snap.id} failed due to Instance: ${snap.vmId} is not found`,
+    );
+  }
+  return { snap, vm };
 }
 
 /** Revert checks C5–C8: the VM's power state must not change, and the snapshot must be Ready. */

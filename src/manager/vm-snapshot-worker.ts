@@ -21,7 +21,7 @@ import type { SnapshotDetails, StoredVmSnapshot } from '../store/vm-snapshot-sto
 import type { StoredVm } from '../store/inventory-store.ts';
 import type { ManagerDeps } from './manager-deps.ts';
 import { strategyContext } from './strategy-context.ts';
-import { checkRevertAllowed, JOB_KIND } from './vm-snapshot-manager.ts';
+import { checkRevertAllowed, JOB_KIND, loadRevertTarget } from './vm-snapshot-manager.ts';
 import { pickHost } from './host-picker.ts';
 
 export class VmSnapshotWorker {
@@ -176,16 +176,7 @@ export class VmSnapshotWorker {
   // ---- revert ------------------------------------------------------------------------------------
 
   private async runRevert(job: RunningJob): Promise<JobResult> {
-    const { snapshotId } = payloadIds(job);
-    const snap = await this.deps.snapshots.get(snapshotId);
-    if (snap === undefined)
-      throw new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
-    const vm = await this.deps.inventory.getVm(snap.vmId);
-    if (vm === undefined) {
-      throw new InvalidParameterError(
-        `Revert Instance to Snapshot: ${snap.id} failed due to Instance: ${snap.vmId} is not found`,
-      );
-    }
+    const { snap, vm } = await loadRevertTarget(this.deps, payloadIds(job).snapshotId);
     checkRevertAllowed(vm, snap);
     const strategy = this.deps.registry.boundTo(snap);
     const ctx = strategyContext(this.deps, snap.id);
