@@ -4,7 +4,7 @@
  * world file persist): nothing may be left transitional, orphaned jobs must be final, queued jobs must
  * still run, and the database must agree with the simulator.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { killHard, spawnTs, type TsChild } from '../helpers/child-process.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,39 +20,16 @@ const REPO = resolve(import.meta.dirname, '../..');
 const RUNNER = join(REPO, 'test/helpers/app-process.ts');
 const LONG = 'wait:600000';
 
-interface Child {
-  readonly proc: ChildProcess;
-  readonly lines: string[];
-  readonly stderr: string[];
-}
+type Child = TsChild;
 
 function spawnServer(dir: string, workload: Workload): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', RUNNER, dir, JSON.stringify(workload)], {
+  return spawnTs(RUNNER, [dir, JSON.stringify(workload)], {
     cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, VMSNAP_DATA_DIR: dir },
   });
-  const lines: string[] = [];
-  const stderr: string[] = [];
-  let buffer = '';
-  proc.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  proc.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-  return { proc, lines, stderr };
 }
 
-async function kill(child: Child): Promise<void> {
-  if (child.proc.exitCode !== null) throw new Error(`server exited early: ${child.stderr.join('')}`);
-  const exited = new Promise<NodeJS.Signals | null>((r) =>
-    child.proc.once('exit', (_code, signal) => r(signal)),
-  );
-  child.proc.kill('SIGKILL');
-  expect(await exited).toBe('SIGKILL');
-}
+const kill = killHard;
 
 /** Reads the child's database while it runs (a second connection; WAL lets it read alongside). */
 function peek<T>(dir: string, read: (db: Database.Database) => T): T {

@@ -8,7 +8,8 @@
  * on the same data dir: after the deadline (thawed on load) or before it (the watchdog re-arms and
  * thaws at the deadline). The interrupted snapshot must be reconciled against the array.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { killHard, spawnTs, type TsChild } from '../helpers/child-process.ts';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
@@ -26,11 +27,7 @@ const RUNNER = join(import.meta.dirname, 'server-process.ts');
 const ARRAY_LATENCY_MS = 3_000;
 const SLACK_MS = 200;
 
-interface Child {
-  readonly proc: ChildProcess;
-  readonly lines: string[];
-  readonly stderr: string[];
-}
+type Child = TsChild;
 
 interface WorldVm {
   readonly frozen: boolean;
@@ -48,32 +45,12 @@ afterEach(async () => {
 });
 
 function spawnServer(dir: string, options: ServerOptions): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', RUNNER, dir, JSON.stringify(options)], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(proc);
-  const lines: string[] = [];
-  const stderr: string[] = [];
-  let buffer = '';
-  proc.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  proc.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-  return { proc, lines, stderr };
+  const child = spawnTs(RUNNER, [dir, JSON.stringify(options)], { cwd: REPO });
+  children.push(child.proc);
+  return child;
 }
 
-async function kill(child: Child): Promise<void> {
-  if (child.proc.exitCode !== null) throw new Error(`server exited early: ${child.stderr.join('')}`);
-  const exited = new Promise<NodeJS.Signals | null>((r) =>
-    child.proc.once('exit', (_c, signal) => r(signal)),
-  );
-  child.proc.kill('SIGKILL');
-  expect(await exited).toBe('SIGKILL');
-}
+const kill = killHard;
 
 /** The VM as the simulator's state file has it (read from disk, as a restarted agent would). */
 function worldVm(dir: string, instanceName: string): WorldVm | undefined {
