@@ -73,7 +73,18 @@ async function main(): Promise<void> {
     await profiler.post('Profiler.start');
   }
   process.send?.(ready);
+  let mark = process.cpuUsage();
   process.on('message', (msg) => {
+    if (msg === 'mark') {
+      mark = process.cpuUsage();
+      process.send?.({ kind: 'marked' });
+      return;
+    }
+    if (msg === 'usage') {
+      const used = process.cpuUsage(mark);
+      process.send?.({ kind: 'usage', cpuMs: (used.user + used.system) / 1000 });
+      return;
+    }
     if (msg !== 'stop') return;
     void (async () => {
       if (profiler !== undefined && profileDir !== undefined) {

@@ -72,7 +72,12 @@ function percentile(sorted: readonly number[], p: number): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function startServer(opts: Options): Promise<{ ready: BenchServerReady; stop: () => Promise<void> }> {
+async function startServer(opts: Options): Promise<{
+  ready: BenchServerReady;
+  stop: () => Promise<void>;
+  markCpu: () => Promise<void>;
+  serverCpuMs: () => Promise<number>;
+}> {
   const profDir = resolve('tmp', 'bench-profiles');
   const child = fork(fileURLToPath(new URL('./api-bench-server.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx'],
@@ -87,13 +92,27 @@ async function startServer(opts: Options): Promise<{ ready: BenchServerReady; st
     child.once('message', (m) => resolvePromise(m as BenchServerReady));
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
+  const ask = <T>(msg: string, kind: string): Promise<T> =>
+    new Promise<T>((resolvePromise) => {
+      const onMessage = (m: unknown): void => {
+        if ((m as { kind?: string }).kind !== kind) return;
+        child.off('message', onMessage);
+        resolvePromise(m as T);
+      };
+      child.on('message', onMessage);
+      child.send(msg);
+    });
+  const markCpu = async (): Promise<void> => {
+    await ask('mark', 'marked');
+  };
+  const serverCpuMs = async (): Promise<number> => (await ask<{ cpuMs: number }>('usage', 'usage')).cpuMs;
   const stop = async (): Promise<void> => {
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.send('stop');
     await exited;
     if (opts.cpuProf) console.log(`server CPU profile written to ${profDir}`);
   };
-  return { ready, stop };
+  return { ready, stop, markCpu, serverCpuMs };
 }
 
 /** Requests per second of the bare route, same client and concurrency. */
@@ -176,13 +195,18 @@ const round = (n: number, digits = 2): number => Number(n.toFixed(digits));
 
 async function main(): Promise<void> {
   const opts = options(process.argv.slice(2));
-  const { ready, stop } = await startServer(opts);
+  const { ready, stop, markCpu, serverCpuMs } = await startServer(opts);
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
   try {
     console.log(
       `server ready: ${ready.vmIds.length} VMs in ${round(ready.setupMs / 1000, 1)} s (setup, untimed)`,
     );
+    await markCpu();
+    const clientMark = process.cpuUsage();
     const run = await snapshotRun(agent, ready, opts);
+    const serverMs = await serverCpuMs();
+    const clientUsed = process.cpuUsage(clientMark);
+    const clientMs = (clientUsed.user + clientUsed.system) / 1000;
     const bare = await bareRate(agent, ready.bareUrl, opts.concurrency, 3000);
     const create = [...run.createMs].sort((a, b) => a - b);
     const toReady = [...run.readyMs].sort((a, b) => a - b);
@@ -200,6 +224,12 @@ async function main(): Promise<void> {
       `create-to-Ready ms: p50=${round(percentile(toReady, 0.5))} p99=${round(percentile(toReady, 0.99))}`,
     );
     console.log(`API requests/s (creates + polls): ${round(run.requests / seconds, 1)}`);
+    // Where the two vCPUs went during the run: the server's share, the client's, per snapshot.
+    console.log(
+      `CPU during the run: server ${round((serverMs / run.elapsedMs) * 100, 1)}% of a core ` +
+        `(${round(serverMs / Math.max(1, run.readyMs.length), 3)} ms per snapshot), client ` +
+        `${round((clientMs / run.elapsedMs) * 100, 1)}% (${round(run.requests / Math.max(1, run.readyMs.length), 1)} requests per snapshot)`,
+    );
     console.log(`bare fastify GET requests/s: ${round(bare, 1)}`);
     console.log(`ratio bare_rps / creates_per_s: ${round(bare / createsPerS)}`);
     console.log(

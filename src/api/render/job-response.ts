@@ -18,11 +18,9 @@ export async function renderJob(
   isAdmin: boolean,
   lookups?: Lookups,
 ): Promise<Record<string, unknown>> {
-  const l = lookups ?? (await loadLookups(app, tagScopeOf(job)));
   const status = STATUS_CODE[job.status] ?? 0;
   const out: Record<string, unknown> = {
     accountid: job.account_id,
-    account: l.accountName(job.account_id),
     userid: job.user_id,
     domainid: DOMAIN.id,
     domainpath: DOMAIN.path,
@@ -36,6 +34,8 @@ export async function renderJob(
     jobid: job.id,
   };
   if (status !== 0) {
+    // Names are looked up only for a result: a poll of a running job is one read (clients poll hard).
+    const l = lookups ?? (await loadLookups(app, tagScopeOf(job)));
     out['jobresulttype'] = 'object';
     out['jobresult'] = await renderResult(app, job, isAdmin, l);
     if (job.completed !== null) out['completed'] = formatDate(Number(job.completed));
