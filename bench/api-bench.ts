@@ -80,7 +80,7 @@ async function startServer(opts: Options): Promise<{
 }> {
   const profDir = resolve('tmp', 'bench-profiles');
   const child = fork(fileURLToPath(new URL('./api-bench-server.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...(process.env['BENCH_NODE_FLAGS']?.split(' ').filter(Boolean) ?? [])],
     env: {
       ...process.env,
       BENCH_VMS: String(opts.vms),

@@ -63,7 +63,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
     if (answer.timings?.freezeMs !== undefined) details['freezeWindowMs'] = round(answer.timings.freezeMs);
     if (answer.memoryMode !== undefined && op.snapshot.type === 'DiskAndMemory')
       details['memoryMode'] = answer.memoryMode;
-    details['consistency'] = op.quiesce ? 'application-consistent' : 'crash-consistent';
+    details['consistency'] = consistencyOf(op);
     return {
       // The snapshot keeps the chain position each volume had when it was taken.
       records: op.volumes.map((v) => ({
@@ -152,7 +152,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
         ref: op.snapshot.name,
       })),
       volumeUpdates: (answer.volumes ?? []).map((v) => ({ volumeId: v.id, path: v.path, size: v.size })),
-      details: { consistency: op.quiesce ? 'application-consistent' : 'crash-consistent', recovered: true },
+      details: { consistency: consistencyOf(op), recovered: true },
     };
   }
 
@@ -219,6 +219,11 @@ export function toTO(
 
 function volumeTOs(op: SnapshotOperation): VolumeTO[] {
   return op.volumes.map(toVolumeTO);
+}
+
+/** With memory, disks and RAM are one instant: the guest resumes exactly there, nothing to recover. */
+function consistencyOf(op: SnapshotOperation): 'application-consistent' | 'crash-consistent' {
+  return op.snapshot.type === 'DiskAndMemory' || op.quiesce ? 'application-consistent' : 'crash-consistent';
 }
 
 function errorText(err: unknown): string {

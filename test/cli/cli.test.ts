@@ -113,7 +113,7 @@ describe('vmsnap CLI as a subprocess', { timeout: 90_000 }, () => {
     expect(r.stderr).toMatch(/succeeded in \d+\.\ds/);
     expect(r.stderr).not.toContain('\r');
     const row = rowOf(r.stdout, 'first');
-    expect(row).toMatch(/Ready.*DiskAndMemory.*hypervisor.*crash-consistent/);
+    expect(row).toMatch(/Ready.*DiskAndMemory.*hypervisor.*application-consistent/);
   });
 
   it('snapshot list --vm shows the second snapshot indented under the first and marked current', async () => {
