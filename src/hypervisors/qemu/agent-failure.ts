@@ -1,0 +1,18 @@
+/**
+ * # How a QEMU host agent command fails
+ *
+ * A handler that refuses a request calls {@link fail}: the agent answers `result: false` with the
+ * message and does not log it (an expected refusal). Any other error is answered the same way but
+ * logged as a failure. {@link QemuWedgedError} marks a QEMU that can no longer be trusted (see
+ * `snapshot-rollback.ts`).
+ */
+
+/** An expected refusal: answered, not logged. */
+export class CommandFailure extends Error {}
+
+/** The QEMU process can no longer be trusted (see rollbackCreate). */
+export class QemuWedgedError extends Error {}
+
+export function fail(details: string): never {
+  throw new CommandFailure(details);
+}

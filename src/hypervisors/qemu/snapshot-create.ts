@@ -1,0 +1,120 @@
+/**
+ * # Taking a snapshot
+ *
+ * Validates the request, records the snapshot (`Creating`) and the operation (`pending`, with the
+ * overlay file names chosen up front), then hands over to the mode:
+ * - disk only, running VM: `cutRunning` (`disk-snapshot.ts`), one QMP transaction, optional quiesce;
+ * - disk only, stopped VM: `cutStopped` (`disk-snapshot.ts`), overlays made with `qemu-img`;
+ * - memory, `live` (default): `saveLive` (`memory-snapshot.ts`);
+ * - memory, `internal`: `saveInternal` (`memory-snapshot.ts`).
+ *
+ * Every step reached is persisted before and after each risky step (never inside a freeze or pause:
+ * an fsync would lengthen it). A failure rolls back (`snapshot-rollback.ts`): the snapshot ends in
+ * Error, the VM runs on a consistent chain, partial files are removed.
+ *
+ * Internal and external snapshots are never mixed on one VM: deleting an external snapshot commits
+ * files that hold internal ones, which loses them (virt-manager issue 811). Such requests are refused.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { CommandOf, HostTimings } from '../../core/plugin-api.ts';
+import { volumeAnswer, type AgentContext, type Answer } from './agent-context.ts';
+import { fail } from './agent-failure.ts';
+import type { SnapshotMode, SnapshotRecord, VmRecord } from './agent-state.ts';
+import { cutRunning, cutStopped } from './disk-snapshot.ts';
+import { round } from './live-block.ts';
+import { saveInternal, saveLive } from './memory-snapshot.ts';
+import { hostNowMs } from './qmp-client.ts';
+import { rollbackCreate } from './snapshot-rollback.ts';
+
+export async function createSnapshot(
+  ctx: AgentContext,
+  command: CommandOf<'CreateVMSnapshot'>,
+): Answer<'CreateVMSnapshot'> {
+  const vm = ctx.requireVm(command.vmName);
+  const name = command.target.name;
+  const existing = vm.snapshots.find((s) => s.name === name);
+  if (existing && existing.state !== 'Error') fail(`snapshot ${name} already exists on VM ${vm.name}`);
+  if (vm.pending) fail(`VM ${vm.name} has an unfinished ${vm.pending.op} of ${vm.pending.snapshot}`);
+  const running = ctx.running.get(vm.name);
+  const memory = command.target.type === 'DiskAndMemory';
+  if (memory && !running) fail(`a memory snapshot needs VM ${vm.name} running`);
+  const mode: SnapshotMode = memory
+    ? (command.memoryMode ?? ctx.options.defaultMemoryMode ?? 'live')
+    : 'external';
+  refuseMix(vm, mode);
+
+  const record: SnapshotRecord = {
+    name,
+    id: command.target.id,
+    parent: command.target.parent?.name ?? null,
+    type: command.target.type,
+    mode,
+    state: 'Creating',
+    disks: [],
+    vmstate: mode === 'live' ? path.join(vm.poolDir, `${vm.name}-${name}.vmstate`) : null,
+    timings: {},
+    createdAt: Date.now(),
+  };
+  vm.snapshots = vm.snapshots.filter((s) => s !== existing);
+  vm.snapshots.push(record);
+  const suffix = randomBytes(3).toString('hex');
+  vm.pending = {
+    op: 'create',
+    snapshot: name,
+    step: 'start',
+    wasRunning: running !== undefined,
+    newFiles:
+      mode === 'internal'
+        ? []
+        : vm.disks.map((d) => ({
+            deviceId: d.deviceId,
+            file: path.join(vm.poolDir, `${vm.name}-vd${d.deviceId}-${name}-${suffix}.qcow2`),
+            node: `s${d.deviceId}-${suffix}`,
+          })),
+    vmstate: record.vmstate,
+  };
+  await ctx.step(vm, 'start');
+  const started = hostNowMs();
+  try {
+    let timings: HostTimings;
+    if (mode === 'internal') timings = await saveInternal(ctx, vm, record, running!);
+    else if (mode === 'live') timings = await saveLive(ctx, vm, record, running!);
+    else if (running)
+      timings = await cutRunning(ctx, vm, record, running, command.quiesce, command.freezeBudgetMs);
+    else timings = await cutStopped(ctx, vm, record);
+    record.timings = { ...timings, totalMs: round(hostNowMs() - started) };
+    record.state = 'Ready';
+    vm.pending = null;
+    vm.currentSnapshot = name;
+    await ctx.store.save();
+    ctx.log.info({ vm: vm.name, snapshot: name, mode, ...record.timings }, 'snapshot taken');
+    return {
+      result: true,
+      ...(record.note ? { details: record.note } : {}),
+      volumes: vm.disks.map(volumeAnswer),
+      timings: record.timings,
+      ...(memory ? { memoryMode: mode === 'internal' ? 'internal' : 'live' } : {}),
+    };
+  } catch (error) {
+    await rollbackCreate(ctx, vm, record, error);
+    throw error;
+  }
+}
+
+/** virt-manager issue 811: committing external overlays loses internal snapshots held in them. */
+function refuseMix(vm: VmRecord, mode: SnapshotMode): void {
+  const live = vm.snapshots.filter((s) => s.state !== 'Error');
+  const hasInternal = live.some((s) => s.mode === 'internal');
+  const hasExternal = live.some((s) => s.mode !== 'internal');
+  if (mode === 'internal' && hasExternal) {
+    fail(
+      `VM ${vm.name} has external snapshots; an internal (snapshot-save) snapshot on top of them can be lost when they are merged (virt-manager issue 811). Delete them first or use memoryMode=live`,
+    );
+  }
+  if (mode !== 'internal' && hasInternal) {
+    fail(
+      `VM ${vm.name} has internal (snapshot-save) snapshots; an external snapshot on top of them can lose their data when merged (virt-manager issue 811). Delete them first or use memoryMode=internal`,
+    );
+  }
+}
