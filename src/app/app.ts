@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { HypervisorAgent, Logger } from '../core/plugin-api.ts';
 import { SimulatorWorld } from '../hypervisors/simulator/index.ts';
-import { HttpAgentClient } from '../hypervisors/qemu/http-agent-client.ts';
 import { HostManager } from '../manager/host-manager.ts';
 import { JobQueue } from '../jobs/job-queue.ts';
 import { TimedAgentGateway } from '../manager/agent-gateway.ts';
@@ -28,6 +27,7 @@ import { VmSnapshotStore } from '../store/vm-snapshot-store.ts';
 import { HypervisorVmSnapshotStrategy } from '../strategies/hypervisor-strategy.ts';
 import { StorageVmSnapshotStrategy } from '../strategies/storage-strategy.ts';
 import type { AppConfig } from './app-config.ts';
+import { AgentDirectory } from './agent-directory.ts';
 
 export interface AppOptions {
   readonly config: AppConfig;
@@ -51,13 +51,13 @@ export class App {
   readonly plugins: LoadedPlugin[] = [];
   private expiryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private readonly agents = new Map<string, HypervisorAgent>();
 
   private constructor(
     readonly config: AppConfig,
     readonly store: OpenedStore,
     deps: ManagerDeps,
     simulator: SimulatorWorld,
+    private readonly directory: AgentDirectory,
     private readonly options: AppOptions,
   ) {
     this.deps = deps;
@@ -90,13 +90,9 @@ export class App {
       concurrency: config.jobConcurrency,
       ...(options.jobLeaseMs !== undefined ? { leaseMs: options.jobLeaseMs } : {}),
     });
-    // eslint-disable-next-line prefer-const -- assigned after the gateway that closes over it
-    let app: App | undefined;
+    const directory = new AgentDirectory(inventory, simulator);
     const gateway = new TimedAgentGateway(
-      (hostId) => {
-        if (app === undefined) throw new Error('app not ready');
-        return app.agentFor(hostId);
-      },
+      (hostId) => directory.agentFor(hostId),
       () => settings.getNumber('vmsnapshot.create.wait') * 1000,
     );
     const deps: ManagerDeps = {
@@ -110,7 +106,7 @@ export class App {
       jobs,
       log,
     };
-    app = new App(config, store, deps, simulator, options);
+    const app = new App(config, store, deps, simulator, directory, options);
     registry.registerStrategy(new HypervisorVmSnapshotStrategy());
     registry.registerStrategy(new StorageVmSnapshotStrategy());
     for (const s of options.strategies ?? []) registry.registerStrategy(s);
@@ -175,22 +171,9 @@ export class App {
   }
 
   /** The agent serving a host: the in-process simulator, or the host's agent over HTTP. */
-  async agentFor(hostId: string): Promise<HypervisorAgent> {
-    // A host's agent never changes kind or address, so it is resolved once.
-    const cached = this.agents.get(hostId);
-    if (cached !== undefined) return cached;
-    const host = await this.deps.inventory.getHost(hostId);
-    if (host === undefined) throw new Error(`host ${hostId} is not found`);
-    if (host.hypervisor === 'Simulator') {
-      const agent = this.simulator.agentFor(host.id, host.zoneId);
-      this.agents.set(host.id, agent);
-      return agent;
-    }
-    if (host.url === null || host.agentToken === null) throw new Error(`host ${host.name} has no agent url`);
-    // The gateway applies each command's own timeout; the client's is only a backstop.
-    const client = new HttpAgentClient({ url: host.url, token: host.agentToken, timeoutMs: 3 * 3600_000 });
-    this.agents.set(host.id, client);
-    return client;
+  /** The agent serving a host: the in-process simulator, or the host's agent over HTTP. */
+  agentFor(hostId: string): Promise<HypervisorAgent> {
+    return this.directory.agentFor(hostId);
   }
 
   /** The first admin user: acts for the system (expiry). */
