@@ -35,8 +35,6 @@ async function main(): Promise<void> {
   const app = await App.open({
     config: loadConfig(dir, { plugins: [] }),
     log: pino({ level: 'silent' }),
-    // Zero latency: no fsync of the simulator's state file (the database keeps its own settings).
-    simulator: { fsync: false },
   });
   const seeded = await seed(app);
   await app.start();

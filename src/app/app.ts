@@ -33,7 +33,7 @@ export interface AppOptions {
   readonly config: AppConfig;
   readonly log?: Logger;
   /** Simulator options for tests (short guest-agent timeouts). */
-  readonly simulator?: { guestAgentTimeoutMs?: number; fsync?: boolean };
+  readonly simulator?: { guestAgentTimeoutMs?: number };
   /** Extra strategies registered after the built-ins (tests). */
   readonly strategies?: readonly import('../core/plugin-api.ts').VmSnapshotStrategy[];
   readonly jobLeaseMs?: number;
@@ -80,7 +80,6 @@ export class App {
       ...(options.simulator?.guestAgentTimeoutMs !== undefined
         ? { guestAgentTimeoutMs: options.simulator.guestAgentTimeoutMs }
         : {}),
-      ...(options.simulator?.fsync !== undefined ? { fsync: options.simulator.fsync } : {}),
     });
     const inventory = new InventoryStore(store.db);
     const registry = new StrategyRegistry();

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const app = await App.open({
     config: loadConfig(dir, { plugins: [] }),
     log: quietLog,
-    simulator: { fsync: false },
+    simulator: {},
   });
   if (!(await isSeeded(app))) await seed(app);
   for (const fault of workload.faults ?? []) app.simulator.configure(fault);

@@ -25,7 +25,7 @@ export async function reopenApp(
   const app = await App.open({
     config,
     log: quietLog,
-    simulator: { guestAgentTimeoutMs: 300, fsync: false },
+    simulator: { guestAgentTimeoutMs: 300 },
     ...opts,
   });
   if (opts.start ?? true) await app.start();

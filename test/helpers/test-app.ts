@@ -37,7 +37,7 @@ export async function openTestApp(
   const app = await App.open({
     config,
     log: quietLog,
-    simulator: { guestAgentTimeoutMs: 300, fsync: false },
+    simulator: { guestAgentTimeoutMs: 300 },
     ...opts,
   });
   const seeded = await seed(app);

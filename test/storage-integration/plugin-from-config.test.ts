@@ -39,7 +39,7 @@ async function open(config: AppConfig): Promise<App> {
   const app = await App.open({
     config,
     log: quietLog,
-    simulator: { guestAgentTimeoutMs: 300, fsync: false },
+    simulator: { guestAgentTimeoutMs: 300 },
   });
   apps.push(app);
   return app;

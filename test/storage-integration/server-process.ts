@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const app = await App.open({
     config: loadConfig(dir, { plugins: [vendorPlugin({ latencyMs: options.latencyMs })] }),
     log: quietLog,
-    simulator: { fsync: false },
+    simulator: {},
   });
   if (!(await isSeeded(app))) await seed(app);
   await app.deps.settings.set('vmsnapshot.freeze.budget', String(options.budgetMs));

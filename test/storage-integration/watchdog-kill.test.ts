@@ -103,7 +103,7 @@ async function reopen(dir: string): Promise<App> {
   const app = await App.open({
     config: loadConfig(dir, { plugins: [vendorPlugin({ latencyMs: 0 })] }),
     log: quietLog,
-    simulator: { guestAgentTimeoutMs: 300, fsync: false },
+    simulator: { guestAgentTimeoutMs: 300 },
   });
   apps.push(app);
   return app;
