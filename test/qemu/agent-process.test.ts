@@ -2,7 +2,7 @@
  * The agent as its own process behind HTTP: token auth, and a kill -9 in the middle of a live memory
  * snapshot's RAM save, then restart and reconcile (issue 6, crash safety).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -10,49 +10,8 @@ import { HttpAgentClient } from '../../src/hypervisors/qemu/http-agent-client.ts
 import { QmpClient } from '../../src/hypervisors/qemu/qmp-client.ts';
 import { topNodes } from '../../src/hypervisors/qemu/live-block.ts';
 import { createSnap, vmSpec } from './agent-fixtures.ts';
-import { describeQemu, hasPattern, repoRoot, scratchDir, writePattern } from './helpers.ts';
-
-const TOKEN = 'test-token-0123456789';
-
-interface AgentProcess {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly output: () => string;
-}
-
-function spawnAgent(dir: string, extraEnv: Record<string, string> = {}): Promise<AgentProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'src/hypervisors/qemu/agent-main.ts')],
-    {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        VMSNAP_AGENT_TOKEN: TOKEN,
-        VMSNAP_AGENT_PORT: '0',
-        VMSNAP_AGENT_STATE_DIR: path.join(dir, 'state'),
-        VMSNAP_AGENT_POOL_DIR: path.join(dir, 'pool'),
-        ...extraEnv,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent did not start:\n${out}`)), 20_000);
-    const onData = (chunk: Buffer): void => {
-      out += chunk.toString();
-      const match = /vmsnap-agent listening (\S+)/.exec(out);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1], output: () => out });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`agent exited (${code}):\n${out}`)));
-  });
-}
+import { spawnAgent, TOKEN } from '../qemu-e2e/e2e-helpers.ts';
+import { describeQemu, hasPattern, scratchDir, writePattern } from './helpers.ts';
 
 function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
