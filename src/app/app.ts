@@ -51,6 +51,8 @@ export class App {
   readonly plugins: LoadedPlugin[] = [];
   private expiryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Periodic work in flight, by name: one at a time each, awaited by stop(). */
+  private readonly ticking = new Map<string, Promise<void>>();
 
   private constructor(
     readonly config: AppConfig,
@@ -72,7 +74,7 @@ export class App {
     const { config } = options;
     mkdirSync(config.dataDir, { recursive: true });
     const log = options.log ?? pino({ level: process.env['VMSNAP_LOG_LEVEL'] ?? 'info' });
-    const store = await openStore({ url: config.databaseUrl });
+    const store = await openStore({ url: config.databaseUrl }, log);
     const settings = new SettingsStore(store.db);
     await settings.load();
     const simulator = new SimulatorWorld({
@@ -139,11 +141,21 @@ export class App {
     if (this.store.dialect === 'sqlite') await this.deps.jobs.releaseAllLeases();
     await this.deps.jobs.start();
     const every = this.options.expiryIntervalMs ?? 60_000;
-    this.expiryTimer = setInterval(() => void this.expireNow(), every);
+    this.expiryTimer = setInterval(() => this.tick('expiry', () => this.expireNow()), every);
     this.heartbeatTimer = setInterval(
-      () => void this.heartbeat(),
+      () => this.tick('heartbeat', () => this.heartbeat()),
       this.options.heartbeatIntervalMs ?? 10_000,
     );
+  }
+
+  /** Runs periodic work unless the previous round is still going; failures are logged. */
+  private tick(name: string, work: () => Promise<unknown>): void {
+    if (this.ticking.has(name)) return;
+    const round = work()
+      .then(() => undefined)
+      .catch((err: unknown) => this.deps.log.warn({ err: String(err) }, `${name} failed`))
+      .finally(() => this.ticking.delete(name));
+    this.ticking.set(name, round);
   }
 
   /** One heartbeat of every agent-backed host; VMs the agents report are imported for the admin. */
@@ -164,6 +176,7 @@ export class App {
   async stop(): Promise<void> {
     clearInterval(this.expiryTimer);
     clearInterval(this.heartbeatTimer);
+    await Promise.allSettled([...this.ticking.values()]);
     await this.deps.jobs.stop();
     this.simulator.dispose();
     await this.store.close();

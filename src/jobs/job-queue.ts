@@ -71,6 +71,10 @@ export class JobQueue {
   private readonly recoverers = new Map<string, RecoveryHandler>();
   private readonly active = new Map<string, Promise<void>>();
   private readonly waiters = new Map<string, Array<(row: AsyncJobRow) => void>>();
+  /** Pumps and lease renewals in flight: stop() waits for them before the store may close. */
+  private readonly background = new Set<Promise<void>>();
+  /** Pending waitFor calls, ended by stop() so none polls a closed store. */
+  private readonly pendingWaits = new Set<(reason: Error) => void>();
   private running = false;
   private pumping = false;
   private pumpAgain = false;
@@ -119,16 +123,24 @@ export class JobQueue {
     this.running = true;
     await this.recoverOrphans();
     this.timer = setInterval(() => this.wake(), this.pollMs);
-    this.leaseTimer = setInterval(() => void this.renewLeases(), Math.max(1000, this.leaseMs / 3));
+    this.leaseTimer = setInterval(() => this.track(this.renewLeases()), Math.max(1000, this.leaseMs / 3));
     this.wake();
   }
 
-  /** Stops claiming; waits for running jobs to finish. */
+  /**
+   * Stops claiming; waits for running jobs and for any claim or renewal in flight, so that nothing
+   * touches the store after this resolves; pending waitFor calls are rejected.
+   */
   async stop(): Promise<void> {
     this.running = false;
     clearInterval(this.timer);
     clearInterval(this.leaseTimer);
-    await Promise.allSettled([...this.active.values()]);
+    // A claim in flight may still hand over a job: loop until nothing is left running.
+    while (this.active.size > 0 || this.background.size > 0) {
+      await Promise.allSettled([...this.active.values(), ...this.background]);
+    }
+    const stopped = new Error('job queue stopped');
+    for (const end of [...this.pendingWaits]) end(stopped);
   }
 
   get activeCount(): number {
@@ -150,20 +162,37 @@ export class JobQueue {
     if (row === undefined) throw new Error(`no job ${id}`);
     if (isFinal(row)) return row;
     return new Promise<AsyncJobRow>((resolve, reject) => {
-      const done = (r: AsyncJobRow): void => {
+      const end = (): void => {
         clearTimeout(timer);
         clearInterval(poll);
+        this.pendingWaits.delete(fail);
+        const rest = (this.waiters.get(id) ?? []).filter((w) => w !== done);
+        if (rest.length > 0) this.waiters.set(id, rest);
+        else this.waiters.delete(id);
+      };
+      const done = (r: AsyncJobRow): void => {
+        end();
         resolve(r);
       };
-      const timer = setTimeout(() => {
-        clearInterval(poll);
-        reject(new Error(`job ${id} not done after ${timeoutMs} ms`));
-      }, timeoutMs);
+      const fail = (reason: Error): void => {
+        end();
+        reject(reason);
+      };
+      const timer = setTimeout(() => fail(new Error(`job ${id} not done after ${timeoutMs} ms`)), timeoutMs);
+      let polling = false;
       const poll = setInterval(() => {
-        void this.get(id).then((r) => {
-          if (isFinal(r)) done(r);
-        });
+        if (polling) return;
+        polling = true;
+        this.get(id).then(
+          (r) => {
+            polling = false;
+            if (isFinal(r)) done(r);
+          },
+          // A failed read is retried on the next tick; the timeout bounds the wait.
+          () => (polling = false),
+        );
       }, 250);
+      this.pendingWaits.add(fail);
       this.waiters.set(id, [...(this.waiters.get(id) ?? []), done]);
     });
   }
@@ -175,13 +204,23 @@ export class JobQueue {
       return;
     }
     this.pumping = true;
-    void this.pump().finally(() => {
-      this.pumping = false;
-      if (this.pumpAgain) {
-        this.pumpAgain = false;
-        this.wake();
-      }
-    });
+    this.track(
+      this.pump().finally(() => {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.wake();
+        }
+      }),
+    );
+  }
+
+  /** Keeps a background promise until it settles; its failure is logged, never left unhandled. */
+  private track(work: Promise<void>): void {
+    const tracked = work
+      .catch((err: unknown) => this.log.error({ err }, 'job queue background work failed'))
+      .finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
   }
 
   private async pump(): Promise<void> {
@@ -259,13 +298,12 @@ export class JobQueue {
     // keeps the event loop from the API's requests (measured: 335 ms p50 create calls).
     await yieldToEventLoop();
     const handler = recovering ? this.recoverers.get(row.kind) : this.handlers.get(row.kind);
-    const job = this.toRunningJob(row);
     let status: JobStatus;
     let code: number;
     let result: JobResult;
     try {
       if (handler === undefined) throw new Error(`no handler for job kind ${row.kind}`);
-      result = await handler(job);
+      result = await handler(this.toRunningJob(row));
       status = 'succeeded';
       code = 0;
     } catch (err) {
@@ -276,7 +314,11 @@ export class JobQueue {
       if (d.code >= 530) this.log.warn({ job: row.id, kind: row.kind, err: d.text }, 'job failed');
     }
     await yieldToEventLoop();
-    await this.finish(row.id, status, code, result);
+    // If the result cannot be stored the job stays running under our lease; once the lease runs
+    // out, recovery reconciles it like any orphan. Never an unhandled rejection.
+    await this.finish(row.id, status, code, result).catch((err: unknown) =>
+      this.log.error({ err, job: row.id }, 'could not record the job result'),
+    );
   }
 
   private async finish(id: string, status: JobStatus, code: number, result: JobResult): Promise<void> {

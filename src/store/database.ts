@@ -9,6 +9,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import type { Database } from './schema.ts';
+import type { Logger } from '../core/plugin-api.ts';
 
 export type Db = Kysely<Database>;
 
@@ -26,16 +27,25 @@ export interface OpenedStore {
 // PostgreSQL returns int8 as strings by default; all our bigints are epoch ms and fit a double.
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
-export async function openStore(config: StoreConfig): Promise<OpenedStore> {
+export async function openStore(config: StoreConfig, log?: Logger): Promise<OpenedStore> {
   const dialect: Dialect = config.url.startsWith('postgres') ? 'postgres' : 'sqlite';
   const db =
     dialect === 'postgres'
-      ? new Kysely<Database>({
-          dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: config.url, max: 10 }) }),
-        })
+      ? new Kysely<Database>({ dialect: new PostgresDialect({ pool: openPgPool(config.url, log) }) })
       : new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(config.url) }) });
   await migrate(db, dialect);
   return { db, dialect, close: () => db.destroy() };
+}
+
+/**
+ * An idle pooled connection that PostgreSQL closes (restart, failover, an admin's terminate) makes
+ * the pool emit 'error'; unheard, that event would kill the process. The pool drops the client and
+ * the next query opens a new one, so logging is all there is to do.
+ */
+function openPgPool(url: string, log: Logger | undefined): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  pool.on('error', (err) => log?.warn({ err: err.message }, 'idle PostgreSQL connection lost'));
+  return pool;
 }
 
 function openSqlite(url: string): SqliteDatabase.Database {

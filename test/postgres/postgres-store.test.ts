@@ -3,6 +3,7 @@
  * engine they run on. Two JobQueue instances on one database stand in for two management servers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import pino from 'pino';
 import { JobQueue } from '../../src/jobs/job-queue.ts';
 import { openStore, type OpenedStore } from '../../src/store/database.ts';
@@ -92,6 +93,61 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL store ${skipReason ?? ''}`
       const expected = [...seen].sort((a, b) => a - b);
       expect(seen, `FIFO order on ${vm}`).toEqual(expected);
       expect(seen).toHaveLength(15);
+    }
+  });
+
+  it('keeps serving after PostgreSQL drops its idle connections (no crash on the pool error)', async () => {
+    const lost: string[] = [];
+    const capture = {
+      info: () => undefined,
+      debug: () => undefined,
+      error: () => undefined,
+      warn: (_obj: object | string, msg?: string) => void lost.push(msg ?? ''),
+    };
+    const store = await openStore({ url: db.url }, capture);
+    try {
+      // Open several pooled connections, then let them go idle.
+      await Promise.all(
+        Array.from({ length: 3 }, () => store.db.selectFrom('settings').selectAll().execute()),
+      );
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      const killed = await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      await admin.end();
+      expect(killed.rowCount).toBeGreaterThan(0);
+      for (let i = 0; i < 50 && lost.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(lost).toContain('idle PostgreSQL connection lost');
+      // The pool replaced the dead connections: the store still answers.
+      const rows = await store.db.selectFrom('settings').selectAll().execute();
+      expect(Array.isArray(rows)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('an App stopped while its heartbeat and expiry rounds run leaves no query behind', async () => {
+    const fresh = await createTempDatabase(); // the first test seeded the shared one
+    const t = await openTestApp({ databaseUrl: fresh.url, heartbeatIntervalMs: 1, expiryIntervalMs: 1 });
+    const vm = await t.vm('web-1');
+    const { jobId } = await t.app.snapshotManager.create(t.demo, { vmId: vm.id, snapshotMemory: false });
+    expect((await t.app.deps.jobs.waitFor(jobId)).status).toBe('succeeded');
+    await t.close();
+    // Rounds that were in flight finished before the pool closed; any late query would surface
+    // here as an unhandled rejection and fail this file.
+    await new Promise((r) => setTimeout(r, 200));
+    const check = await openStore({ url: fresh.url });
+    try {
+      const job = await check.db
+        .selectFrom('async_jobs')
+        .select('status')
+        .where('id', '=', jobId)
+        .executeTakeFirst();
+      expect(job?.status).toBe('succeeded');
+    } finally {
+      await check.close();
+      await fresh.drop();
     }
   });
 });
