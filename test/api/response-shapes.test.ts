@@ -409,5 +409,15 @@ describe('API response shapes (recorded CloudStack fixtures)', () => {
         ['team', 'blue green', memorySnap.id],
       ]);
     });
+
+    it('listAsyncJobs shows a job result as queryAsyncJobResult does, tags included', async () => {
+      const queried = await h.demo.payload('queryAsyncJobResult', { jobid: memorySnap.jobid });
+      const result = queried['jobresult'] as { vmsnapshot: { tags: Array<Record<string, unknown>> } };
+      expect(result.vmsnapshot.tags.map((t) => [t['key'], t['value']])).toContainEqual(['env', 'prod']);
+      const listed = itemsOf(await h.demo.payload('listAsyncJobs'), 'asyncjobs').find(
+        (j) => j['jobid'] === memorySnap.jobid,
+      );
+      expect(listed?.['jobresult']).toEqual(queried['jobresult']);
+    });
   });
 });

@@ -34,7 +34,8 @@ export const listAsyncJobs = defineCommand({
       if (!Number.isNaN(start)) q = q.where('created', '>=', start);
     }
     const jobs = (await q.execute()).filter((j) => scope.visible(j.account_id));
-    const lookups = await loadLookups(app);
+    // Results name snapshots and VMs: their tags are shown as queryAsyncJobResult shows them.
+    const lookups = await loadLookups(app, [{ type: 'VMSnapshot' }, { type: 'UserVm' }]);
     return pagedList(app, reader, 'asyncjobs', jobs, (j) => renderJob(app, j, caller.isAdmin, lookups));
   },
 });

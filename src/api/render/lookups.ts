@@ -37,7 +37,7 @@ export interface TagScope {
  * One query for every name (the tables are small) and, only when the response shows tags, one for
  * the tags in scope: a job poll must not scan the tag table.
  */
-export async function loadLookups(app: App, tags?: TagScope): Promise<Lookups> {
+export async function loadLookups(app: App, tags?: TagScope | readonly TagScope[]): Promise<Lookups> {
   const { db } = app.deps;
   const names = await db
     .selectFrom('accounts')
@@ -46,11 +46,24 @@ export async function loadLookups(app: App, tags?: TagScope): Promise<Lookups> {
     .unionAll(db.selectFrom('hosts').select([sql<string>`'h'`.as('kind'), 'id', 'name']))
     .unionAll(db.selectFrom('storage_pools').select([sql<string>`'p'`.as('kind'), 'id', 'name']))
     .execute();
+  const scopes = (tags === undefined ? [] : 'type' in tags ? [tags] : tags).filter(
+    (t) => t.ids === undefined || t.ids.length > 0,
+  );
   let tagRows: TagRow[] = [];
-  if (tags !== undefined && (tags.ids === undefined || tags.ids.length > 0)) {
-    let q = db.selectFrom('resource_tags').selectAll().where('resource_type', '=', tags.type);
-    if (tags.ids !== undefined) q = q.where('resource_id', 'in', [...tags.ids]);
-    tagRows = await q.execute();
+  if (scopes.length > 0) {
+    tagRows = await db
+      .selectFrom('resource_tags')
+      .selectAll()
+      .where((eb) =>
+        eb.or(
+          scopes.map((t) =>
+            t.ids === undefined
+              ? eb('resource_type', '=', t.type)
+              : eb.and([eb('resource_type', '=', t.type), eb('resource_id', 'in', [...t.ids])]),
+          ),
+        ),
+      )
+      .execute();
   }
   const byKind = (kind: string): Map<string, string> =>
     new Map(names.filter((n) => n.kind === kind).map((n) => [n.id, n.name]));
