@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Db } from '../store/database.ts';
+import { isUniqueViolation, type Db } from '../store/database.ts';
 import type { AsyncJobRow, NewAsyncJob } from '../store/schema.ts';
 import { describeError } from '../core/errors.ts';
 import type { Logger } from '../core/plugin-api.ts';
@@ -449,10 +449,4 @@ function jobRow(
     started: done ? now : null,
     completed: done ? now : null,
   };
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const code = (err as { code?: unknown }).code;
-  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { VmSnapshotState, VmSnapshotType } from '../core/plugin-api.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import { TRANSITIONAL_STATES } from '../core/vm-snapshot-state.ts';
-import type { StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
+import { SnapshotNameTakenError, type StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
 import type { StoredVm } from '../store/inventory-store.ts';
 import { checkAccess, type Caller } from './caller.ts';
 import type { ManagerDeps } from './manager-deps.ts';
@@ -79,8 +79,27 @@ export class VmSnapshotManager {
     return { snapshot, jobId };
   }
 
-  /** CloudStack's allocVMSnapshot checks A1–A15, in order. */
+  /**
+   * CloudStack's allocVMSnapshot checks A1–A15, in order. Two concurrent creates of one VM can both
+   * pass the name checks; the database refuses the second insert, and that create runs the checks
+   * again: its generated name moves on, a clashing display name gets CloudStack's 431.
+   */
   async allocate(caller: Caller, req: CreateSnapshotRequest): Promise<StoredVmSnapshot> {
+    // Each round lets at least one of the racing creates in, so this bound is only ever reached by
+    // a create losing to twenty others of the same VM at once.
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      try {
+        return await this.allocateOnce(caller, req);
+      } catch (err) {
+        if (!(err instanceof SnapshotNameTakenError)) throw err;
+      }
+    }
+    throw new CloudRuntimeError(
+      `Creating Instance Snapshot failed: too many concurrent snapshot requests for Instance:${req.vmId}, please try again later`,
+    );
+  }
+
+  private async allocateOnce(caller: Caller, req: CreateSnapshotRequest): Promise<StoredVmSnapshot> {
     const { inventory, snapshots, settings, registry } = this.deps;
     const memory = req.snapshotMemory ?? false;
     const vm = await inventory.getVm(req.vmId);

@@ -48,6 +48,13 @@ function openPgPool(url: string, log: Logger | undefined): pg.Pool {
   return pool;
 }
 
+/** A unique index refused a write, on either engine. */
+export function isUniqueViolation(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}
+
 function openSqlite(url: string): SqliteDatabase.Database {
   const file = url.replace(/^sqlite:/, '');
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });

@@ -198,10 +198,26 @@ function initial(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * A live snapshot's generated name is its tag on the hypervisor, and its display name is what users
+ * address it by: two concurrent creates must not both pass the manager's checks with the same one.
+ * Partial indexes (live rows only) so a deleted snapshot's names can be reused, as in CloudStack.
+ */
+const uniqueSnapshotNames: Migration = {
+  async up(db: Kysely<unknown>) {
+    await sql`CREATE UNIQUE INDEX vm_snapshots_live_name ON vm_snapshots (vm_id, name) WHERE removed IS NULL`.execute(
+      db,
+    );
+    await sql`CREATE UNIQUE INDEX vm_snapshots_live_display_name ON vm_snapshots (vm_id, display_name) WHERE removed IS NULL`.execute(
+      db,
+    );
+  },
+};
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations() {
-      return { '0001_initial': initial(dialect) };
+      return { '0001_initial': initial(dialect), '0002_unique_snapshot_names': uniqueSnapshotNames };
     },
   };
 }

@@ -10,7 +10,7 @@ import type {
   VolumeSnapshotRecord,
 } from '../core/plugin-api.ts';
 import { transition, type VmSnapshotEvent } from '../core/vm-snapshot-state.ts';
-import type { Db } from './database.ts';
+import { isUniqueViolation, type Db } from './database.ts';
 import type { Database, VmSnapshotRow, VmSnapshotVolumeRow } from './schema.ts';
 
 export type SnapshotDetails = Record<string, string | number | boolean>;
@@ -30,6 +30,14 @@ export class ConcurrentUpdateError extends Error {
   constructor(id: string, expected: VmSnapshotState) {
     super(`VM snapshot ${id} was changed concurrently (expected state ${expected})`);
     this.name = 'ConcurrentOperationException';
+  }
+}
+
+/** Thrown when another live snapshot of the VM took the name or display name first (a lost race). */
+export class SnapshotNameTakenError extends Error {
+  constructor(vmId: string, name: string, displayName: string) {
+    super(`VM ${vmId} already has a live snapshot named ${name} or displayed as ${displayName}`);
+    this.name = 'SnapshotNameTakenError';
   }
 }
 
@@ -99,7 +107,12 @@ export class VmSnapshotStore {
       updated: s.created,
       removed: null,
     };
-    await this.db.insertInto('vm_snapshots').values(row).execute();
+    try {
+      await this.db.insertInto('vm_snapshots').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new SnapshotNameTakenError(s.vmId, s.name, s.displayName);
+      throw err;
+    }
     // The row is exactly what was written: no need to read it back.
     return toStored(row, []);
   }

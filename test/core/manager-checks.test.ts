@@ -168,6 +168,37 @@ describe('manager checks', () => {
       expect(t.app.simulator.inspect(vm.instanceName)?.snapshots.map((s) => s.name)).toEqual([b.name]);
     });
 
+    it('concurrent creates of one VM get distinct generated names, and all complete', async () => {
+      const vm = await t.vm('app-1');
+      // Issued together: every call reads the VM's snapshots before any of them has inserted.
+      const created = await Promise.all(
+        Array.from({ length: 8 }, () => mgr().create(t.demo, { vmId: vm.id })),
+      );
+      const names = created.map((c) => c.snapshot.name);
+      expect(new Set(names).size, names.join(' ')).toBe(8);
+      for (const c of created) expect((await waitJob(t.app, c.jobId)).status).toBe('succeeded');
+      const onHost = t.app.simulator.inspect(vm.instanceName)?.snapshots.map((s) => s.name) ?? [];
+      expect([...onHost].sort()).toEqual([...names].sort());
+    });
+
+    it('concurrent creates with one display name: one wins, the others get A6 (431)', async () => {
+      const vm = await t.vm('app-1');
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 4 }, () => mgr().create(t.demo, { vmId: vm.id, name: 'nightly' })),
+      );
+      const won = outcomes.filter((o) => o.status === 'fulfilled');
+      const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+      expect(won).toHaveLength(1);
+      for (const l of lost) {
+        expect(l.reason).toBeInstanceOf(InvalidParameterError);
+        expect((l.reason as CloudError).message).toBe(
+          'Creating Instance Snapshot failed because Instance Snapshot with namenightly  already exists',
+        );
+      }
+      const live = await t.app.deps.snapshots.listByVm(vm.id);
+      expect(live.filter((x) => x.displayName === 'nightly')).toHaveLength(1);
+    });
+
     it.each(['Starting', 'Stopping', 'Error', 'Destroyed'] as const)('A7: VM in %s -> 431', async (state) => {
       const vm = await t.vm('web-1');
       expect(await t.app.deps.inventory.setVmState(vm, state, vm.hostId)).toBe(true);
