@@ -40,8 +40,14 @@ describeQemu('QEMU host agent with qemu-ga in the tiny Linux guest', () => {
       saveStallMs: 2000,
       afterStep: async (_vm, step) => {
         if (step === 'saving' && killWriterOnSave) {
-          // Fault injection: the RAM file's writer dies in the middle of the save.
-          for (const pid of descendantsOf(agent.runningVm('g1')!.pid)) process.kill(pid, 'SIGKILL');
+          // Fault injection: the RAM file's writer dies in the middle of the save. The writer is a
+          // shell that forks a subshell and `sleep` (the stall): on a loaded machine they may not
+          // exist yet at the first look, so keep killing for a while, well inside the 2 s stall.
+          const qemuPid = agent.runningVm('g1')!.pid;
+          for (const until = Date.now() + 1000; Date.now() < until;) {
+            for (const pid of descendantsOf(qemuPid)) process.kill(pid, 'SIGKILL');
+            await new Promise((r) => setTimeout(r, 50));
+          }
           return;
         }
         if (step !== 'frozen') return;
