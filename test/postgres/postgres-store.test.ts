@@ -117,8 +117,12 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL store ${skipReason ?? ''}`
       );
       await admin.end();
       expect(killed.rowCount).toBeGreaterThan(0);
-      for (let i = 0; i < 50 && lost.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(lost).toContain('idle PostgreSQL connection lost');
+      // Each killed connection reports its loss; a query handed a connection whose loss has not
+      // arrived yet would fail like any query on a dead link, so wait for all of them.
+      for (let i = 0; i < 100 && lost.length < (killed.rowCount ?? 1); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(lost.filter((m) => m === 'idle PostgreSQL connection lost')).toHaveLength(killed.rowCount ?? 1);
       // The pool replaced the dead connections: the store still answers.
       const rows = await store.db.selectFrom('settings').selectAll().execute();
       expect(Array.isArray(rows)).toBe(true);
