@@ -37,20 +37,7 @@ export interface StoredPool {
 }
 
 /** A VM as it is first recorded (deploy, import, seed). */
-export interface NewVm {
-  readonly id: string;
-  readonly instanceName: string;
-  readonly displayName: string;
-  readonly state: VmState;
-  readonly hostId: string | null;
-  readonly lastHostId: string | null;
-  readonly accountId: string;
-  readonly zoneId: string;
-  readonly hypervisor: HypervisorType;
-  readonly memoryMb: number;
-  readonly cpus: number;
-  readonly created: number;
-}
+export type NewVm = Omit<StoredVm, 'updateCount'>;
 
 export interface NewVolume {
   readonly id: string;

@@ -20,7 +20,7 @@ import type {
 } from '../../core/plugin-api.ts';
 import { fail } from './agent-failure.ts';
 import { AgentStateStore, type DiskRecord, type VmRecord } from './agent-state.ts';
-import { FreezeWatchdog } from './freeze-watchdog.ts';
+import { FreezeWatchdog } from '../freeze-watchdog.ts';
 import { GuestAgentClient } from './guest-agent-client.ts';
 import { watchdogThaw } from './guest-freeze.ts';
 import { startVmProcess, type Accel, type BootImages, type RunningVm } from './vm-process.ts';
@@ -63,7 +63,10 @@ export class AgentContext {
     this.store = new AgentStateStore(options.stateDir);
     this.log = options.log ?? silentLog;
     this.runDir = path.join(options.stateDir, 'run');
-    this.watchdog = new FreezeWatchdog(this.log, (name) => watchdogThaw(this, name));
+    this.watchdog = new FreezeWatchdog(Date.now, (name) => {
+      this.log.warn({ vm: name }, 'freeze budget exceeded: the agent thaws the guest');
+      void watchdogThaw(this, name);
+    });
   }
 
   requireVm(name: string): VmRecord {

@@ -2,7 +2,7 @@
  * # Guest freeze/thaw (qemu-ga) with the watchdog
  *
  * Every freeze (a snapshot's or a FreezeThaw command's) is persisted with its deadline BEFORE the
- * freeze goes to the guest: the watchdog (`freeze-watchdog.ts`) is in memory, so a restarted agent
+ * freeze goes to the guest: the watchdog (`../freeze-watchdog.ts`) is in memory, so a restarted agent
  * thaws the guests the dead process froze (`startup-recovery.ts`). The fsync happens outside the
  * freeze window.
  */
@@ -67,7 +67,7 @@ export async function freezeGuest(ctx: AgentContext, vm: VmRecord, guest: GuestA
     return await guest.fsfreezeFreeze(10_000);
   } finally {
     const deadline = vm.freeze?.deadline;
-    if (deadline !== undefined && deadline !== null) ctx.watchdog.arm(vm.name, deadline - Date.now());
+    if (deadline !== undefined && deadline !== null) ctx.watchdog.arm(vm.name, deadline);
   }
 }
 

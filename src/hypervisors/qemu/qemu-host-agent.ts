@@ -6,7 +6,7 @@
  * This file is the entry point: start-up, shutdown and command dispatch (one operation at a time per
  * VM). Each command is handled in its own module:
  * - `vm-lifecycle.ts`: create/start/stop/destroy, VM states and inventory;
- * - `guest-freeze.ts` (+ `freeze-watchdog.ts`): guest ping, freeze/thaw with the watchdog;
+ * - `guest-freeze.ts` (+ `../freeze-watchdog.ts`): guest ping, freeze/thaw with the watchdog;
  * - `snapshot-create.ts`: taking a snapshot, dispatching to `disk-snapshot.ts` (external overlays,
  *   live transaction or offline) and `memory-snapshot.ts` (live RAM save or internal `snapshot-save`);
  *   failures roll back in `snapshot-rollback.ts`;
@@ -72,7 +72,7 @@ export class QemuHostAgent implements HypervisorAgent {
 
   /** Stops watchdogs and closes sockets; QEMU processes keep running. */
   async close(): Promise<void> {
-    this.ctx.watchdog.clear();
+    this.ctx.watchdog.disarmAll();
     for (const vm of this.ctx.running.values()) vm.qmp.close();
     for (const guest of this.ctx.guests.values()) guest.close();
     this.ctx.running.clear();

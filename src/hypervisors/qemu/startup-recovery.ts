@@ -39,7 +39,7 @@ export async function recoverFreezes(ctx: AgentContext): Promise<void> {
     const left = freeze.deadline === null ? 0 : freeze.deadline - Date.now();
     if (freeze.owner === 'caller' && left > 0) {
       ctx.log.warn({ vm: vm.name, leftMs: left }, 'guest frozen before the restart: watchdog re-armed');
-      ctx.watchdog.arm(vm.name, left);
+      ctx.watchdog.arm(vm.name, freeze.deadline!);
       continue;
     }
     ctx.log.warn(
@@ -52,7 +52,7 @@ export async function recoverFreezes(ctx: AgentContext): Promise<void> {
       changed = true;
     } catch (error) {
       ctx.log.error({ vm: vm.name, error: String(error) }, 'thaw after restart failed: retrying in 1 s');
-      ctx.watchdog.arm(vm.name, 1000);
+      ctx.watchdog.arm(vm.name, Date.now() + 1000);
     }
   }
   if (changed) await ctx.store.save();

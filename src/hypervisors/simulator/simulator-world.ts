@@ -12,7 +12,7 @@
 import type { AgentCommandKind, PowerState, VolumeTO } from '../../core/plugin-api.ts';
 import { FaultInjector, commandKindFromName, parseSimulatorValue } from './fault-injector.ts';
 import type { FaultRule } from './fault-injector.ts';
-import { FreezeWatchdog } from './freeze-watchdog.ts';
+import { FreezeWatchdog } from '../freeze-watchdog.ts';
 import {
   DEFAULT_GUEST_AGENT_TIMEOUT_MS,
   GUEST_AGENT_NOT_CONNECTED,

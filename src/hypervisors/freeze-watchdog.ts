@@ -1,7 +1,8 @@
 /**
  * Timers that thaw a frozen guest when its freeze budget runs out, whatever the management server does:
  * a host agent must never leave a guest frozen because its caller died (vdsm issue 160: 7.7 h frozen).
- * The deadline itself is persisted by the world; this class only holds the live timers.
+ * Shared by the simulator and the QEMU agent. The timers live in this process only: each agent also
+ * persists every freeze with its deadline, so that a restarted agent thaws what the dead one froze.
  */
 export class FreezeWatchdog {
   private readonly timers = new Map<string, NodeJS.Timeout>();
