@@ -60,6 +60,11 @@ export interface JobQueueOptions {
   readonly ownerId?: string;
 }
 
+interface Waiter {
+  done(row: AsyncJobRow): void;
+  fail(reason: Error): void;
+}
+
 export class JobQueue {
   readonly ownerId: string;
   private readonly db: Db;
@@ -70,11 +75,10 @@ export class JobQueue {
   private readonly handlers = new Map<string, JobHandler>();
   private readonly recoverers = new Map<string, RecoveryHandler>();
   private readonly active = new Map<string, Promise<void>>();
-  private readonly waiters = new Map<string, Array<(row: AsyncJobRow) => void>>();
+  /** Pending waitFor calls by job: finished here, they are woken at once; stop() ends them all. */
+  private readonly waiters = new Map<string, Waiter[]>();
   /** Pumps and lease renewals in flight: stop() waits for them before the store may close. */
   private readonly background = new Set<Promise<void>>();
-  /** Pending waitFor calls, ended by stop() so none polls a closed store. */
-  private readonly pendingWaits = new Set<(reason: Error) => void>();
   private running = false;
   private pumping = false;
   private pumpAgain = false;
@@ -140,7 +144,7 @@ export class JobQueue {
       await Promise.allSettled([...this.active.values(), ...this.background]);
     }
     const stopped = new Error('job queue stopped');
-    for (const end of [...this.pendingWaits]) end(stopped);
+    for (const w of [...this.waiters.values()].flat()) w.fail(stopped);
   }
 
   get activeCount(): number {
@@ -165,8 +169,7 @@ export class JobQueue {
       const end = (): void => {
         clearTimeout(timer);
         clearInterval(poll);
-        this.pendingWaits.delete(fail);
-        const rest = (this.waiters.get(id) ?? []).filter((w) => w !== done);
+        const rest = (this.waiters.get(id) ?? []).filter((w) => w !== waiter);
         if (rest.length > 0) this.waiters.set(id, rest);
         else this.waiters.delete(id);
       };
@@ -192,8 +195,8 @@ export class JobQueue {
           () => (polling = false),
         );
       }, 250);
-      this.pendingWaits.add(fail);
-      this.waiters.set(id, [...(this.waiters.get(id) ?? []), done]);
+      const waiter: Waiter = { done, fail };
+      this.waiters.set(id, [...(this.waiters.get(id) ?? []), waiter]);
     });
   }
 
@@ -336,9 +339,8 @@ export class JobQueue {
       .returningAll()
       .executeTakeFirst();
     if (row === undefined) return;
-    const list = this.waiters.get(id);
-    this.waiters.delete(id);
-    for (const w of list ?? []) w(row);
+    // Each waiter removes itself as it resolves.
+    for (const w of this.waiters.get(id) ?? []) w.done(row);
   }
 
   private toRunningJob(row: AsyncJobRow): RunningJob {
