@@ -32,6 +32,18 @@ function prng(seed: number): () => number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Queues the `index`-th job of queue `key`. */
+function submitWork(queue: JobQueue, key: string, index: number): Promise<string> {
+  return queue.submit({
+    kind: 'work',
+    queueKey: key,
+    accountId: 'a',
+    userId: 'u',
+    cmd: 'test',
+    payload: { index },
+  });
+}
+
 /** Checks per-queue exclusivity and order, and that different queues overlapped at least once. */
 function checkRuns(runs: readonly Run[], expectedPerQueue: ReadonlyMap<string, number>): void {
   const byQueue = new Map<string, Run[]>();
@@ -121,16 +133,7 @@ describe('JobQueue ordering under load', () => {
       const index = counts.get(key) ?? 0;
       counts.set(key, index + 1);
       const via = queues[i % queues.length]!;
-      ids.push(
-        await via.submit({
-          kind: 'work',
-          queueKey: key,
-          accountId: 'a',
-          userId: 'u',
-          cmd: 'test',
-          payload: { index },
-        }),
-      );
+      ids.push(await submitWork(via, key, index));
     }
     // Wait for every job, whichever queue instance ran it.
     const waiter = queues[0]!;
@@ -176,16 +179,7 @@ describe('JobQueue ordering under load', () => {
       const key = keys[Math.floor(random() * keys.length)]!;
       const index = counts.get(key) ?? 0;
       counts.set(key, index + 1);
-      ids.push(
-        await q.submit({
-          kind: 'work',
-          queueKey: key,
-          accountId: 'a',
-          userId: 'u',
-          cmd: 'test',
-          payload: { index },
-        }),
-      );
+      ids.push(await submitWork(q, key, index));
       if (random() < 0.2) await sleep(1);
     }
     for (const id of ids) await q.waitFor(id, 20_000);

@@ -24,12 +24,8 @@ export interface CreatedVm {
 
 const GiB = 1024 ** 3;
 
-/** Creates `vms` for `accountId` in the first zone, spread over its hosts, on its first hypervisor pool. */
-export async function createVms(
-  app: App,
-  accountId: string,
-  vms: readonly VmRequest[],
-): Promise<CreatedVm[]> {
+/** The seeded zone (the first one) and its hosts, oldest first. */
+export async function firstZone(app: App): Promise<{ zoneId: string; hostIds: string[] }> {
   const { db } = app.deps;
   const zone = await db.selectFrom('zones').select('id').orderBy('created').executeTakeFirstOrThrow();
   const hosts = await db
@@ -38,14 +34,25 @@ export async function createVms(
     .where('zone_id', '=', zone.id)
     .orderBy('created')
     .execute();
+  return { zoneId: zone.id, hostIds: hosts.map((h) => h.id) };
+}
+
+/** Creates `vms` for `accountId` in the first zone, spread over its hosts, on its first hypervisor pool. */
+export async function createVms(
+  app: App,
+  accountId: string,
+  vms: readonly VmRequest[],
+): Promise<CreatedVm[]> {
+  const { db } = app.deps;
+  const { zoneId, hostIds } = await firstZone(app);
   const pool = await db
     .selectFrom('storage_pools')
     .select(['id', 'name'])
-    .where('zone_id', '=', zone.id)
+    .where('zone_id', '=', zoneId)
     .where('driver', '=', 'hypervisor')
     .orderBy('created')
     .executeTakeFirstOrThrow();
-  if (hosts.length === 0) throw new Error('the zone has no hosts');
+  if (hostIds.length === 0) throw new Error('the zone has no hosts');
   const out: CreatedVm[] = [];
   const specs: PendingSpec[] = [];
   const now = Date.now();
@@ -53,7 +60,7 @@ export async function createVms(
   await db.transaction().execute(async (trx) => {
     for (const [i, req] of vms.entries()) {
       const id = randomUUID();
-      const hostId = hosts[i % hosts.length]!.id;
+      const hostId = hostIds[i % hostIds.length]!;
       const instanceName = `i-9-${id.slice(0, 8)}-VM`;
       const volumes: VolumeTO[] = Array.from({ length: 1 + (req.dataDisks ?? 0) }, (_, d) => {
         const volId = randomUUID();
@@ -77,7 +84,7 @@ export async function createVms(
           hostId: req.running ? hostId : null,
           lastHostId: hostId,
           accountId,
-          zoneId: zone.id,
+          zoneId,
           hypervisor: 'Simulator',
           memoryMb: 1024,
           cpus: 1,

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { createSnap, vmSpec } from '../qemu/agent-fixtures.ts';
+import { createSnap, snapTO, vmSpec } from '../qemu/agent-fixtures.ts';
 import { describeQemu, scratchDir, testGuest } from '../qemu/helpers.ts';
 import {
   freezeStatus,
@@ -144,7 +144,7 @@ describeQemu('agent restart while a guest is frozen (real agent process, tiny gu
     const check = await restarted.client.execute({
       kind: 'CheckVMSnapshot',
       vmName: 'thaw1',
-      target: createSnapTarget('cut-short'),
+      target: snapTO('cut-short'),
     });
     expect(check).toMatchObject({ result: true, exists: false, current: false, powerState: 'PowerOn' });
     // The guest still works: a second quiesced snapshot freezes and thaws normally.
@@ -155,16 +155,3 @@ describeQemu('agent restart while a guest is frozen (real agent process, tiny gu
     expect(await freezeStatus(restarted.client, 'thaw1')).toBe('thawed');
   });
 });
-
-function createSnapTarget(name: string) {
-  return {
-    id: name,
-    name,
-    type: 'Disk' as const,
-    description: '',
-    current: false,
-    quiesce: true,
-    createdAt: null,
-    parent: null,
-  };
-}

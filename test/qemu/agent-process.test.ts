@@ -9,7 +9,7 @@ import { afterAll, expect, it } from 'vitest';
 import { HttpAgentClient } from '../../src/hypervisors/qemu/http-agent-client.ts';
 import { QmpClient } from '../../src/hypervisors/qemu/qmp-client.ts';
 import { topNodes } from '../../src/hypervisors/qemu/live-block.ts';
-import { createSnap, vmSpec } from './agent-fixtures.ts';
+import { createSnap, snapTO, vmSpec } from './agent-fixtures.ts';
 import { spawnAgent, TOKEN } from '../qemu-e2e/e2e-helpers.ts';
 import { describeQemu, hasPattern, scratchDir, writePattern } from './helpers.ts';
 
@@ -99,7 +99,7 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
       await client2.execute({
         kind: 'CheckVMSnapshot',
         vmName: 'crash1',
-        target: createSnapTarget('doomed'),
+        target: snapTO('doomed', 'DiskAndMemory'),
       }),
     ).toMatchObject({ result: true, exists: false });
     expect(await client2.execute({ kind: 'GetVmStates' })).toMatchObject({
@@ -125,16 +125,3 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
     }
   });
 });
-
-function createSnapTarget(name: string) {
-  return {
-    id: name,
-    name,
-    type: 'DiskAndMemory' as const,
-    description: '',
-    current: true,
-    quiesce: false,
-    createdAt: null,
-    parent: null,
-  };
-}

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { QemuHostAgent } from '../../src/hypervisors/qemu/qemu-host-agent.ts';
 import { cutDisks, topNodes } from '../../src/hypervisors/qemu/live-block.ts';
-import { createSnap, deleteSnap, revertSnap, vmSpec } from './agent-fixtures.ts';
+import { createSnap, deleteSnap, revertSnap, snapTO, vmSpec } from './agent-fixtures.ts';
 import { describeQemu, filePattern, hasPattern, scratchDir, writePattern } from './helpers.ts';
 
 type Ok = { result: true } & Record<string, unknown>;
@@ -109,8 +109,7 @@ describeQemu('QEMU host agent: snapshots with bit-exact data (OS-less VMs)', () 
     ok(await agent.execute(revertSnap(vm, 'cold')));
     expect(stoppedHas('off1', 0x51)).toBe(true);
     expect(
-      ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'off1', target: createSnapTarget('cold') }))
-        .exists,
+      ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'off1', target: snapTO('cold') })).exists,
     ).toBe(true);
   });
 
@@ -166,12 +165,10 @@ describeQemu('QEMU host agent: snapshots with bit-exact data (OS-less VMs)', () 
 
     ok(await agent.execute(deleteSnap(vm, 'i1')));
     expect(
-      ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'int1', target: createSnapTarget('i1') }))
-        .exists,
+      ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'int1', target: snapTO('i1') })).exists,
     ).toBe(false);
     expect(
-      ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'int1', target: createSnapTarget('i2') }))
-        .exists,
+      ok(await agent.execute({ kind: 'CheckVMSnapshot', vmName: 'int1', target: snapTO('i2') })).exists,
     ).toBe(true);
     ok(await agent.execute(revertSnap(vm, 'i2', 'DiskAndMemory')));
     expect(await runningHas('int1', 0x72)).toBe(true);
@@ -258,16 +255,3 @@ describeQemu('QEMU host agent: snapshots with bit-exact data (OS-less VMs)', () 
     expect(stoppedHas('chain1', 0x00, '1M', '3M')).toBe(true);
   });
 });
-
-function createSnapTarget(name: string) {
-  return {
-    id: name,
-    name,
-    type: 'Disk' as const,
-    description: '',
-    current: true,
-    quiesce: false,
-    createdAt: null,
-    parent: null,
-  };
-}

@@ -14,6 +14,7 @@ import type { AsyncJobRow } from '../../src/store/schema.ts';
 import type { StoredVmSnapshot } from '../../src/store/vm-snapshot-store.ts';
 import type { SimulatedArray } from '../../examples/vendor-array-plugin/src/index.ts';
 import { openTestApp, type TestApp } from '../helpers/test-app.ts';
+import { firstZone } from '../helpers/vm-factory.ts';
 
 /** The example plugin's package directory, as a third party's config would name it. */
 export const VENDOR_PLUGIN_DIR = resolve(import.meta.dirname, '../../examples/vendor-array-plugin');
@@ -52,18 +53,6 @@ export function arrayOf(app: App, driverName: string): SimulatedArray {
 export function snapshotsOnArray(app: App, driverName: string, volumeIds: readonly string[]): string[][] {
   const array = arrayOf(app, driverName);
   return volumeIds.map((id) => (array.getVolume(id)?.snapshots ?? []).map((s) => s.id));
-}
-
-async function firstZone(app: App): Promise<{ zoneId: string; hostIds: string[] }> {
-  const { db } = app.deps;
-  const zone = await db.selectFrom('zones').select('id').orderBy('created').executeTakeFirstOrThrow();
-  const hosts = await db
-    .selectFrom('hosts')
-    .select('id')
-    .where('zone_id', '=', zone.id)
-    .orderBy('created')
-    .execute();
-  return { zoneId: zone.id, hostIds: hosts.map((h) => h.id) };
 }
 
 /** The id of a pool by name, or a new pool served by `driver`. */
