@@ -3,6 +3,9 @@
  * dialects: the only difference is the auto-increment column of the job sequence.
  */
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { listIndexes } from './migrations/0003-list-indexes.ts';
+import { resourceLimits } from './migrations/0004-resource-limits.ts';
+import { hostTls } from './migrations/0005-host-tls.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -217,7 +220,13 @@ const uniqueSnapshotNames: Migration = {
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations() {
-      return { '0001_initial': initial(dialect), '0002_unique_snapshot_names': uniqueSnapshotNames };
+      return {
+        '0001_initial': initial(dialect),
+        '0002_unique_snapshot_names': uniqueSnapshotNames,
+        '0003_list_indexes': listIndexes,
+        '0004_resource_limits': resourceLimits,
+        '0005_host_tls': hostTls,
+      };
     },
   };
 }
