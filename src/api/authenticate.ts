@@ -1,17 +1,24 @@
 /**
- * CloudStack's ApiServer.verifyRequest, step for step: the command must exist, an apikey and a
- * signature must be present, a `signatureVersion=3` request must not be expired, the key must map to
- * an enabled user, the command must be available to that user (432 otherwise), and the HMAC-SHA1
- * signature must match. Every other failure is the same 401, so a caller learns nothing about why.
+ * CloudStack's ApiServer.verifyRequest, with its order fixed so that nothing is said about a key
+ * before the request is proven to come from its owner: the command must exist, an apikey and a
+ * signature must be present, an `expires` must be current and not too far ahead, the key must map
+ * to a user whose secret verifies the HMAC-SHA1 signature, the user must be enabled, and only then
+ * may the command be refused as unavailable to that user (432, which names the user). Every other
+ * failure is the same 401, so a caller learns nothing about why, nor whether a key exists.
+ * (CloudStack answers 432 before checking the signature, which tells anyone holding just an API
+ * key the user's id and whether it is an admin.)
  */
 import type { App } from '../app/app.ts';
 import { ApiErrorCode, ServerApiError } from '../core/errors.ts';
 import type { Caller } from '../manager/caller.ts';
 import { AccountStore, type UserWithAccount } from '../store/account-store.ts';
 import type { ApiCommand } from './command.ts';
-import { checkExpiry, verifySignature, type Params } from './protocol/index.ts';
+import { checkExpiry, DEFAULT_MAX_EXPIRES_AHEAD_MS, verifySignature, type Params } from './protocol/index.ts';
 
 export const UNAUTHORIZED_TEXT = 'unable to verify user credentials and/or request signature';
+
+/** The setting that bounds how far ahead a signed request's `expires` may be, in seconds. */
+export const EXPIRES_MAX_SETTING = 'api.signature.expires.max';
 
 export class UnauthorizedError extends ServerApiError {
   constructor(readonly why: string) {
@@ -23,6 +30,9 @@ function param(params: Params, name: string): string | undefined {
   for (const [k, v] of Object.entries(params)) if (k.toLowerCase() === name) return v;
   return undefined;
 }
+
+// An unknown key is checked against this secret too, so both cases do the same HMAC work.
+const NO_SECRET = 'vmsnap: no such api key';
 
 export async function authenticate(
   app: App,
@@ -36,10 +46,12 @@ export async function authenticate(
   const signature = param(params, 'signature');
   if (apiKey === undefined || signature === undefined)
     throw new UnauthorizedError('missing apikey or signature');
-  const expiry = checkExpiry(params, now);
+  const expiry = checkExpiry(params, now, maxExpiresAheadMs(app));
   if (!expiry.ok) throw new UnauthorizedError(expiry.detail);
   const found = await credentialsOf(app, apiKey);
-  if (found === undefined) throw new UnauthorizedError('apikey does not map to a user');
+  const secret = found?.user.secret_key ?? null;
+  const signed = verifySignature(params, secret ?? NO_SECRET);
+  if (found === undefined || secret === null || !signed) throw new UnauthorizedError('bad key or signature');
   const { user, account } = found;
   if (user.state !== 'enabled' || account.state !== 'enabled') throw new UnauthorizedError('disabled user');
   const isAdmin = account.role === 'admin';
@@ -49,10 +61,13 @@ export async function authenticate(
       `The given command:${commandName} does not exist or it is not available for user with id:${user.id}`,
     );
   }
-  if (user.secret_key === null || !verifySignature(params, user.secret_key)) {
-    throw new UnauthorizedError('signature mismatch');
-  }
   return { accountId: account.id, accountName: account.name, userId: user.id, isAdmin };
+}
+
+/** `api.signature.expires.max` in ms; a value that is not a non-negative number means the default. */
+function maxExpiresAheadMs(app: App): number {
+  const seconds = app.deps.settings.getNumber(EXPIRES_MAX_SETTING);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_MAX_EXPIRES_AHEAD_MS;
 }
 
 /**

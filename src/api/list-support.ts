@@ -1,13 +1,26 @@
-/** Shared rules of list commands: who sees what (listall / account), keyword, paging and `count`. */
+/**
+ * Shared rules of list commands: who sees what (listall / account), keyword, paging and `count`.
+ * Lists over tables a tenant can grow (jobs, events, tags) filter and page in SQL (`scope.accountId`,
+ * `listPaging`, `pagedPayload`); small lists may still filter in memory (`visible`, `pagedList`).
+ */
 import { InvalidParameterError } from '../core/errors.ts';
 import type { Caller } from '../manager/caller.ts';
 import type { App } from '../app/app.ts';
-import { listPayload, readPaging, type ParamReader } from './protocol/index.ts';
+import type { PageResult } from '../store/list-page.ts';
+import { listPayload, readPaging, type Paging, type ParamReader } from './protocol/index.ts';
 
 export interface Scope {
   /** True when the caller may see a resource owned by this account. */
   visible(accountId: string): boolean;
+  /** The same rule for SQL: the one account the list is limited to, or null for every account. */
+  readonly accountId: string | null;
 }
+
+function onlyAccount(accountId: string): Scope {
+  return { visible: (a) => a === accountId, accountId };
+}
+
+const EVERY_ACCOUNT: Scope = { visible: () => true, accountId: null };
 
 /**
  * CloudStack's buildACLSearchParameters, for a flat ROOT domain: a user sees its own account only;
@@ -24,7 +37,7 @@ export async function listScope(
     if (args.account !== undefined && args.account !== caller.accountName) {
       throw new InvalidParameterError(`Unable to find account ${args.account} in domain ROOT`);
     }
-    return { visible: (a) => a === caller.accountId };
+    return onlyAccount(caller.accountId);
   }
   if (args.account !== undefined) {
     const acc = await app.deps.db
@@ -34,10 +47,10 @@ export async function listScope(
       .executeTakeFirst();
     if (acc === undefined)
       throw new InvalidParameterError(`Unable to find account ${args.account} in domain ROOT`);
-    return { visible: (a) => a === acc.id };
+    return onlyAccount(acc.id);
   }
-  if (args.listall === true || byId) return { visible: () => true };
-  return { visible: (a) => a === caller.accountId };
+  if (args.listall === true || byId) return EVERY_ACCOUNT;
+  return onlyAccount(caller.accountId);
 }
 
 export function matchesKeyword(
@@ -62,4 +75,20 @@ export async function pagedList<T>(
   const rendered: object[] = [];
   for (const item of slice) rendered.push(await render(item));
   return listPayload(objectName, rendered, items.length);
+}
+
+/** The page a list request asks for (checked as CloudStack checks it), for a query to apply in SQL. */
+export function listPaging(app: App, reader: ParamReader): Paging {
+  return readPaging(reader, app.deps.settings.getNumber('default.page.size'));
+}
+
+/** A page read in SQL as a list payload: `count` is the store's total, an empty list is `{}`. */
+export async function pagedPayload<T>(
+  objectName: string,
+  page: PageResult<T>,
+  render: (item: T) => object | Promise<object>,
+): Promise<Record<string, unknown>> {
+  const rendered: object[] = [];
+  for (const item of page.rows) rendered.push(await render(item));
+  return listPayload(objectName, rendered, page.total);
 }

@@ -16,6 +16,7 @@ import {
   parseFormBody,
   parseQueryString,
   rejectControlCharacters,
+  rejectUnsafeParamNames,
   responseFormatOf,
   serialize,
   type Params,
@@ -23,8 +24,38 @@ import {
 
 export const CLOUDSTACK_VERSION = '4.20.0.0-vmsnap';
 
+/**
+ * Bounds on what one client may hold. Node's and fastify's defaults let a client that sends its
+ * headers or body a byte at a time keep a connection (and its memory) forever, and accept any
+ * number of connections.
+ */
+export interface ServerLimits {
+  /** The whole request (headers and body) must arrive within this. */
+  readonly requestTimeoutMs: number;
+  /** The headers must arrive within this (at most `requestTimeoutMs`). */
+  readonly headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** A connection with no traffic at all is closed after this. */
+  readonly connectionTimeoutMs: number;
+  /** Connections beyond this many are closed as they arrive. */
+  readonly maxConnections: number;
+  /** How often node looks for requests past their timeouts (its default is 30 s). */
+  readonly timeoutCheckIntervalMs: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  connectionTimeoutMs: 60_000,
+  maxConnections: 1024,
+  timeoutCheckIntervalMs: 1_000,
+};
+
 export interface ServerOptions {
   readonly logger?: boolean;
+  readonly limits?: Partial<ServerLimits>;
 }
 
 const byLowerName = new Map<string, ApiCommand>(COMMANDS.map((c) => [c.name.toLowerCase(), c]));
@@ -34,7 +65,27 @@ export function findCommand(name: string): ApiCommand | undefined {
 }
 
 export async function buildServer(app: App, options: ServerOptions = {}): Promise<FastifyInstance> {
-  const server = Fastify({ logger: options.logger ?? false, bodyLimit: 1024 * 1024 });
+  const limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
+  // Node refuses a header timeout longer than a (non-zero) request timeout.
+  const headersTimeout =
+    limits.requestTimeoutMs > 0
+      ? Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs)
+      : limits.headersTimeoutMs;
+  const server = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: 1024 * 1024,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.connectionTimeoutMs,
+    // Node checks headersTimeout <= requestTimeout when the server is created, before fastify
+    // applies its own values: both are given here.
+    http: {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout,
+      connectionsCheckingInterval: limits.timeoutCheckIntervalMs,
+    },
+  });
+  server.server.maxConnections = limits.maxConnections;
   // Bodies are parsed by CloudStack's rules (first value wins), so keep them raw here.
   server.addContentTypeParser(
     'application/x-www-form-urlencoded',
@@ -73,6 +124,7 @@ export async function dispatch(
   const command = findCommand(commandName);
   const responseCommand = command?.name ?? (commandName === '' ? 'error' : commandName);
   try {
+    rejectUnsafeParamNames(params);
     const caller = await authenticate(app, params, command, commandName);
     if (command === undefined)
       throw new ServerApiError(ApiErrorCode.UNSUPPORTED_ACTION_ERROR, `Unknown API command: ${commandName}`);
@@ -84,8 +136,9 @@ export async function dispatch(
     return { status: 200, type: out.contentType, body: out.body };
   } catch (err) {
     const d = describeError(err);
-    if (!(err instanceof ServerApiError) && !(err instanceof UnauthorizedError) && d.code === 530) {
-      app.deps.log.error({ err, command: commandName }, 'API command failed');
+    // The caller gets only the id; the raw text (SQL, QEMU ...) goes to the log under it.
+    if (d.internal !== undefined) {
+      app.deps.log.error({ err, errorId: d.internal.id, command: commandName }, 'API command failed');
     }
     const cs = err instanceof UnauthorizedError ? undefined : d.csCode;
     const out = serialize(responseCommand, errorPayload(d.code, d.text, cs), format, CLOUDSTACK_VERSION);

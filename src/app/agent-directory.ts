@@ -1,6 +1,7 @@
 /**
- * Which agent serves a host: the in-process simulator, or the host's own agent over HTTP. A host's
- * agent never changes kind or address, so each is resolved once.
+ * Which agent serves a host: the in-process simulator, or the host's own agent over HTTP(S), its
+ * certificate pinned when it was added. A host's agent never changes kind, address or pin, so each
+ * is resolved once.
  */
 import type { HypervisorAgent } from '../core/plugin-api.ts';
 import { HttpAgentClient } from '../hypervisors/qemu/http-agent-client.ts';
@@ -27,7 +28,14 @@ export class AgentDirectory {
       if (host.url === null || host.agentToken === null)
         throw new Error(`host ${host.name} has no agent url`);
       // The gateway applies each command's own timeout; the client's is only a backstop.
-      agent = new HttpAgentClient({ url: host.url, token: host.agentToken, timeoutMs: 3 * 3600_000 });
+      // A pinned host is reached over https with its certificate checked on every connection; the
+      // client refuses to send the token of a pinned host over anything else.
+      agent = new HttpAgentClient({
+        url: host.url,
+        token: host.agentToken,
+        tlsFingerprint: host.tlsFingerprint,
+        timeoutMs: 3 * 3600_000,
+      });
     }
     this.agents.set(host.id, agent);
     return agent;

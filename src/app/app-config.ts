@@ -1,11 +1,14 @@
 /**
  * Server configuration: defaults, then `<data-dir>/config.json`, then environment variables.
- * Parsed with zod so a bad file gets a clear message instead of a crash later.
+ * Parsed with zod so a bad file gets a clear message instead of a crash later. config.json decides
+ * which code the server runs (plugins), so a file or folder that another local user can write is
+ * refused before it is read.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { assertTrustedFile } from '../plugins/trusted-file.ts';
 
 const pluginSpec = z.object({
   module: z.string().min(1),
@@ -27,7 +30,10 @@ export interface AppConfig {
   /** `sqlite:<file>` (default) or `postgres://…` (several management servers). */
   readonly databaseUrl: string;
   readonly plugins: readonly PluginSpecConfig[];
-  /** Where relative plugin paths are resolved from: the working directory (docs/plugins.md). */
+  /**
+   * Where relative plugin paths are resolved from: the folder of config.json, never the working
+   * directory, which an operator does not control (docs/plugins.md).
+   */
   readonly pluginBaseDir: string;
   readonly jobConcurrency: number;
 }
@@ -45,6 +51,7 @@ export function loadConfig(dataDir: string, overrides: Partial<AppConfig> = {}):
   const file = configPath(dir);
   let fromFile: z.infer<typeof fileSchema> = {};
   if (existsSync(file)) {
+    assertTrustedFile(file, 'the config file');
     const parsed = fileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
     if (!parsed.success) throw new Error(`invalid ${file}: ${z.prettifyError(parsed.error)}`);
     fromFile = parsed.data;
@@ -62,7 +69,7 @@ export function loadConfig(dataDir: string, overrides: Partial<AppConfig> = {}):
       fromFile.databaseUrl ??
       `sqlite:${join(dir, 'vmsnap.db')}`,
     plugins: overrides.plugins ?? [...(fromFile.plugins ?? []), ...(envPlugins ?? [])],
-    pluginBaseDir: overrides.pluginBaseDir ?? process.cwd(),
+    pluginBaseDir: overrides.pluginBaseDir ?? dirname(file),
     jobConcurrency: overrides.jobConcurrency ?? fromFile.jobConcurrency ?? 32,
   };
 }

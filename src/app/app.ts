@@ -3,12 +3,12 @@
  * strategy registry (built-ins, then plugins from config), wires hosts to their agents (simulator or
  * a QEMU host agent over HTTP) and starts the job queue, which recovers interrupted work first.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { HypervisorAgent, Logger } from '../core/plugin-api.ts';
 import { SimulatorWorld } from '../hypervisors/simulator/index.ts';
 import { HostManager } from '../manager/host-manager.ts';
+import { purgeExpired, type PurgeCounts } from '../jobs/job-purge.ts';
 import { JobQueue } from '../jobs/job-queue.ts';
 import { TimedAgentGateway } from '../manager/agent-gateway.ts';
 import type { Caller } from '../manager/caller.ts';
@@ -18,7 +18,7 @@ import { StrategyRegistry } from '../manager/strategy-registry.ts';
 import { VmManager } from '../manager/vm-manager.ts';
 import { VmSnapshotManager } from '../manager/vm-snapshot-manager.ts';
 import { VmSnapshotWorker } from '../manager/vm-snapshot-worker.ts';
-import { loadPlugins, type LoadedPlugin } from '../plugins/plugin-loader.ts';
+import { checkPluginFiles, loadPlugins, type LoadedPlugin } from '../plugins/plugin-loader.ts';
 import { openStore, type OpenedStore } from '../store/database.ts';
 import { EventStore } from '../store/event-store.ts';
 import { InventoryStore } from '../store/inventory-store.ts';
@@ -28,6 +28,8 @@ import { HypervisorVmSnapshotStrategy } from '../strategies/hypervisor-strategy.
 import { StorageVmSnapshotStrategy } from '../strategies/storage-strategy.ts';
 import type { AppConfig } from './app-config.ts';
 import { AgentDirectory } from './agent-directory.ts';
+import { preparePrivateDir } from './data-dir.ts';
+import { openSecretBox } from './secret-key.ts';
 
 export interface AppOptions {
   readonly config: AppConfig;
@@ -39,6 +41,8 @@ export interface AppOptions {
   readonly jobLeaseMs?: number;
   readonly expiryIntervalMs?: number;
   readonly heartbeatIntervalMs?: number;
+  /** How often finished jobs and old events are purged (job.expire.minutes, event.purge.delay). */
+  readonly purgeIntervalMs?: number;
 }
 
 export class App {
@@ -51,6 +55,7 @@ export class App {
   readonly plugins: LoadedPlugin[] = [];
   private expiryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private purgeTimer: NodeJS.Timeout | undefined;
   /** Periodic work in flight, by name: one at a time each, awaited by stop(). */
   private readonly ticking = new Map<string, Promise<void>>();
 
@@ -72,9 +77,12 @@ export class App {
 
   static async open(options: AppOptions): Promise<App> {
     const { config } = options;
-    mkdirSync(config.dataDir, { recursive: true });
     const log = options.log ?? pino({ level: process.env['VMSNAP_LOG_LEVEL'] ?? 'info' });
-    const store = await openStore({ url: config.databaseUrl }, log);
+    // What the server obeys is checked as found, before narrowing the modes could hide a change.
+    await checkPluginFiles(config.plugins, config.pluginBaseDir);
+    const secrets = openSecretBox(config.dataDir);
+    preparePrivateDir(config.dataDir, log);
+    const store = await openStore({ url: config.databaseUrl, secrets }, log);
     const settings = new SettingsStore(store.db);
     await settings.load();
     const simulator = new SimulatorWorld({
@@ -146,6 +154,10 @@ export class App {
       () => this.tick('heartbeat', () => this.heartbeat()),
       this.options.heartbeatIntervalMs ?? 10_000,
     );
+    this.purgeTimer = setInterval(
+      () => this.tick('purge', () => this.purgeNow()),
+      this.options.purgeIntervalMs ?? 60_000,
+    );
   }
 
   /** Runs periodic work unless the previous round is still going; failures are logged. */
@@ -173,9 +185,15 @@ export class App {
     return deleteExpiredSnapshots(this.deps, this.snapshotManager, system, now);
   }
 
+  /** One retention round: finished jobs and old events past their retention, in bounded batches. */
+  async purgeNow(now = Date.now()): Promise<PurgeCounts> {
+    return purgeExpired(this.deps, now);
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.expiryTimer);
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.purgeTimer);
     await Promise.allSettled([...this.ticking.values()]);
     await this.deps.jobs.stop();
     this.simulator.dispose();

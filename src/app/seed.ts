@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { VolumeTO } from '../core/plugin-api.ts';
 import { AccountStore, type KeyPair } from '../store/account-store.ts';
+import { ResourceLimitStore } from '../store/resource-limit-store.ts';
 import type { App } from './app.ts';
 
 export interface SeedResult {
@@ -25,6 +26,8 @@ interface VmSeed {
 }
 
 const GiB = 1024 ** 3;
+/** CloudStack's resource type 10 (primary storage), whose limits are in GiB. */
+const PRIMARY_STORAGE_TYPE = 10;
 
 export async function isSeeded(app: App): Promise<boolean> {
   const row = await app.deps.db.selectFrom('accounts').select('id').limit(1).executeTakeFirst();
@@ -134,6 +137,9 @@ export async function seed(app: App, adminKeys?: KeyPair): Promise<SeedResult> {
       ],
     });
   }
+  // The demo VMs hold 440 GiB of (simulated) disks, over CloudStack's 200 GiB account default:
+  // the demo account gets room to deploy more, as an operator would grant with updateResourceLimit.
+  await new ResourceLimitStore(app.deps.db).setLimit(demo.account.id, PRIMARY_STORAGE_TYPE, 2048);
   for (const [n, vm] of vms.entries()) {
     await seedVm(app, {
       zoneId,

@@ -1,7 +1,8 @@
 /**
  * `vmsnap serve`: the management server on its embedded defaults. On first start with an empty data
  * dir it writes a config.json that loads the example vendor array plugin, seeds a simulator zone,
- * and prints the admin credentials and the endpoint.
+ * and prints the admin credentials and the endpoint. The credentials are printed on that start only:
+ * later starts print the endpoint and where the keys come from, so secrets do not pile up in logs.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -10,7 +11,7 @@ import { App } from '../app/app.ts';
 import { configPath, loadConfig } from '../app/app-config.ts';
 import { isSeeded, seed } from '../app/seed.ts';
 import { buildServer } from '../api/server.ts';
-import { AccountStore, type KeyPair } from '../store/account-store.ts';
+import type { KeyPair } from '../store/account-store.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -21,15 +22,21 @@ export interface ServeOptions {
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
+  // Everything the server creates from here on (database, WAL, key file, config, simulator state)
+  // is readable by its own user only; the modules that create files also set modes explicitly.
+  process.umask(0o077);
   const firstStart = !existsSync(join(options.dataDir, 'vmsnap.db'));
   if (firstStart) writeDefaultConfig(options.dataDir);
   const app = await App.open({ config: loadConfig(options.dataDir) });
   const envKeys = adminKeysFromEnv();
-  let admin: KeyPair | undefined;
+  let admin: AdminKeys;
   if (!(await isSeeded(app))) {
-    admin = (await seed(app, envKeys)).admin;
+    const seeded = (await seed(app, envKeys)).admin;
+    admin = envKeys === undefined ? { shown: seeded } : { from: 'environment' };
+    // Before anything else can fail (a busy port): keys never printed would be lost for good.
+    if ('shown' in admin) process.stdout.write(`${credentialLines(admin.shown).join('\n')}\n`);
   } else {
-    admin = await existingAdminKeys(app);
+    admin = { from: 'earlier start' };
   }
   await app.start();
   const server = await buildServer(app);
@@ -49,19 +56,44 @@ export async function serve(options: ServeOptions): Promise<void> {
       `  data dir:   ${options.dataDir}  (${app.store.dialect})`,
       `  strategies: ${app.deps.registry.strategyNames.join(', ')}`,
       `  plugins:    ${app.plugins.map((p) => p.name).join(', ') || 'none'}`,
-      `  admin api key:    ${admin?.apiKey ?? '(unknown)'}`,
-      `  admin secret key: ${admin?.secretKey ?? '(unknown)'}`,
-      '',
-      'Try:',
-      `  export VMSNAP_ENDPOINT=${endpoint} VMSNAP_API_KEY=${admin?.apiKey ?? ''} VMSNAP_SECRET_KEY=${admin?.secretKey ?? ''}`,
-      '  npx vmsnap vm list',
+      ...adminLines(admin, endpoint),
       '',
     ].join('\n'),
   );
 }
 
+/** The admin keys this start generated (shown once), or where they are when it did not. */
+type AdminKeys = { readonly shown: KeyPair } | { readonly from: 'environment' | 'earlier start' };
+
+function credentialLines(keys: KeyPair): string[] {
+  return [
+    'admin credentials, printed on this first start only (keep them now):',
+    `  admin api key:    ${keys.apiKey}`,
+    `  admin secret key: ${keys.secretKey}`,
+  ];
+}
+
+function adminLines(admin: AdminKeys, endpoint: string): string[] {
+  if ('shown' in admin) {
+    const { apiKey, secretKey } = admin.shown;
+    return [
+      '  admin keys: printed above (this first start only)',
+      '',
+      'Try:',
+      `  export VMSNAP_ENDPOINT=${endpoint} VMSNAP_API_KEY=${apiKey} VMSNAP_SECRET_KEY=${secretKey}`,
+      '  npx vmsnap vm list',
+    ];
+  }
+  if (admin.from === 'environment')
+    return ['  admin keys: the ones in VMSNAP_ADMIN_API_KEY / VMSNAP_ADMIN_SECRET_KEY'];
+  return [
+    "  admin keys: printed by this data dir's first start only; to replace them, call registerUserKeys",
+    '              (`vmsnap api registerUserKeys id=<user id>`) with the current keys',
+  ];
+}
+
 function writeDefaultConfig(dataDir: string): void {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = configPath(dataDir);
   if (existsSync(file)) return;
   const config = {
@@ -72,7 +104,7 @@ function writeDefaultConfig(dataDir: string): void {
       },
     ],
   };
-  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
 }
 
 function adminKeysFromEnv(): KeyPair | undefined {
@@ -80,14 +112,4 @@ function adminKeysFromEnv(): KeyPair | undefined {
   const secretKey = process.env['VMSNAP_ADMIN_SECRET_KEY'];
   if (apiKey === undefined || apiKey === '' || secretKey === undefined || secretKey === '') return undefined;
   return { apiKey, secretKey };
-}
-
-/** On a restart the keys are read back, so the banner always shows working credentials. */
-async function existingAdminKeys(app: App): Promise<KeyPair | undefined> {
-  const accounts = new AccountStore(app.deps.db);
-  const admin = await accounts.findAccountByName('admin');
-  if (admin === undefined) return undefined;
-  const user = (await accounts.usersOf(admin.id))[0];
-  if (user?.api_key == null || user.secret_key === null) return undefined;
-  return { apiKey: user.api_key, secretKey: user.secret_key };
 }

@@ -3,7 +3,7 @@
  * them actually runs, so client commands start without loading fastify, kysely and the drivers.
  */
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { defaultDataDir } from '../app/app-config.ts';
 import type { AgentCliOptions } from './agent-command.ts';
 
@@ -35,10 +35,12 @@ export function registerServerCommands(program: Command): void {
       process.env['VMSNAP_AGENT_HOST'] ?? '127.0.0.1',
     )
     .option(
-      '--token <token>',
-      'token the management server must send (env VMSNAP_AGENT_TOKEN)',
-      process.env['VMSNAP_AGENT_TOKEN'],
+      '--token-file <path>',
+      'file (mode 0600) holding the token the management server must send (env VMSNAP_AGENT_TOKEN_FILE, or the token itself in VMSNAP_AGENT_TOKEN)',
+      process.env['VMSNAP_AGENT_TOKEN_FILE'],
     )
+    // Removed (it shows in ps): kept hidden only to say so instead of "unknown option".
+    .addOption(new Option('--token <token>').hideHelp())
     .option(
       '--state-dir <dir>',
       'agent state (env VMSNAP_AGENT_STATE_DIR; default <data dir>/agent)',
@@ -58,6 +60,16 @@ export function registerServerCommands(program: Command): void {
       '--memory-mode <mode>',
       'live | internal: default way to take memory snapshots',
       process.env['VMSNAP_AGENT_MEMORY_MODE'] ?? 'live',
+    )
+    .option(
+      '--tls-cert <pem>',
+      'serve https with this certificate (PEM file; env VMSNAP_AGENT_TLS_CERT); needs --tls-key',
+      process.env['VMSNAP_AGENT_TLS_CERT'],
+    )
+    .option(
+      '--tls-key <pem>',
+      'private key of --tls-cert (PEM file; env VMSNAP_AGENT_TLS_KEY)',
+      process.env['VMSNAP_AGENT_TLS_KEY'],
     )
     .action(async (opts: AgentCliOptions) => {
       const { runAgent } = await import('./agent-command.ts');

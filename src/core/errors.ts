@@ -2,6 +2,7 @@
  * Errors in CloudStack's vocabulary. The API layer turns them into `errorcode` / `cserrorcode` /
  * `errortext`; async jobs record the same code as `jobresultcode`.
  */
+import { randomUUID } from 'node:crypto';
 
 export const ApiErrorCode = {
   UNAUTHORIZED: 401,
@@ -69,9 +70,36 @@ export class ServerApiError extends CloudError {
   override readonly name = 'ServerApiException';
 }
 
-/** Code and text of any thrown value, as CloudStack's job dispatcher reports them. */
-export function describeError(err: unknown): { code: ApiErrorCode; csCode: number; text: string } {
+/** What an API caller or a job result is told about an error. */
+export interface DescribedError {
+  readonly code: ApiErrorCode;
+  readonly csCode: number;
+  readonly text: string;
+  /**
+   * Set when the error was not raised deliberately for the caller (a bug, an SQL or QEMU error):
+   * `text` is then only a generic message with `id`, and `detail` is the raw message, which belongs
+   * in the server log under that id and never in an answer.
+   */
+  readonly internal?: { readonly id: string; readonly detail: string };
+}
+
+/** The generic text of an unexpected error: the id lets an admin find the details in the log. */
+export function internalErrorText(id: string): string {
+  return `Internal error, id ${id}; see the server log`;
+}
+
+/**
+ * Code and text of any thrown value, as CloudStack's job dispatcher reports them. Only CloudErrors
+ * carry a text written for the caller; anything else is answered as a generic 530 with a fresh id.
+ */
+export function describeError(err: unknown, newId: () => string = randomUUID): DescribedError {
   if (err instanceof CloudError) return { code: err.errorCode, csCode: err.csErrorCode, text: err.message };
-  const text = err instanceof Error ? err.message : String(err);
-  return { code: ApiErrorCode.INTERNAL_ERROR, csCode: CsErrorCode.CloudRuntimeException, text };
+  const id = newId();
+  const detail = err instanceof Error ? err.message : String(err);
+  return {
+    code: ApiErrorCode.INTERNAL_ERROR,
+    csCode: CsErrorCode.CloudRuntimeException,
+    text: internalErrorText(id),
+    internal: { id, detail },
+  };
 }

@@ -242,6 +242,8 @@ interface AnswerPayloads {
     volumes?: VolumeAnswerTO[];
     current?: boolean;
     powerState?: PowerState;
+    /** Present when the command carried a `revertRequestId`: that revert was applied here. */
+    revertApplied?: boolean;
   };
   StartVM: { powerState: PowerState };
   StopVM: { powerState: PowerState };

@@ -314,7 +314,13 @@ export class JobQueue {
       status = 'failed';
       code = d.code;
       result = { errorcode: d.code, errortext: d.text };
-      if (d.code >= 530) this.log.warn({ job: row.id, kind: row.kind, err: d.text }, 'job failed');
+      // An unexpected error's raw text is kept out of the job result: only its id is shown there.
+      if (d.internal !== undefined) {
+        this.log.error(
+          { job: row.id, kind: row.kind, errorId: d.internal.id, err: d.internal.detail },
+          'job failed with an internal error',
+        );
+      } else if (d.code >= 530) this.log.warn({ job: row.id, kind: row.kind, err: d.text }, 'job failed');
     }
     await yieldToEventLoop();
     // If the result cannot be stored the job stays running under our lease; once the lease runs

@@ -2,12 +2,21 @@
  * Hosts that run their own agent (KVM): `addHost` checks the agent and imports what it reports;
  * a heartbeat keeps each host's status, and every beat imports new VMs and pools and re-reads power
  * states, so VMs created or changed on the host show up without a restart.
+ *
+ * An agent is not trusted with anything beyond its own host: its report only updates VMs that host
+ * owns, and a VM or pool that collides with another host's (same instance name, uuid, volume id, or
+ * the path of a zone-wide pool) is not imported but raised as a HOST.ALERT event for the admins.
  */
 import { randomUUID } from 'node:crypto';
-import type { AgentGateway, HypervisorType, InventoryVm } from '../core/plugin-api.ts';
+import type { AgentGateway, HypervisorType, InventoryPool, InventoryVm } from '../core/plugin-api.ts';
+import { normalizeFingerprint } from '../core/cert-fingerprint.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
-import type { StoredHost } from '../store/inventory-store.ts';
+import type { StoredHost, StoredVm } from '../store/inventory-store.ts';
+import { readCertificateFingerprint } from './agent-certificate.ts';
 import type { ManagerDeps } from './manager-deps.ts';
+
+/** Event type of what a host reported and vmsnap refused (shown to admins by listEvents). */
+export const HOST_ALERT = 'HOST.ALERT';
 
 export interface AddHostRequest {
   readonly zoneId: string;
@@ -18,9 +27,50 @@ export interface AddHostRequest {
   /** Account that owns VMs imported from the host. */
   readonly ownerAccountId: string;
   readonly name?: string;
+  /**
+   * SHA-256 fingerprint of the agent's certificate (https URLs only), hex with or without colons.
+   * Absent for an https URL: the certificate presented now is pinned (trust on first use).
+   */
+  readonly tlsFingerprint?: string;
+}
+
+/** An agent URL: http or https, no credentials (the token goes in `password`), no query. */
+export function parseAgentUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidParameterError(`Invalid url ${text}: expected http(s)://<agent host>:<port>`);
+  }
+  // Anything else (file:, gopher:, ftp: ...) would make addHost a way to reach other services.
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidParameterError(`Invalid url: only http:// and https:// agent URLs are accepted`);
+  if (url.username !== '' || url.password !== '')
+    throw new InvalidParameterError(
+      'Invalid url: no credentials in the URL; give the agent token as password',
+    );
+  if (url.search !== '' || url.hash !== '')
+    throw new InvalidParameterError(`Invalid url ${url.origin}: no query or fragment in an agent URL`);
+  return url;
+}
+
+/** The fingerprint to pin for the host, or null for an http agent; 431 when the input is unusable. */
+function requestedPin(url: URL, given: string | undefined): string | undefined | null {
+  if (given === undefined) return url.protocol === 'https:' ? undefined : null;
+  if (url.protocol !== 'https:')
+    throw new InvalidParameterError('certfingerprint applies to https:// agent URLs only');
+  const pin = normalizeFingerprint(given);
+  if (pin === undefined)
+    throw new InvalidParameterError(
+      'Invalid certfingerprint: expected the SHA-256 fingerprint of the agent certificate (64 hex digits, colons optional)',
+    );
+  return pin;
 }
 
 export class HostManager {
+  /** The sync in flight per host: the next one waits for it. */
+  private readonly syncing = new Map<string, Promise<void>>();
+
   constructor(
     private readonly deps: ManagerDeps,
     /** Registers how to reach a new host before it is stored (remote agents only). */
@@ -36,15 +86,11 @@ export class HostManager {
     if (zone === undefined) throw new InvalidParameterError(`Unable to find zone by id ${req.zoneId}`);
     if (req.hypervisor !== 'KVM')
       throw new InvalidParameterError(`Only KVM hosts can be added; got ${req.hypervisor}`);
-    let url: URL;
-    try {
-      url = new URL(req.url);
-    } catch {
-      throw new InvalidParameterError(`Invalid url ${req.url}: expected http://<agent host>:<port>`);
-    }
+    const url = parseAgentUrl(req.url);
     const dup = (await this.deps.inventory.listHosts()).find((h) => h.url === url.toString());
     if (dup !== undefined)
-      throw new InvalidParameterError(`Host with url ${req.url} already exists: ${dup.name}`);
+      throw new InvalidParameterError(`Host with url ${url.toString()} already exists: ${dup.name}`);
+    const pin = await this.pinFor(url, req.tlsFingerprint);
     const id = randomUUID();
     const now = Date.now();
     // Stored Disconnected first, so the gateway can resolve it; Up only once the agent answered.
@@ -61,22 +107,43 @@ export class HostManager {
         last_heartbeat: null,
         created: now,
         removed: null,
+        tls_fingerprint: pin,
       })
       .execute();
     try {
       const ping = await this.agents.send(id, { kind: 'Ping' }, { timeoutMs: 10_000 });
-      if (!ping.result) throw new Error(ping.details);
-      if (ping.hypervisor !== 'KVM') throw new Error(`the agent at ${req.url} is not a KVM agent`);
+      // Whatever answers is not trusted yet: its `details` are not repeated to the caller.
+      if (!ping.result) throw new Error('it answered Ping with a failure');
+      if (ping.hypervisor !== 'KVM') throw new Error(`the agent at ${url.toString()} is not a KVM agent`);
     } catch (err) {
       await this.deps.db.deleteFrom('hosts').where('id', '=', id).execute();
       const why = err instanceof Error ? err.message : String(err);
-      throw new CloudRuntimeError(`Cannot add host at ${req.url}: the agent did not answer (${why})`);
+      throw new CloudRuntimeError(`Cannot add host at ${url.toString()}: the agent did not answer (${why})`);
     }
+    if (pin !== null)
+      this.deps.log.info(
+        { host: id, url: url.toString(), fingerprint: pin, firstUse: req.tlsFingerprint === undefined },
+        'pinned the agent certificate',
+      );
     await this.deps.inventory.setHostStatus(id, 'Up', Date.now());
     await this.sync(id, req.ownerAccountId);
     const host = await this.deps.inventory.getHost(id);
     if (host === undefined) throw new CloudRuntimeError(`host ${id} vanished`);
     return host;
+  }
+
+  /** The pin for a new host: given (checked), seen now (https, trust on first use) or null (http). */
+  private async pinFor(url: URL, given: string | undefined): Promise<string | null> {
+    const pin = requestedPin(url, given);
+    if (pin !== undefined) return pin;
+    try {
+      return await readCertificateFingerprint(url, 10_000);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new CloudRuntimeError(
+        `Cannot add host at ${url.toString()}: no TLS handshake with the agent (${why})`,
+      );
+    }
   }
 
   /** One heartbeat for every agent-backed host: status, then inventory. */
@@ -99,43 +166,158 @@ export class HostManager {
     }
   }
 
-  /** Imports the host's pools and VMs that vmsnap does not know yet, and re-reads power states. */
+  /**
+   * Imports the host's pools and VMs that vmsnap does not know yet, and re-reads power states. One
+   * sync per host at a time (addHost's and the heartbeat's may overlap): two would import the same
+   * VM twice and raise the same alert twice.
+   */
   async sync(hostId: string, ownerAccountId: string): Promise<void> {
+    const previous = this.syncing.get(hostId) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.syncNow(hostId, ownerAccountId));
+    const tail = next.catch(() => undefined);
+    this.syncing.set(hostId, tail);
+    try {
+      await next;
+    } finally {
+      if (this.syncing.get(hostId) === tail) this.syncing.delete(hostId);
+    }
+  }
+
+  private async syncNow(hostId: string, ownerAccountId: string): Promise<void> {
     const host = await this.deps.inventory.getHost(hostId);
     if (host === undefined) return;
     const inv = await this.agents.send(hostId, { kind: 'GetInventory' }, { timeoutMs: 15_000 });
-    if (!inv.result) throw new Error(inv.details);
-    const pools = (await this.deps.inventory.listPools()).filter((p) => p.hostId === hostId);
-    for (const p of inv.pools) {
-      if (pools.some((known) => known.path === p.path)) continue;
-      await this.deps.db
-        .insertInto('storage_pools')
-        .values({
-          id: randomUUID(),
-          zone_id: host.zoneId,
-          name: `${host.name}:${p.name}`,
-          driver: 'hypervisor',
-          path: p.path,
-          host_id: hostId,
-          capacity_bytes: p.capacityBytes,
-          created: Date.now(),
-          removed: null,
-        })
-        .execute();
+    if (!inv.result) {
+      this.deps.log.warn({ host: host.name, details: inv.details }, 'GetInventory failed');
+      throw new Error(`host ${host.name} could not list its inventory`);
     }
+    for (const p of inv.pools) await this.importPool(host, p, ownerAccountId);
     const poolId = (await this.deps.inventory.listPools()).find((p) => p.hostId === hostId)?.id;
-    for (const vm of inv.vms) {
-      const known = await this.deps.inventory.getVmByInstanceName(vm.name);
-      if (known === undefined) {
-        if (poolId !== undefined) await this.importVm(host, vm, poolId, ownerAccountId);
-        continue;
-      }
-      const running = vm.powerState === 'PowerOn';
-      // Only stable states are corrected: a job in flight owns Starting/Stopping.
-      if (known.state === 'Running' && !running) await this.deps.inventory.setVmState(known, 'Stopped', null);
-      if (known.state === 'Stopped' && running)
-        await this.deps.inventory.setVmState(known, 'Running', hostId);
+    for (const vm of inv.vms) await this.reconcileVm(host, vm, poolId, ownerAccountId);
+  }
+
+  /** A pool the host reports: its own already, new (imported), or a zone-wide pool's path (refused). */
+  private async importPool(host: StoredHost, p: InventoryPool, accountId: string): Promise<void> {
+    const pools = await this.deps.inventory.listPools();
+    if (pools.some((known) => known.hostId === host.id && known.path === p.path)) return;
+    // A zone-wide pool is every host's: claimed as one host's own, its volumes would follow that
+    // host. Local pools of other hosts may share a path (each host has its own disk there).
+    const shared = pools.find((k) => k.hostId === null && k.zoneId === host.zoneId && k.path === p.path);
+    if (shared !== undefined) {
+      await this.alert(
+        host,
+        accountId,
+        `reported pool ${clip(p.name)} at ${clip(p.path)}, the path of zone-wide pool ${shared.name}: not imported`,
+      );
+      return;
     }
+    await this.deps.db
+      .insertInto('storage_pools')
+      .values({
+        id: randomUUID(),
+        zone_id: host.zoneId,
+        name: `${host.name}:${p.name}`,
+        driver: 'hypervisor',
+        path: p.path,
+        host_id: host.id,
+        capacity_bytes: p.capacityBytes,
+        created: Date.now(),
+        removed: null,
+      })
+      .execute();
+  }
+
+  /**
+   * A VM the host reports. Known and owned by this host: its power state is re-read. Known and
+   * another host's, or new but colliding with any VM row or volume (removed ones too): refused and
+   * alerted, nothing changes. Otherwise imported into the host's first pool.
+   */
+  private async reconcileVm(
+    host: StoredHost,
+    vm: InventoryVm,
+    poolId: string | undefined,
+    accountId: string,
+  ): Promise<void> {
+    const known = await this.deps.inventory.getVmByInstanceName(vm.name);
+    if (known !== undefined && ownedBy(known, host.id)) {
+      await this.readPowerState(host, known, vm);
+      return;
+    }
+    const conflict = await this.collision(vm);
+    if (conflict !== undefined) {
+      await this.alert(
+        host,
+        accountId,
+        `reported VM ${clip(vm.name)} (uuid ${vm.uuid === '' ? 'none' : clip(vm.uuid)}), ${conflict}: ignored`,
+      );
+      return;
+    }
+    if (poolId !== undefined) await this.importVm(host, vm, poolId, accountId);
+  }
+
+  /** Only stable states are corrected: a job in flight owns Starting/Stopping. */
+  private async readPowerState(host: StoredHost, known: StoredVm, vm: InventoryVm): Promise<void> {
+    const running = vm.powerState === 'PowerOn';
+    if (known.state === 'Running' && !running) await this.deps.inventory.setVmState(known, 'Stopped', null);
+    if (known.state === 'Stopped' && running) await this.deps.inventory.setVmState(known, 'Running', host.id);
+  }
+
+  /** Why a reported VM that this host does not own cannot be imported, if it cannot. */
+  private async collision(vm: InventoryVm): Promise<string | undefined> {
+    const db = this.deps.db;
+    const byName = await db
+      .selectFrom('vms')
+      .select(['id', 'host_id', 'last_host_id', 'removed'])
+      .where('instance_name', '=', vm.name)
+      .executeTakeFirst();
+    if (byName !== undefined) return `whose name is taken by VM ${byName.id} ${await this.whereIs(byName)}`;
+    if (vm.uuid !== '') {
+      const byId = await db
+        .selectFrom('vms')
+        .select(['id', 'host_id', 'last_host_id', 'removed'])
+        .where('id', '=', vm.uuid)
+        .executeTakeFirst();
+      if (byId !== undefined) return `whose uuid is taken by VM ${byId.id} ${await this.whereIs(byId)}`;
+    }
+    const ids = vm.volumes.map((v) => v.id);
+    if (ids.length === 0) return undefined;
+    const volume = await db.selectFrom('volumes').select('id').where('id', 'in', ids).executeTakeFirst();
+    return volume === undefined ? undefined : `whose volume id ${volume.id} is taken`;
+  }
+
+  private async whereIs(row: {
+    host_id: string | null;
+    last_host_id: string | null;
+    removed: number | null;
+  }): Promise<string> {
+    if (row.removed !== null) return '(a removed VM)';
+    const hostId = row.host_id ?? row.last_host_id;
+    const owner = hostId === null ? undefined : await this.deps.inventory.getHost(hostId);
+    return `(on host ${owner?.name ?? 'none'})`;
+  }
+
+  /** An ERROR event on the host for admins; the same alert is recorded once, not every heartbeat. */
+  private async alert(host: StoredHost, accountId: string, what: string): Promise<void> {
+    const description = `Host ${host.name} ${what}`;
+    const seen = await this.deps.db
+      .selectFrom('events')
+      .select('id')
+      .where('type', '=', HOST_ALERT)
+      .where('resource_id', '=', host.id)
+      .where('description', '=', description)
+      .executeTakeFirst();
+    this.deps.log.warn({ host: host.name, alert: description }, 'refused part of a host report');
+    if (seen !== undefined) return;
+    await this.deps.events.record({
+      accountId,
+      userId: null,
+      type: HOST_ALERT,
+      level: 'ERROR',
+      state: 'Completed',
+      description,
+      resourceType: 'Host',
+      resourceId: host.id,
+    });
   }
 
   private async importVm(
@@ -169,4 +351,14 @@ export class HostManager {
     );
     this.deps.log.info({ host: host.name, vm: vm.name }, 'imported a VM reported by the host agent');
   }
+}
+
+/** The host that runs the VM, or, for a stopped VM, the host it last ran on. */
+function ownedBy(vm: StoredVm, hostId: string): boolean {
+  return vm.hostId === null ? vm.lastHostId === hostId : vm.hostId === hostId;
+}
+
+/** Names and paths from an agent, bounded before they go into an event. */
+function clip(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
 }

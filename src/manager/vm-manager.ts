@@ -6,9 +6,13 @@ import { randomUUID } from 'node:crypto';
 import { toVolumeTO, type VmSpecTO, type VolumeInfo } from '../core/plugin-api.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import type { JobResult, RunningJob } from '../jobs/job-queue.ts';
-import type { StoredVm } from '../store/inventory-store.ts';
-import { checkAccess, type Caller } from './caller.ts';
+import type { Transaction } from 'kysely';
+import { insertVmRows, type StoredVm } from '../store/inventory-store.ts';
+import type { Database } from '../store/schema.ts';
+import { loadOwned } from './access.ts';
+import type { Caller } from './caller.ts';
 import { pickHost } from './host-picker.ts';
+import { ResourceLimitManager, type ResourceAmounts } from './resource-limits.ts';
 import type { ManagerDeps } from './manager-deps.ts';
 import { CMD, JOB_KIND, type Submitted } from './vm-snapshot-manager.ts';
 import type { VmSnapshotWorker } from './vm-snapshot-worker.ts';
@@ -43,13 +47,7 @@ export class VmManager {
    * job on the VM's queue creates the disks on the host and starts it if asked.
    */
   async deploy(caller: Caller, req: DeployRequest): Promise<{ vmId: string; jobId: string }> {
-    if (req.memoryMb < 32 || req.memoryMb > 1024 * 1024) {
-      throw new InvalidParameterError(`Invalid memory ${req.memoryMb} MiB`);
-    }
-    if (req.cpus < 1 || req.cpus > 256) throw new InvalidParameterError(`Invalid cpunumber ${req.cpus}`);
-    if (req.diskSizesMb.length === 0 || req.diskSizesMb.some((d) => !(d >= 1))) {
-      throw new InvalidParameterError('disksizes must list one or more sizes in MiB, ROOT first');
-    }
+    checkDeploySize(req);
     const hosts = (await this.deps.inventory.listHosts()).filter(
       (h) => h.zoneId === req.zoneId && h.status === 'Up',
     );
@@ -63,45 +61,57 @@ export class VmManager {
     );
     if (pool === undefined) throw new InvalidParameterError(`Host ${host.name} reaches no storage pool`);
     const vmId = randomUUID();
-    const instanceName = await this.nextInstanceName();
-    await this.deps.inventory.insertVm(
-      {
-        id: vmId,
-        instanceName,
-        displayName: req.name ?? instanceName,
-        state: 'Stopped',
-        hostId: null,
-        lastHostId: host.id,
-        accountId: req.ownerAccountId ?? caller.accountId,
-        zoneId: req.zoneId,
-        hypervisor: host.hypervisor,
-        memoryMb: req.memoryMb,
-        cpus: req.cpus,
-        created: Date.now(),
-      },
-      // Paths are the host's to choose: known once CreateVM has answered.
-      req.diskSizesMb.map((sizeMb, i) => ({
-        id: randomUUID(),
-        name: `${i === 0 ? 'ROOT' : 'DATA'}-${instanceName}${i > 0 ? `-${i}` : ''}`,
-        type: i === 0 ? 'ROOT' : 'DATADISK',
-        poolId: pool.id,
-        format: 'QCOW2',
-        path: '',
-        size: sizeMb * 1024 * 1024,
-        deviceId: i,
-        state: 'Allocated',
-      })),
-    );
-    const jobId = await this.deps.jobs.submit({
-      kind: JOB_KIND.deploy,
-      queueKey: vmId,
-      accountId: caller.accountId,
-      userId: caller.userId,
-      cmd: CMD.deploy,
-      instanceType: 'VirtualMachine',
-      instanceId: vmId,
-      payload: { vmId, start: req.start, poolPath: pool.path },
+    // The limit check and the rows it counts are one transaction under the owner's lock, so two
+    // concurrent deploys cannot both take the last room; the name is chosen inside it too.
+    const owner = req.ownerAccountId ?? caller.accountId;
+    await new ResourceLimitManager(this.deps).reserve(owner, demandOf(req), async (trx) => {
+      const instanceName = await this.nextInstanceName(trx);
+      await insertVmRows(
+        trx,
+        {
+          id: vmId,
+          instanceName,
+          displayName: req.name ?? instanceName,
+          state: 'Stopped',
+          hostId: null,
+          lastHostId: host.id,
+          accountId: owner,
+          zoneId: req.zoneId,
+          hypervisor: host.hypervisor,
+          memoryMb: req.memoryMb,
+          cpus: req.cpus,
+          created: Date.now(),
+        },
+        // Paths are the host's to choose: known once CreateVM has answered.
+        req.diskSizesMb.map((sizeMb, i) => ({
+          id: randomUUID(),
+          name: `${i === 0 ? 'ROOT' : 'DATA'}-${instanceName}${i > 0 ? `-${i}` : ''}`,
+          type: i === 0 ? 'ROOT' : 'DATADISK',
+          poolId: pool.id,
+          format: 'QCOW2',
+          path: '',
+          size: sizeMb * 1024 * 1024,
+          deviceId: i,
+          state: 'Allocated',
+        })),
+      );
     });
+    // A deploy that cannot be queued gives its reservation back.
+    const jobId = await this.deps.jobs
+      .submit({
+        kind: JOB_KIND.deploy,
+        queueKey: vmId,
+        accountId: caller.accountId,
+        userId: caller.userId,
+        cmd: CMD.deploy,
+        instanceType: 'VirtualMachine',
+        instanceId: vmId,
+        payload: { vmId, start: req.start, poolPath: pool.path },
+      })
+      .catch(async (err: unknown) => {
+        await this.discard(vmId);
+        throw err;
+      });
     return { vmId, jobId };
   }
 
@@ -172,8 +182,8 @@ export class VmManager {
       .execute();
   }
 
-  private async nextInstanceName(): Promise<string> {
-    const rows = await this.deps.db.selectFrom('vms').select('instance_name').execute();
+  private async nextInstanceName(conn: Transaction<Database>): Promise<string> {
+    const rows = await conn.selectFrom('vms').select('instance_name').execute();
     let max = 0;
     for (const r of rows) {
       const m = /^i-\d+-(\d+)-VM$/.exec(r.instance_name);
@@ -212,17 +222,18 @@ export class VmManager {
     return { jobId };
   }
 
+  /** The caller's VM; another account's is reported as CloudStack reports an id that names nothing. */
   private async mustGetVm(caller: Caller, vmId: string, command: string): Promise<StoredVm> {
-    const vm = await this.deps.inventory.getVm(vmId);
-    if (vm === undefined) {
-      throw new InvalidParameterError(
-        `Unable to execute API command ${command} due to invalid value. Invalid parameter id value=${vmId} due to ` +
-          'incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the ' +
-          'field in api cmd class.',
-      );
-    }
-    checkAccess(caller, vm.accountId, vm.id);
-    return vm;
+    return loadOwned(
+      caller,
+      () => this.deps.inventory.getVm(vmId),
+      () =>
+        new InvalidParameterError(
+          `Unable to execute API command ${command} due to invalid value. Invalid parameter id value=${vmId} due to ` +
+            'incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the ' +
+            'field in api cmd class.',
+        ),
+    );
   }
 
   private async runStart(job: RunningJob): Promise<JobResult> {
@@ -336,6 +347,37 @@ export interface DeployRequest {
   readonly start: boolean;
   /** Admins may deploy for another account. */
   readonly ownerAccountId?: string;
+}
+
+/** Sanity bounds on one VM, whatever the account's limits (admins have none). */
+const MAX_MEMORY_MB = 1024 * 1024;
+const MAX_CPUS = 256;
+const MAX_DISKS = 16;
+const MAX_DISK_MB = 64 * 1024 * 1024;
+
+function checkDeploySize(req: DeployRequest): void {
+  const within = (n: number, min: number, max: number): boolean =>
+    Number.isSafeInteger(n) && n >= min && n <= max;
+  if (!within(req.memoryMb, 32, MAX_MEMORY_MB))
+    throw new InvalidParameterError(`Invalid memory ${req.memoryMb} MiB`);
+  if (!within(req.cpus, 1, MAX_CPUS)) throw new InvalidParameterError(`Invalid cpunumber ${req.cpus}`);
+  const sizes = req.diskSizesMb;
+  if (!within(sizes.length, 1, MAX_DISKS) || !sizes.every((d) => within(d, 1, MAX_DISK_MB))) {
+    throw new InvalidParameterError(
+      `disksizes must list 1 to ${MAX_DISKS} sizes in MiB (1 to ${MAX_DISK_MB} each), ROOT first`,
+    );
+  }
+}
+
+/** What a deploy takes from its owner's limits. */
+function demandOf(req: DeployRequest): ResourceAmounts {
+  return {
+    user_vm: 1,
+    cpu: req.cpus,
+    memory: req.memoryMb,
+    volume: req.diskSizesMb.length,
+    primary_storage: req.diskSizesMb.reduce((sum, mb) => sum + mb * 1024 * 1024, 0),
+  };
 }
 
 function specOf(vm: StoredVm, volumes: readonly VolumeInfo[]): VmSpecTO {

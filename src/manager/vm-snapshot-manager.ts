@@ -4,7 +4,8 @@
  *
  * Messages follow the 4.20+ wording ("Instance Snapshot"). Unlike CloudStack, a snapshot left in
  * Allocated never blocks its VM (CloudStack issue 8424): it is not an "active task", and it can be
- * deleted.
+ * deleted. Also unlike CloudStack, access is checked as each object is loaded (./access.ts), so a
+ * foreign VM or snapshot fails like a missing one before any other check can describe it.
  */
 import { randomUUID } from 'node:crypto';
 import type { VmSnapshotState, VmSnapshotType } from '../core/plugin-api.ts';
@@ -12,7 +13,8 @@ import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import { TRANSITIONAL_STATES } from '../core/vm-snapshot-state.ts';
 import { SnapshotNameTakenError, type StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
 import type { StoredVm } from '../store/inventory-store.ts';
-import { checkAccess, type Caller } from './caller.ts';
+import { loadOwned } from './access.ts';
+import type { Caller } from './caller.ts';
 import type { ManagerDeps } from './manager-deps.ts';
 import { uniqueSnapshotName } from './snapshot-name.ts';
 
@@ -102,12 +104,16 @@ export class VmSnapshotManager {
   private async allocateOnce(caller: Caller, req: CreateSnapshotRequest): Promise<StoredVmSnapshot> {
     const { inventory, snapshots, settings, registry } = this.deps;
     const memory = req.snapshotMemory ?? false;
-    const vm = await inventory.getVm(req.vmId);
-    if (vm === undefined) {
-      throw new InvalidParameterError(
-        `Creating Instance Snapshot failed because Instance:${req.vmId} is a System VM or does not exist`,
-      );
-    }
+    // CloudStack checks access (A10) after the name and state checks, which tells another tenant
+    // the VM's snapshot names and power state: here a foreign VM fails A1 like a missing one.
+    const vm = await loadOwned(
+      caller,
+      () => inventory.getVm(req.vmId),
+      () =>
+        new InvalidParameterError(
+          `Creating Instance Snapshot failed because Instance:${req.vmId} is a System VM or does not exist`,
+        ),
+    );
     const displayNameIn = req.name ?? '';
     if (displayNameIn.length > 255) {
       throw new InvalidParameterError(
@@ -153,7 +159,6 @@ export class VmSnapshotManager {
           `${type} snapshot of this Instance`,
       );
     }
-    checkAccess(caller, vm.accountId, vm.id);
     const max = settings.getNumber('vmsnapshot.max');
     if (existing.length >= max) {
       throw new CloudRuntimeError(
@@ -176,11 +181,10 @@ export class VmSnapshotManager {
     });
   }
 
-  /** revertToVMSnapshot: CloudStack's checks C1–C8, then queue the revert. */
+  /** revertToVMSnapshot: CloudStack's checks C1–C8 (access, C4, with C1), then queue the revert. */
   async revert(caller: Caller, snapshotId: string): Promise<Submitted> {
-    const { snap, vm } = await loadRevertTarget(this.deps, snapshotId);
+    const { snap, vm } = await loadRevertTarget(this.deps, snapshotId, caller);
     this.checkNoActiveTasks(await this.deps.snapshots.listByVm(vm.id));
-    checkAccess(caller, snap.accountId, snap.id);
     checkRevertAllowed(vm, snap);
     const jobId = await this.deps.jobs.submit({
       kind: JOB_KIND.revert,
@@ -197,10 +201,11 @@ export class VmSnapshotManager {
 
   /** deleteVMSnapshot: checks D1–D4, then queue the delete. Allocated rows may be deleted too. */
   async delete(caller: Caller, snapshotId: string): Promise<Submitted> {
-    const snap = await this.deps.snapshots.get(snapshotId);
-    if (snap === undefined)
-      throw new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
-    checkAccess(caller, snap.accountId, snap.id);
+    const snap = await loadOwned(
+      caller,
+      () => this.deps.snapshots.get(snapshotId),
+      () => snapshotNotFound(snapshotId),
+    );
     const deletable: VmSnapshotState[] = ['Ready', 'Expunging', 'Error', 'Allocated', 'Hidden'];
     if (!deletable.includes(snap.state)) {
       throw new InvalidParameterError(
@@ -234,14 +239,25 @@ export class VmSnapshotManager {
   }
 }
 
-/** Revert checks C1–C2, repeated when the job runs: the snapshot and its VM still exist. */
+/** D1 and C1: no such snapshot, or (the same answer) another account's. */
+function snapshotNotFound(snapshotId: string): InvalidParameterError {
+  return new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
+}
+
+/**
+ * Revert checks C1–C2, repeated when the job runs: the snapshot and its VM still exist. With a
+ * caller (the API request), a foreign snapshot fails C1 like a missing one, before C2 can say
+ * anything about its VM; the job runs without one, as its submitter was checked.
+ */
 export async function loadRevertTarget(
   deps: ManagerDeps,
   snapshotId: string,
+  caller?: Caller,
 ): Promise<{ snap: StoredVmSnapshot; vm: StoredVm }> {
-  const snap = await deps.snapshots.get(snapshotId);
-  if (snap === undefined)
-    throw new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
+  const load = (): Promise<StoredVmSnapshot | undefined> => deps.snapshots.get(snapshotId);
+  const snap =
+    caller === undefined ? await load() : await loadOwned(caller, load, () => snapshotNotFound(snapshotId));
+  if (snap === undefined) throw snapshotNotFound(snapshotId);
   const vm = await deps.inventory.getVm(snap.vmId);
   if (vm === undefined) {
     throw new InvalidParameterError(

@@ -15,7 +15,7 @@ import type {
   VolumeInfo,
   VolumeUpdate,
 } from '../core/plugin-api.ts';
-import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
+import { CloudError, CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import type { JobResult, RunningJob } from '../jobs/job-queue.ts';
 import type { SnapshotDetails, StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
 import type { StoredVm } from '../store/inventory-store.ts';
@@ -23,9 +23,18 @@ import type { ManagerDeps } from './manager-deps.ts';
 import { strategyContext } from './strategy-context.ts';
 import { checkRevertAllowed, JOB_KIND, loadRevertTarget } from './vm-snapshot-manager.ts';
 import { pickHost } from './host-picker.ts';
+import { redactHostFailures } from './host-failure-redaction.ts';
+import { internalFailureReporter, type FailureReporter } from './internal-failure.ts';
 
 export class VmSnapshotWorker {
-  constructor(private readonly deps: ManagerDeps) {}
+  private readonly deps: ManagerDeps;
+  private readonly reportFailure: FailureReporter;
+
+  constructor(deps: ManagerDeps) {
+    this.reportFailure = internalFailureReporter(deps);
+    // Strategies see a host's failure as a summary with an error id, never QEMU's raw text.
+    this.deps = { ...deps, agents: redactHostFailures(deps.agents, this.reportFailure) };
+  }
 
   register(): void {
     const { jobs } = this.deps;
@@ -76,7 +85,7 @@ export class VmSnapshotWorker {
       };
       return await this.take(vm, creating, job, preloaded);
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = await this.publicReason(err, snap, 'VMSNAPSHOT.CREATE');
       throw new CloudRuntimeError(`Failed to create Instance Snapshot: [${label}] due to: ${reason}`);
     }
   }
@@ -107,7 +116,7 @@ export class VmSnapshotWorker {
         'ERROR',
         `failed to create snapshot ${snap.name}: ${reason}`,
       );
-      throw err;
+      return fromStrategy(err);
     }
     // `snap` is still current: strategies only add checkpoint details, which a finished take drops.
     await this.deps.snapshots.finalizeCreate(snap, result.records, result.volumeUpdates, {
@@ -182,12 +191,12 @@ export class VmSnapshotWorker {
     const ctx = strategyContext(this.deps, snap.id);
     const op = await this.operation(job, vm, snap);
     // Refused up front, before any state changes (e.g. a latest-only storage driver).
-    if (strategy.validateRevert) await strategy.validateRevert(ctx, op);
+    if (strategy.validateRevert) await strategy.validateRevert(ctx, op).catch(fromStrategy);
     const reverting = await this.deps.snapshots.fire(snap, 'RevertRequested');
     await job.progress(`reverting with the ${reverting.strategy} strategy`);
     const started = performance.now();
     try {
-      const result = await strategy.revertVmSnapshot(ctx, op);
+      const result = await strategy.revertVmSnapshot(ctx, op).catch(fromStrategy);
       await this.deps.snapshots.finalizeRevert(await this.mustGet(snap.id), result.volumeUpdates, {
         ...(result.details ?? {}),
         'phase.revert.ms': elapsed(started),
@@ -195,7 +204,7 @@ export class VmSnapshotWorker {
       await this.applyPowerState(vm, result.powerState);
     } catch (err) {
       await this.deps.snapshots.fire(await this.mustGet(snap.id), 'OperationFailed');
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = await this.publicReason(err, snap, 'VMSNAPSHOT.REVERTTO');
       await this.event(job, snap, 'VMSNAPSHOT.REVERTTO', 'ERROR', reason);
       throw new CloudRuntimeError(reason);
     }
@@ -259,15 +268,16 @@ export class VmSnapshotWorker {
     const vm = await this.deps.inventory.getVm(snap.vmId);
     const ctx = strategyContext(this.deps, snap.id);
     try {
-      if (vm === undefined) throw new Error(`Instance ${snap.vmId} is not found`);
+      if (vm === undefined) throw new CloudRuntimeError(`Instance ${snap.vmId} is not found`);
       const strategy = this.deps.registry.boundTo(snap);
-      const result = await strategy.deleteVmSnapshot(ctx, await this.operation(job, vm, snap));
+      const op = await this.operation(job, vm, snap);
+      const result = await strategy.deleteVmSnapshot(ctx, op).catch(fromStrategy);
       const fresh = await this.mustGet(snap.id);
       if (result.outcome === 'hidden') await this.deps.snapshots.fire(fresh, 'Hide');
       else await this.deps.snapshots.finalizeDelete(fresh, result.volumeUpdates);
     } catch (err) {
       const fresh = await this.deps.snapshots.get(snap.id);
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = await this.publicReason(err, snap, 'VMSNAPSHOT.DELETE');
       if (fresh?.state === 'Expunging')
         await this.deps.snapshots.fire(fresh, 'OperationFailed', { details: { error: reason } });
       await this.event(job, snap, 'VMSNAPSHOT.DELETE', 'ERROR', reason);
@@ -304,6 +314,22 @@ export class VmSnapshotWorker {
       quiesce: snap.quiesce,
       options: snap.options,
     };
+  }
+
+  /**
+   * What a tenant is told about a failed operation: a deliberate error's own text (the manager's
+   * checks, and strategies, whose texts hold only redacted host output); anything else (SQL, a
+   * bug) is an internal failure, shown as a summary with an error id.
+   */
+  private async publicReason(err: unknown, snap: StoredVmSnapshot, eventType: string): Promise<string> {
+    if (err instanceof CloudError) return err.message;
+    return this.reportFailure({
+      summary: 'an internal error occurred',
+      detail: err instanceof Error ? err.message : String(err),
+      eventType,
+      resourceType: 'VmSnapshot',
+      resourceId: snap.id,
+    });
   }
 
   private async mustGet(id: string): Promise<StoredVmSnapshot> {
@@ -366,6 +392,15 @@ interface Preloaded {
 
 function payloadIds(job: RunningJob): { snapshotId: string; vmId: string } {
   return { snapshotId: String(job.payload['snapshotId']), vmId: String(job.payload['vmId']) };
+}
+
+/**
+ * A strategy's failure, kept with its text: strategies word their errors for the user, and the host
+ * output inside them is already redacted (see host-failure-redaction.ts).
+ */
+function fromStrategy(err: unknown): never {
+  if (err instanceof CloudError) throw err;
+  throw new CloudRuntimeError(err instanceof Error ? err.message : String(err));
 }
 
 function describe(snap: StoredVmSnapshot): string {

@@ -2,11 +2,18 @@
  * Loads third-party plugins the way config names them: a relative or absolute path (a file, or a
  * package directory whose package.json `main` is the entry) or a bare module name resolved by
  * Node. Each module must default-export a {@link VmsnapPlugin}; its `register` is called with the host.
+ *
+ * A relative path is resolved against the base directory the caller gives (the folder of
+ * config.json), never the working directory. A plugin runs as the server, so the files a path names
+ * (the file or package folder, its package.json and entry file, and their folders) must be out of
+ * other local users' reach (./trusted-file.ts). URL specifiers (`file:`, `data:` …) are refused:
+ * they would bypass both rules.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { PluginHost, VmsnapPlugin } from '../core/plugin-api.ts';
+import { assertTrustedFile } from './trusted-file.ts';
 
 export interface PluginSpec {
   /** `./examples/vendor-array-plugin`, `/abs/plugin.ts` or a package name such as `vmsnap-netapp`. */
@@ -50,14 +57,33 @@ export async function loadPlugins(
   return loaded;
 }
 
-/** Path-like specs become absolute file paths; bare names are left for Node's resolver. */
+/**
+ * The checks {@link loadPlugins} makes (paths resolve, files are trusted), importing nothing: the
+ * server runs them before it narrows its data dir's modes, which would hide another user's write.
+ */
+export async function checkPluginFiles(specs: readonly PluginSpec[], baseDir: string): Promise<void> {
+  for (const spec of specs) await resolvePluginModule(spec.module, baseDir);
+}
+
+/**
+ * Path-like specs (`./x`, `../x`, `/x`) become absolute file paths, checked as trusted; bare names
+ * are left for Node's resolver (the server's own node_modules, not the working directory).
+ */
 export async function resolvePluginModule(module: string, baseDir: string): Promise<string> {
+  if (isUrl(module)) throw new Error(`Plugin module "${module}" must be a path or a package name, not a URL`);
   if (!isPathLike(module)) return module;
   const path = resolve(baseDir, module);
   const info = await stat(path).catch(() => null);
   if (info === null) throw new Error(`Plugin module "${module}" not found at ${path}`);
+  const what = `plugin module "${module}"`;
+  assertTrustedFile(path, what);
   if (!info.isDirectory()) return path;
-  return join(path, await packageMain(module, path));
+  const entry = join(path, await packageMain(module, path));
+  assertTrustedFile(join(path, 'package.json'), `the package.json of ${what}`);
+  const entryInfo = await stat(entry).catch(() => null);
+  // A missing entry is left for import() to report; one that exists must be trusted like the rest.
+  if (entryInfo !== null) assertTrustedFile(entry, `the entry file of ${what}`);
+  return entry;
 }
 
 /** `VMSNAP_PLUGINS=a,./b` -> specs without options. */
@@ -89,8 +115,14 @@ export function parsePluginSpecs(value: unknown, source: string): PluginSpec[] {
   });
 }
 
+/** `file:`, `data:`, `https:` … (a Windows path such as `C:\…` is absolute; `node:` names a built-in module). */
+function isUrl(module: string): boolean {
+  return /^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(module) && !isAbsolute(module) && !module.startsWith('node:');
+}
+
+/** `.`, `..`, `./…`, `../…` or absolute; anything else (`vmsnap-netapp`, `@acme/x`) is a package. */
 function isPathLike(module: string): boolean {
-  return module.startsWith('.') || isAbsolute(module);
+  return /^\.\.?(\/|\\|$)/.test(module) || isAbsolute(module);
 }
 
 async function packageMain(module: string, dir: string): Promise<string> {

@@ -1,4 +1,8 @@
-/** Accounts and their users' API keys (admin and ordinary users). */
+/**
+ * Accounts and their users' API keys (admin and ordinary users). `users.secret_key` is encrypted at
+ * rest by the store's connection (./secret-columns.ts): this store writes and reads plain keys. The
+ * api key stays plain: it is the identifier requests are looked up by, not a credential.
+ */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Db } from './database.ts';
 import type { AccountRow, UserRow } from './schema.ts';

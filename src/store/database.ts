@@ -2,13 +2,15 @@
  * Opening the store: SQLite (embedded default, WAL) or PostgreSQL (several management servers).
  * This is the only module that knows which engine is underneath.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { migrationProvider, type Dialect } from './migrations.ts';
 import type { Database } from './schema.ts';
+import type { SecretBox } from './secret-box.ts';
+import { SecretColumnsPlugin, sealSecretColumns } from './secret-columns.ts';
 import type { Logger } from '../core/plugin-api.ts';
 
 export type Db = Kysely<Database>;
@@ -16,6 +18,11 @@ export type Db = Kysely<Database>;
 export interface StoreConfig {
   /** `sqlite:<file>` / `sqlite::memory:` / `postgres://…` */
   readonly url: string;
+  /**
+   * Seals the secret columns at rest (src/store/secret-columns.ts). The server always passes one;
+   * without it (tests of the store alone) those columns hold what was written.
+   */
+  readonly secrets?: SecretBox;
 }
 
 export interface OpenedStore {
@@ -29,11 +36,21 @@ pg.types.setTypeParser(20, (v: string) => Number(v));
 
 export async function openStore(config: StoreConfig, log?: Logger): Promise<OpenedStore> {
   const dialect: Dialect = config.url.startsWith('postgres') ? 'postgres' : 'sqlite';
-  const db =
+  const raw =
     dialect === 'postgres'
       ? new Kysely<Database>({ dialect: new PostgresDialect({ pool: openPgPool(config.url, log) }) })
       : new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(config.url) }) });
-  await migrate(db, dialect);
+  try {
+    await migrate(raw, dialect);
+    if (config.secrets === undefined) return { db: raw, dialect, close: () => raw.destroy() };
+    const sealed = await sealSecretColumns(raw, config.secrets);
+    if (sealed > 0) log?.info({ sealed }, 'encrypted secrets that were stored in plain text');
+  } catch (err) {
+    await raw.destroy();
+    throw err;
+  }
+  // Same connections; every query through `db` seals and opens the secret columns.
+  const db = raw.withPlugin(new SecretColumnsPlugin(config.secrets));
   return { db, dialect, close: () => db.destroy() };
 }
 
@@ -57,13 +74,24 @@ export function isUniqueViolation(err: unknown): boolean {
 
 function openSqlite(url: string): SqliteDatabase.Database {
   const file = url.replace(/^sqlite:/, '');
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') createPrivately(file);
   const sqlite = new SqliteDatabase(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   return withStatementCache(sqlite);
+}
+
+/**
+ * The database file is created (or narrowed to) 0600 in a 0700 folder before SQLite opens it: SQLite
+ * gives the -wal and -shm files the mode of the database file, so they follow. Whatever the umask.
+ */
+function createPrivately(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  if (existsSync(file)) chmodSync(file, 0o600);
+  else closeSync(openSync(file, 'a', 0o600));
+  for (const extra of [`${file}-wal`, `${file}-shm`]) if (existsSync(extra)) chmodSync(extra, 0o600);
 }
 
 /**

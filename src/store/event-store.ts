@@ -1,6 +1,16 @@
 /** The audit trail: CloudStack-style events (VMSNAPSHOT.CREATE, VM.START ...). */
-import { randomUUID } from 'node:crypto';
+import { sql, type SelectQueryBuilder } from 'kysely';
 import type { Db } from './database.ts';
+import {
+  containsPattern,
+  countOf,
+  readPage,
+  withPage,
+  type PageRequest,
+  type PageResult,
+} from './list-page.ts';
+import type { Database, EventRow } from './schema.ts';
+import { sortableId } from './sortable-id.ts';
 
 export interface NewEvent {
   readonly accountId: string;
@@ -13,14 +23,38 @@ export interface NewEvent {
   readonly resourceId?: string;
 }
 
+/** What listEvents filters on; every field is optional but the account scope. */
+export interface EventFilter {
+  /** Only this account's events; null: every account's. */
+  readonly accountId: string | null;
+  readonly id?: string | undefined;
+  readonly type?: string | undefined;
+  readonly level?: string | undefined;
+  /** Created at or after (epoch ms). */
+  readonly from?: number | undefined;
+  /** Created before (epoch ms). */
+  readonly before?: number | undefined;
+  /** Case-insensitive substring of the type or the description. */
+  readonly keyword?: string | undefined;
+}
+
+/** Rows deleted per statement and statements per purge round: a round never holds the store long. */
+export interface PurgeBatches {
+  readonly batchSize: number;
+  readonly maxBatches: number;
+}
+
+type EventQuery = SelectQueryBuilder<Database, 'events', object>;
+
 export class EventStore {
   constructor(private readonly db: Db) {}
 
   async record(e: NewEvent): Promise<void> {
+    const now = Date.now();
     await this.db
       .insertInto('events')
       .values({
-        id: randomUUID(),
+        id: sortableId(now),
         account_id: e.accountId,
         user_id: e.userId,
         type: e.type,
@@ -29,8 +63,62 @@ export class EventStore {
         description: e.description,
         resource_type: e.resourceType ?? null,
         resource_id: e.resourceId ?? null,
-        created: Date.now(),
+        created: now,
       })
       .execute();
   }
+
+  /** One page of events, newest first, and how many matched (served by events_account_created). */
+  async list(filter: EventFilter, page: PageRequest): Promise<PageResult<EventRow>> {
+    const base = filtered(this.db.selectFrom('events'), filter);
+    return readPage(
+      page,
+      (p) => withPage(base.selectAll().orderBy('created', 'desc').orderBy('id', 'desc'), p).execute(),
+      async () => countOf(await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst()),
+    );
+  }
+
+  /**
+   * Deletes events created before `cutoff`, `batchSize` rows per statement and at
+   * most `maxBatches` statements; `between` runs between statements (the caller yields there so
+   * API requests interleave). Returns the number deleted.
+   */
+  async purgeBefore(
+    cutoff: number,
+    batches: PurgeBatches,
+    between: () => Promise<void> = async () => {},
+  ): Promise<number> {
+    let deleted = 0;
+    for (let i = 0; i < batches.maxBatches; i++) {
+      if (i > 0) await between();
+      const res = await this.db
+        .deleteFrom('events')
+        .where('id', 'in', (eb) =>
+          eb.selectFrom('events').select('id').where('created', '<', cutoff).limit(batches.batchSize),
+        )
+        .executeTakeFirst();
+      const n = Number(res.numDeletedRows);
+      deleted += n;
+      if (n < batches.batchSize) break;
+    }
+    return deleted;
+  }
+}
+
+function filtered(q: EventQuery, f: EventFilter): EventQuery {
+  let out = q;
+  if (f.accountId !== null) out = out.where('account_id', '=', f.accountId);
+  if (f.id !== undefined) out = out.where('id', '=', f.id);
+  if (f.type !== undefined) out = out.where('type', '=', f.type);
+  if (f.level !== undefined) out = out.where('level', '=', f.level);
+  if (f.from !== undefined) out = out.where('created', '>=', f.from);
+  if (f.before !== undefined) out = out.where('created', '<', f.before);
+  if (f.keyword !== undefined && f.keyword !== '') {
+    const pattern = containsPattern(f.keyword);
+    out = out.where(
+      (eb) =>
+        sql<boolean>`(lower(${eb.ref('type')}) like ${pattern} escape '\\' or lower(${eb.ref('description')}) like ${pattern} escape '\\')`,
+    );
+  }
+  return out;
 }

@@ -22,8 +22,11 @@ export interface StoredVm extends VmInfo {
 
 export interface StoredHost extends HostInfo {
   readonly url: string | null;
+  /** Plain here; encrypted at rest by the store's connection (./secret-columns.ts). */
   readonly agentToken: string | null;
   readonly lastHeartbeat: number | null;
+  /** The agent certificate's pinned SHA-256 fingerprint (https agents), else null. */
+  readonly tlsFingerprint: string | null;
 }
 
 export interface StoredPool {
@@ -262,6 +265,7 @@ function toHost(r: HostRow): StoredHost {
     url: r.url,
     agentToken: r.agent_token,
     lastHeartbeat: r.last_heartbeat === null ? null : Number(r.last_heartbeat),
+    tlsFingerprint: r.tls_fingerprint ?? null,
   };
 }
 

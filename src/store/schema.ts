@@ -22,6 +22,8 @@ export interface HostTable {
   last_heartbeat: number | null;
   created: number;
   removed: number | null;
+  /** SHA-256 fingerprint of the agent's TLS certificate, pinned at addHost (https agents only). */
+  tls_fingerprint: string | null;
 }
 
 export interface StoragePoolTable {
@@ -180,6 +182,19 @@ export interface ResourceTagTable {
   created: number;
 }
 
+/**
+ * updateResourceLimit's per-account overrides (issue 9, item 4). An account without a row for a
+ * type has the `max.account.*` setting's default. `max` is in the type's unit: a count, MiB for
+ * memory, bytes for primary storage (the API speaks GiB, as CloudStack); -1 is unlimited.
+ */
+export interface ResourceLimitTable {
+  account_id: string;
+  /** CloudStack's Resource.ResourceType ordinal: 0, 2, 8, 9 or 10. */
+  resource_type: number;
+  max: number;
+  updated: number;
+}
+
 export interface Database {
   zones: ZoneTable;
   hosts: HostTable;
@@ -194,6 +209,7 @@ export interface Database {
   events: EventTable;
   settings: SettingTable;
   resource_tags: ResourceTagTable;
+  resource_limits: ResourceLimitTable;
 }
 
 export type VmRow = Selectable<VmTable>;

@@ -76,6 +76,67 @@ export const SETTINGS: readonly SettingDefinition[] = [
     type: 'Integer',
     description: 'Seconds without a heartbeat after which a host is marked Down',
   },
+  {
+    name: 'job.expire.minutes',
+    defaultValue: '1440',
+    category: 'Advanced',
+    type: 'Integer',
+    description:
+      'Time (in minutes) for finished async-jobs to be kept in system; queued and running jobs are never purged; -1 keeps them forever',
+  },
+  {
+    name: 'event.purge.delay',
+    defaultValue: '15',
+    category: 'Advanced',
+    type: 'Integer',
+    description:
+      'Events older than specified number days will be purged. Set this value to 0 to never delete events',
+  },
+  {
+    name: 'api.signature.expires.max',
+    defaultValue: '3600',
+    category: 'Advanced',
+    type: 'Integer',
+    description:
+      'Seconds: a signed API request whose expires parameter is further ahead than this is refused (a captured URL stays usable at most this long)',
+  },
+  // Account defaults for resource limits (updateResourceLimit overrides them per account; -1 is
+  // unlimited; admin accounts are always unlimited), with CloudStack's names, defaults and units.
+  {
+    name: 'max.account.user.vms',
+    defaultValue: '20',
+    category: 'Account Defaults',
+    type: 'Long',
+    description: 'The default maximum number of user VMs that can be deployed for an account',
+  },
+  {
+    name: 'max.account.volumes',
+    defaultValue: '20',
+    category: 'Account Defaults',
+    type: 'Long',
+    description: 'The default maximum number of volumes that can be created for an account',
+  },
+  {
+    name: 'max.account.cpus',
+    defaultValue: '40',
+    category: 'Account Defaults',
+    type: 'Long',
+    description: 'The default maximum number of cpu cores that can be used for an account',
+  },
+  {
+    name: 'max.account.memory',
+    defaultValue: '40960',
+    category: 'Account Defaults',
+    type: 'Long',
+    description: 'The default maximum memory (in MiB) that can be used for an account',
+  },
+  {
+    name: 'max.account.primary.storage',
+    defaultValue: '200',
+    category: 'Account Defaults',
+    type: 'Long',
+    description: 'The default maximum primary storage space (in GiB) that can be used for an account',
+  },
 ];
 
 const BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CsErrorCode, InvalidParameterError, ServerApiError } from '../../src/core/errors.ts';
 import { ParamReader, readMap, readTags } from '../../src/api/protocol/index.ts';
@@ -80,21 +81,86 @@ describe('boolean', () => {
 });
 
 describe('integer and long', () => {
-  it('parses Java integers, blank integer as absent', () => {
-    expect(reader({ n: '+42' }).integer('n')).toBe(42);
+  it('parses plain decimal integers, blank integer as absent', () => {
+    expect(reader({ n: '42' }).integer('n')).toBe(42);
     expect(reader({ n: '-7' }).integer('n')).toBe(-7);
+    expect(reader({ n: '007' }).integer('n')).toBe(7);
+    expect(Object.is(reader({ n: '-0' }).integer('n'), 0)).toBe(true);
+    expect(reader({ n: '-2147483648' }).integer('n')).toBe(-2147483648);
+    expect(reader({ n: '2147483647' }).integer('n')).toBe(2147483647);
     expect(reader({ n: ' ' }).integer('n')).toBeUndefined();
     expect(reader({ n: '9007199254740991' }).long('n')).toBe(9007199254740991);
+    expect(reader({ n: '-9007199254740991' }).long('n')).toBe(-9007199254740991);
   });
 
-  it('refuses non-numbers and out-of-range values with 431 invalid value', () => {
-    for (const bad of ['1.5', 'abc', '2147483648', '1e3', '0x10']) {
-      expect(thrown(() => reader({ page: bad }).integer('page')).message).toBe(
+  // Everything JavaScript's Number() or parseInt() would have turned into some number, and Java's
+  // leading '+': only ^-?[0-9]+$ within range is a number here.
+  const notPlainIntegers = [
+    '1.5',
+    '5.0',
+    'abc',
+    '12abc',
+    '1e3',
+    '1e9',
+    '0x10',
+    '0b1',
+    '0o7',
+    '+42',
+    ' 5',
+    '5 ',
+    '\t5',
+    '5\n',
+    '1_000',
+    '1,000',
+    'Infinity',
+    '-',
+    '--1',
+    '٣', // an Arabic-Indic digit
+    '2147483648',
+    '-2147483649',
+    '99999999999999999999',
+  ];
+
+  it('refuses anything but a plain in-range decimal integer with 431 invalid value', () => {
+    for (const bad of notPlainIntegers) {
+      const err = thrown(() => reader({ page: bad }).integer('page'));
+      expect(err.errorCode, JSON.stringify(bad)).toBe(431);
+      expect(err.message).toBe(
         `Unable to execute API command createvmsnapshot due to invalid value ${bad} for parameter page`,
       );
     }
+  });
+
+  it('refuses the same for long, and values past 2^53 that a double cannot hold exactly', () => {
+    for (const bad of [...notPlainIntegers.filter((b) => !/^-?[0-9]+$/.test(b)), '', '9007199254740992']) {
+      expect(thrown(() => reader({ max: bad }).long('max')).errorCode, JSON.stringify(bad)).toBe(431);
+    }
     expect(thrown(() => reader({ n: '9007199254740993' }).long('n')).errorCode).toBe(431);
-    expect(thrown(() => reader({ n: '' }).long('n')).errorCode).toBe(431);
+    expect(thrown(() => reader({ n: '99999999999999999999' }).long('n')).errorCode).toBe(431);
+  });
+
+  it('property: integer() accepts exactly the canonical decimal spellings of 32-bit integers', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -2147483648, max: 2147483647 }), (n) => {
+        expect(reader({ n: String(n) }).integer('n')).toBe(n);
+      }),
+    );
+    const numberish = fc.oneof(fc.string({ maxLength: 12 }), fc.stringMatching(/^[-+ 0-9xeEbo._]{1,12}$/));
+    fc.assert(
+      fc.property(numberish, (text) => {
+        const n = Number(text);
+        const plain = /^-?[0-9]+$/.test(text) && n >= -2147483648 && n <= 2147483647;
+        let read: number | undefined | 'refused';
+        try {
+          read = reader({ n: text }).integer('n');
+        } catch {
+          read = 'refused';
+        }
+        if (text.trim() === '') expect(read).toBeUndefined();
+        else if (plain) expect(read).toBe(n === 0 ? 0 : n);
+        else expect(read).toBe('refused');
+      }),
+    );
   });
 });
 

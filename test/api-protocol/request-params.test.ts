@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ServerApiError } from '../../src/core/errors.ts';
 import {
@@ -6,7 +7,9 @@ import {
   parseFormBody,
   parseQueryString,
   rejectControlCharacters,
+  rejectUnsafeParamNames,
   responseFormatOf,
+  signatureBase,
 } from '../../src/api/protocol/index.ts';
 
 describe('formDecode (Java URLDecoder)', () => {
@@ -81,5 +84,63 @@ describe('responseFormatOf', () => {
     expect(responseFormatOf({ response: 'xml' })).toBe('xml');
     expect(responseFormatOf({ response: 'yaml' })).toBe('xml');
     expect(responseFormatOf({})).toBe('xml');
+  });
+});
+
+describe('rejectUnsafeParamNames (issue 9: names that change the meaning of a signature)', () => {
+  const code = (params: Record<string, string>): number | undefined => {
+    try {
+      rejectUnsafeParamNames(params);
+      return undefined;
+    } catch (err) {
+      return err instanceof ServerApiError ? err.errorCode : -1;
+    }
+  };
+
+  it("accepts every kind of name CloudStack's clients send", () => {
+    const names = [
+      'command',
+      'apiKey',
+      'signatureVersion',
+      'tags[0].key',
+      'details[0].cpuNumber',
+      '_',
+      'a-b',
+    ];
+    expect(code(Object.fromEntries(names.map((n) => [n, 'v'])))).toBeUndefined();
+  });
+
+  it('refuses the decoded name of the issue repro, and any name with = & or other characters', () => {
+    expect(code({ 'response=json&signatureversion': '3' })).toBe(431);
+    for (const bad of ['a=b', 'a&b', 'a b', 'ä', 'a%3D', 'a\u0000', '__proto__;', 'x/y']) {
+      expect(code({ [bad]: '1' }), bad).toBe(431);
+    }
+  });
+
+  it('refuses a name repeated in another case', () => {
+    expect(code({ command: 'listZones', Command: 'deleteVMSnapshot' })).toBe(431);
+    expect(code({ expires: 'a', EXPIRES: 'b' })).toBe(431);
+  });
+
+  it('every accepted request has a string-to-sign that reads back as exactly its parameters', () => {
+    // The defence in one property: once names are safe and unique regardless of case, the signed
+    // string splits back into the same lowercased name=value pairs, so no other set of
+    // parameters can share its signature.
+    const name = fc
+      .stringMatching(/^[A-Za-z0-9_.[\]-]{1,12}$/)
+      .filter((n) => n.toLowerCase() !== 'signature');
+    fc.assert(
+      fc.property(fc.dictionary(name, fc.string({ unit: 'grapheme' }), { maxKeys: 8 }), (params) => {
+        if (code(params) !== undefined) return;
+        const base = signatureBase(params);
+        const pairs = base === '' ? [] : base.split('&').map((p) => p.slice(0, p.indexOf('=')));
+        expect(pairs).toEqual(
+          Object.keys(params)
+            .sort()
+            .map((n) => n.toLowerCase()),
+        );
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -77,7 +77,11 @@ describe('envelopes and payloads', () => {
       cserrorcode: 9999,
     });
     expect(errorPayloadFor(new CloudRuntimeError('z'))).toMatchObject({ errorcode: 530, cserrorcode: 4250 });
-    expect(errorPayloadFor(new TypeError('boom'))).toMatchObject({ errorcode: 530, errortext: 'boom' });
+    // An unexpected error is never shown as is: a generic 530 carrying an error id.
+    const internal = errorPayloadFor(new TypeError('boom'));
+    expect(internal).toMatchObject({ errorcode: 530, cserrorcode: 4250 });
+    expect(internal.errortext).toMatch(/^Internal error, id [0-9a-f-]{36}; see the server log$/);
+    expect(internal.errortext).not.toContain('boom');
   });
 });
 

@@ -174,12 +174,38 @@ describe('verifySignature', () => {
 describe('checkExpiry', () => {
   const now = new Date('2024-01-02T06:44:43Z');
 
-  it('ignores expires unless signatureVersion is exactly 3', () => {
-    expect(checkExpiry({ expires: '2000-01-01T00:00:00+0000' }, now)).toEqual({ ok: true, expires: null });
-    expect(checkExpiry({ signatureVersion: '2', expires: 'garbage' }, now)).toEqual({
-      ok: true,
-      expires: null,
+  it('checks expires whenever it is present, with or without signatureVersion=3', () => {
+    // CloudStack (and vmsnap before issue 9) looked at expires only when signatureVersion was 3.
+    expect(checkExpiry({ expires: '2000-01-01T00:00:00+0000' }, now)).toMatchObject({
+      ok: false,
+      reason: 'expired',
     });
+    expect(checkExpiry({ signatureVersion: '2', expires: 'garbage' }, now)).toMatchObject({
+      ok: false,
+      reason: 'malformed-expires',
+    });
+    expect(checkExpiry({ Expires: '2024-01-02T06:45:00+0000' }, now)).toEqual({
+      ok: true,
+      expires: new Date('2024-01-02T06:45:00Z'),
+    });
+    expect(checkExpiry({ command: 'listZones' }, now)).toEqual({ ok: true, expires: null });
+    expect(checkExpiry({ signatureVersion: '2' }, now)).toEqual({ ok: true, expires: null });
+  });
+
+  it('refuses an expires further ahead than the bound (default one hour), at the boundary exactly', () => {
+    const at = (seconds: number): string =>
+      new Date(now.getTime() + seconds * 1000).toISOString().slice(0, 19) + 'Z';
+    expect(checkExpiry({ expires: at(3600) }, now).ok).toBe(true);
+    expect(checkExpiry({ expires: at(3601) }, now)).toMatchObject({ ok: false, reason: 'too-far-ahead' });
+    expect(checkExpiry({ signatureVersion: '3', expires: '9999-12-31T23:59:59+0000' }, now)).toMatchObject({
+      ok: false,
+      reason: 'too-far-ahead',
+    });
+    expect(checkExpiry({ expires: at(60) }, now, 30_000)).toMatchObject({
+      ok: false,
+      reason: 'too-far-ahead',
+    });
+    expect(checkExpiry({ expires: at(30) }, now, 30_000).ok).toBe(true);
   });
 
   it('accepts a future expires in every supported zone form, with either spelling of the name', () => {

@@ -1,78 +1,29 @@
 /**
  * Account isolation over HTTP: user A (the seeded `demo` account) against every command that can
  * touch user B's objects (a second account with its own VMs, snapshot, job, tag and keys). Each call
- * is refused as CloudStack would (531 / 431) or answers as if B's objects did not exist; no answer
+ * is refused with the 431 a missing object gets (never CloudStack's 531, which would confirm that the
+ * object exists: see existence-oracle.test.ts) or answers as if B's objects did not exist; no answer
  * ever shows one of B's ids or keys that the request did not itself name, and nothing of B's changes.
  * An admin sees everything with listall=true.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/api/commands/index.ts';
-import { TestApiClient, type ApiResponse } from '../helpers/api-client.ts';
+import type { ApiResponse } from '../helpers/api-client.ts';
 import { bodyOf, itemsOf, startApiServer, type ApiHarness } from '../helpers/api-server.ts';
-import { createVms } from '../helpers/vm-factory.ts';
+import { addSecondTenant, type SecondTenant } from '../helpers/second-tenant.ts';
 
 type Params = Record<string, string | number | boolean>;
-
-interface B {
-  client: TestApiClient;
-  accountId: string;
-  userId: string;
-  apiKey: string;
-  secretKey: string;
-  runningVm: string;
-  runningHost: string;
-  stoppedVm: string;
-  snapshotId: string;
-  jobId: string;
-}
 
 /** What CloudStack answers a user who reaches for someone else's object. */
 type Expected = 'refused' | 'empty' | ((res: ApiResponse) => void);
 
 describe('account isolation: user A against user B objects', () => {
   let h: ApiHarness;
-  let b: B;
+  let b: SecondTenant;
 
   beforeAll(async () => {
     h = await startApiServer();
-    const created = await h.admin.payload('createAccount', { username: 'bob', email: 'bob@example.com' });
-    const account = created['account'] as { id: string; user: { id: string }[] };
-    const userId = account.user[0]!.id;
-    const keys = (await h.admin.payload('registerUserKeys', { id: userId }))['userkeys'] as {
-      apikey: string;
-      secretkey: string;
-    };
-    const client = new TestApiClient(h.url, keys.apikey, keys.secretkey);
-    const [running, stopped] = await createVms(h.t.app, account.id, [
-      { displayName: 'bob-web', running: true },
-      { displayName: 'bob-cold', running: false, dataDisks: 1 },
-    ]);
-    const snap = await client.payload('createVMSnapshot', {
-      virtualmachineid: running!.id,
-      snapshotmemory: true,
-      name: 'bob-snap',
-    });
-    const job = await client.waitForJob(snap['jobid'] as string);
-    expect(job['jobstatus']).toBe(1);
-    const tagged = await client.payload('createTags', {
-      resourcetype: 'VMSnapshot',
-      resourceids: snap['id'] as string,
-      'tags[0].key': 'owner',
-      'tags[0].value': 'bob',
-    });
-    expect((await client.waitForJob(tagged['jobid'] as string))['jobstatus']).toBe(1);
-    b = {
-      client,
-      accountId: account.id,
-      userId,
-      apiKey: keys.apikey,
-      secretKey: keys.secretkey,
-      runningVm: running!.id,
-      runningHost: running!.hostId,
-      stoppedVm: stopped!.id,
-      snapshotId: snap['id'] as string,
-      jobId: snap['jobid'] as string,
-    };
+    b = await addSecondTenant(h);
   });
   afterAll(async () => {
     await h.close();
@@ -147,6 +98,8 @@ describe('account isolation: user A against user B objects', () => {
       ['listTags', { listall: true, resourceid: b.snapshotId }, 'empty'],
       ['listTags', { key: 'owner' }, 'empty'],
       ['registerUserKeys', { id: b.userId }, 'refused'],
+      ['listResourceLimits', {}, 'empty-or-own'],
+      ['listResourceLimits', { account: 'bob' }, 'refused'],
       ['listAccounts', {}, (res) => expect(names(res, 'account')).toEqual(['demo'])],
       ['listAccounts', { listall: true }, (res) => expect(names(res, 'account')).toEqual(['demo'])],
       ['listAccounts', { id: b.accountId }, 'empty'],
@@ -197,7 +150,7 @@ describe('account isolation: user A against user B objects', () => {
       expect(leaks(res, params), what).toEqual([]);
       const body = bodyOf(res, command);
       if (expected === 'refused') {
-        expect([431, 531], what).toContain(res.status);
+        expect(res.status, what).toBe(431);
         expect(body['errorcode'], what).toBe(res.status);
         expect(body['errortext'], what).toEqual(expect.any(String));
       } else if (expected === 'empty') {
@@ -215,10 +168,13 @@ describe('account isolation: user A against user B objects', () => {
     expect(itemsOf(own, 'vmSnapshot').map((s) => s['id'])).toEqual([b.snapshotId]);
   });
 
-  it('a refused permission check says 531, not a generic error', async () => {
+  it("another account's object gets the not-found 431, not CloudStack's 531 permission error", async () => {
     const res = await h.demo.call('deleteVMSnapshot', { vmsnapshotid: b.snapshotId });
-    expect(res.status).toBe(531);
-    expect(bodyOf(res, 'deleteVMSnapshot')['cserrorcode']).toBe(4365);
+    expect(res.status).toBe(431);
+    expect(bodyOf(res, 'deleteVMSnapshot')).toMatchObject({
+      cserrorcode: 4350,
+      errortext: `Unable to find the Instance Snapshot with id ${b.snapshotId}`,
+    });
   });
 
   it('B in turn sees none of A’s objects', async () => {

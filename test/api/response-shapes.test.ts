@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/api/commands/index.ts';
 import { signRequest } from '../../src/api/protocol/index.ts';
-import { AccountStore } from '../../src/store/account-store.ts';
+import { AccountStore, ROOT_DOMAIN_ID } from '../../src/store/account-store.ts';
 import { TestApiClient } from '../helpers/api-client.ts';
 import { bodyOf, errorOf, itemsOf, rawCall, startApiServer, type ApiHarness } from '../helpers/api-server.ts';
 import { shapeProblems, type Shapes } from '../helpers/shape-check.ts';
@@ -124,6 +124,15 @@ describe('API response shapes (recorded CloudStack fixtures)', () => {
     registerUserKeys: async () => ({ client: keysUser, params: { id: keysUserId } }),
     listConfigurations: async () => ({ client: h.admin, params: { name: 'vmsnapshot' } }),
     updateConfiguration: async () => ({ client: h.admin, params: { name: 'vmsnapshot.max', value: '10' } }),
+    listResourceLimits: async () => ({ client: h.demo, params: {} }),
+    updateResourceLimit: async () => ({
+      client: h.admin,
+      params: { account: 'keys-user', domainid: ROOT_DOMAIN_ID, resourcetype: 0, max: 20 },
+    }),
+    updateResourceCount: async () => ({
+      client: h.admin,
+      params: { domainid: ROOT_DOMAIN_ID, account: 'demo' },
+    }),
     configureSimulator: async () => ({
       client: h.admin,
       params: {

@@ -95,9 +95,10 @@ describe('request signing over HTTP', () => {
     await expect401(
       signRequest({ ...listZones, signatureVersion: '3', expires: 'tomorrow' }, apiKey, secret),
     );
-    // Without signatureVersion=3, a stale expires is just another signed parameter.
+    // Without signatureVersion=3 a stale expires is refused too (issue 9: CloudStack ignores it,
+    // which let a captured URL be replayed for ever).
     const legacy = signRequest({ ...listZones, expires: formatDate(Date.now() - 60_000) }, apiKey, secret);
-    expect((await rawCall(h.url, legacy)).status).toBe(200);
+    await expect401(legacy);
   });
 
   it('stores names and descriptions with spaces, +, *, ~ and non-ASCII exactly', async () => {

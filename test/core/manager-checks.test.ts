@@ -4,12 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  CloudRuntimeError,
-  InvalidParameterError,
-  PermissionDeniedError,
-  type CloudError,
-} from '../../src/core/errors.ts';
+import { CloudRuntimeError, InvalidParameterError, type CloudError } from '../../src/core/errors.ts';
 import type { Caller } from '../../src/manager/caller.ts';
 import { StrategyRegistry } from '../../src/manager/strategy-registry.ts';
 import { VmSnapshotManager } from '../../src/manager/vm-snapshot-manager.ts';
@@ -19,7 +14,7 @@ import type { StoredVmSnapshot } from '../../src/store/vm-snapshot-store.ts';
 import { waitJob } from '../helpers/core-helpers.ts';
 import { openTestApp, type TestApp } from '../helpers/test-app.ts';
 
-type ErrorClass = typeof InvalidParameterError | typeof CloudRuntimeError | typeof PermissionDeniedError;
+type ErrorClass = typeof InvalidParameterError | typeof CloudRuntimeError;
 
 /** Awaits a rejection and checks class, code and exact message. */
 async function refused(
@@ -258,34 +253,38 @@ describe('manager checks', () => {
       expect(await t.app.deps.snapshots.listByVm(vm.id)).toHaveLength(0);
     });
 
-    it("A10: another account's VM -> 531; admins may", async () => {
+    it("A10: another account's VM fails A1 like a missing one (not 531); admins may", async () => {
       const vm = await t.vm('web-1');
       await refused(
         mgr().create(other, { vmId: vm.id }),
-        PermissionDeniedError,
-        531,
-        `Caller other does not have permission to operate with resource ${vm.id}`,
+        InvalidParameterError,
+        431,
+        `Creating Instance Snapshot failed because Instance:${vm.id} is a System VM or does not exist`,
       );
       const byAdmin = await mgr().allocate(t.admin, { vmId: vm.id });
       expect(byAdmin.accountId).toBe(vm.accountId);
     });
 
-    it('A10 runs after A7/A8 and before A11 (CloudStack order)', async () => {
+    it('A10 runs with A1, before A6-A8 and A11 (unlike CloudStack, no oracle for names or state)', async () => {
       const vm = await t.vm('app-1');
-      // Memory on a stopped VM is reported before the permission problem.
+      await snapshot(vm, 'taken');
+      const notFound = `Creating Instance Snapshot failed because Instance:${vm.id} is a System VM or does not exist`;
+      // A stopped VM with memory (A8), a taken name (A6), or no room left (A11): all hidden.
       await refused(
         mgr().create(other, { vmId: vm.id, snapshotMemory: true }),
         InvalidParameterError,
         431,
-        /Can not Snapshot memory/,
+        notFound,
+      );
+      await refused(
+        mgr().create(other, { vmId: vm.id, name: 'taken' }),
+        InvalidParameterError,
+        431,
+        notFound,
       );
       await t.app.deps.settings.set('vmsnapshot.max', '0');
-      await refused(
-        mgr().create(other, { vmId: vm.id }),
-        PermissionDeniedError,
-        531,
-        /does not have permission/,
-      );
+      await refused(mgr().create(other, { vmId: vm.id }), InvalidParameterError, 431, notFound);
+      expect(await t.app.deps.snapshots.listByVm(vm.id)).toHaveLength(1);
     });
 
     it('A11: vmsnapshot.max counts Ready, Error and Allocated rows; removed rows do not count', async () => {
@@ -370,22 +369,28 @@ describe('manager checks', () => {
       );
     });
 
-    it('C3: active tasks -> 431, checked before access (C4)', async () => {
+    it('C3: active tasks -> 431, for the owner only: access (C4) is checked with C1', async () => {
       const vm = await t.vm('app-1');
       const s = await snapshot(vm, 's');
       const s2 = await snapshot(vm, 's2');
       await stuckIn(s2, 'Expunging');
-      await refused(mgr().revert(other, s.id), InvalidParameterError, 431, ACTIVE_TASKS);
+      await refused(mgr().revert(t.demo, s.id), InvalidParameterError, 431, ACTIVE_TASKS);
+      await refused(
+        mgr().revert(other, s.id),
+        InvalidParameterError,
+        431,
+        `Unable to find the Instance Snapshot with id ${s.id}`,
+      );
     });
 
-    it("C4: another account's snapshot -> 531", async () => {
+    it("C4: another account's snapshot fails C1 like a missing one (not 531)", async () => {
       const vm = await t.vm('app-1');
       const s = await snapshot(vm, 's');
       await refused(
         mgr().revert(other, s.id),
-        PermissionDeniedError,
-        531,
-        `Caller other does not have permission to operate with resource ${s.id}`,
+        InvalidParameterError,
+        431,
+        `Unable to find the Instance Snapshot with id ${s.id}`,
       );
     });
 
@@ -459,14 +464,14 @@ describe('manager checks', () => {
       );
     });
 
-    it("D2: another account's snapshot -> 531", async () => {
+    it("D2: another account's snapshot fails D1 like a missing one (not 531)", async () => {
       const vm = await t.vm('app-1');
       const s = await snapshot(vm, 's');
       await refused(
         mgr().delete(other, s.id),
-        PermissionDeniedError,
-        531,
-        /does not have permission to operate with resource/,
+        InvalidParameterError,
+        431,
+        `Unable to find the Instance Snapshot with id ${s.id}`,
       );
       expect((await t.app.deps.snapshots.get(s.id))?.state).toBe('Ready');
     });

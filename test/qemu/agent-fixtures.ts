@@ -17,7 +17,7 @@ export function vmSpec(name: string, disks = 2, memoryMb = 64): VmSpecTO {
     memoryMb,
     cpus: 1,
     volumes: Array.from({ length: disks }, (_, i) => ({
-      id: `${name}-vol${i}`,
+      id: randomUUID(), // the agent protocol wants volume ids as UUIDs
       type: i === 0 ? ('ROOT' as const) : ('DATADISK' as const),
       path: '',
       poolId: 'pool',

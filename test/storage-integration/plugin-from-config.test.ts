@@ -178,7 +178,7 @@ async function runServeOnce(dataDir: string): Promise<string> {
       'vmsnap serve to start',
       () => {
         if (proc.exitCode !== null) throw new Error(`vmsnap serve exited: ${stderr}`);
-        return stdout.includes('admin secret key') ? true : undefined;
+        return stdout.includes('vmsnap is running') ? true : undefined;
       },
       20_000,
       20,

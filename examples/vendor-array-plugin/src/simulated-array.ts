@@ -280,9 +280,10 @@ export class SimulatedArray {
       pools: this.listPools(),
       volumes: [...this.volumes.values()],
     };
-    mkdirSync(dirname(this.stateFile), { recursive: true });
+    // Under the server's data dir: private to its user, like everything else there.
+    mkdirSync(dirname(this.stateFile), { recursive: true, mode: 0o700 });
     const temp = `${this.stateFile}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify(state, null, 2));
+    writeFileSync(temp, JSON.stringify(state, null, 2), { mode: 0o600 });
     renameSync(temp, this.stateFile);
   }
 }

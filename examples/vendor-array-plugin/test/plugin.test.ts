@@ -7,7 +7,7 @@ import { loadPlugins } from '../../../src/plugins/plugin-loader.ts';
 import { parseVendorArrayOptions } from '../src/options.ts';
 import { ArrayStorageDriver } from '../src/array-driver.ts';
 
-/** The repository root: config paths such as `./examples/vendor-array-plugin` are relative to it. */
+/** The base directory these tests resolve `./examples/vendor-array-plugin` against. */
 const repoRoot = resolve(import.meta.dirname, '../../..');
 const dirs: string[] = [];
 afterEach(() => {

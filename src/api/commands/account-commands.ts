@@ -1,6 +1,6 @@
 /** createAccount (admin), listAccounts, registerUserKeys. */
 import { InvalidParameterError } from '../../core/errors.ts';
-import { checkAccess } from '../../manager/caller.ts';
+import { loadOwned } from '../../manager/access.ts';
 import { AccountStore } from '../../store/account-store.ts';
 import { forgetCredentials } from '../authenticate.ts';
 import { formatDate } from '../protocol/index.ts';
@@ -89,9 +89,15 @@ export const registerUserKeys = defineCommand({
   params: { id: required(param.uuid('User id')) },
   async handler({ app, caller, args }) {
     const store = new AccountStore(app.deps.db);
-    const user = await store.getUser(args.id);
-    if (user === undefined) throw new InvalidParameterError(`Unable to find user by id ${args.id}`);
-    checkAccess(caller, user.account_id, user.id);
+    // Another account's user is reported like a missing one: no oracle for which user ids exist.
+    const { user } = await loadOwned(
+      caller,
+      async () => {
+        const found = await store.getUser(args.id);
+        return found === undefined ? undefined : { user: found, accountId: found.account_id };
+      },
+      () => new InvalidParameterError(`Unable to find user by id ${args.id}`),
+    );
     const keys = await store.registerKeys(user.id);
     forgetCredentials(app);
     return { userkeys: { apikey: keys.apiKey, secretkey: keys.secretKey } };

@@ -1,5 +1,6 @@
 /** listConfigurations / updateConfiguration (admin): vmsnapshot.max and friends. */
 import { InvalidParameterError } from '../../core/errors.ts';
+import { INT32_RANGE, parseStrictInteger, SAFE_LONG_RANGE } from '../../core/strict-integer.ts';
 import { SETTINGS, settingDefinition } from '../../store/settings-store.ts';
 import { defineCommand, listParams, param, required } from '../command.ts';
 import { matchesKeyword, pagedList } from '../list-support.ts';
@@ -50,7 +51,10 @@ export const updateConfiguration = defineCommand({
     const def = settingDefinition(args.name);
     if (def === undefined) throw new InvalidParameterError(`Configuration ${args.name} does not exist`);
     const value = args.value ?? def.defaultValue;
-    if ((def.type === 'Integer' || def.type === 'Long') && !/^-?\d+$/.test(value)) {
+    // A number setting is read with Number() on every use: only a plain decimal integer within the
+    // type's range may be stored, or `1e9` / `0x10` / an int overflow would mean something else there.
+    const range = def.type === 'Integer' ? INT32_RANGE : def.type === 'Long' ? SAFE_LONG_RANGE : undefined;
+    if (range !== undefined && parseStrictInteger(value, range) === null) {
       throw new InvalidParameterError(`Configuration ${args.name} must be a number, got ${value}`);
     }
     if (def.options !== undefined && !def.options.includes(value)) {

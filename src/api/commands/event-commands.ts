@@ -1,7 +1,7 @@
 /** listEvents: the audit trail, scoped to the caller's account. */
 import { formatDate } from '../protocol/index.ts';
 import { defineCommand, listParams, param } from '../command.ts';
-import { listScope, matchesKeyword, pagedList } from '../list-support.ts';
+import { listPaging, listScope, pagedPayload } from '../list-support.ts';
 import { DOMAIN, loadLookups } from '../render/lookups.ts';
 
 export const listEvents = defineCommand({
@@ -18,17 +18,21 @@ export const listEvents = defineCommand({
   async handler({ app, caller, args, reader }) {
     const scope = await listScope(app, caller, args, args.id !== undefined);
     const lookups = await loadLookups(app);
-    const start = args.startdate === undefined ? undefined : Date.parse(args.startdate);
-    const end = args.enddate === undefined ? undefined : Date.parse(args.enddate) + 86_400_000;
-    const events = (await app.deps.db.selectFrom('events').selectAll().orderBy('created', 'desc').execute())
-      .filter((e) => scope.visible(e.account_id))
-      .filter((e) => args.id === undefined || e.id === args.id)
-      .filter((e) => args.type === undefined || e.type === args.type)
-      .filter((e) => args.level === undefined || e.level === args.level)
-      .filter((e) => start === undefined || Number.isNaN(start) || Number(e.created) >= start)
-      .filter((e) => end === undefined || Number.isNaN(end) || Number(e.created) < end)
-      .filter((e) => matchesKeyword(args.keyword, e.type, e.description));
-    return pagedList(app, reader, 'event', events, (e) => ({
+    const start = args.startdate === undefined ? Number.NaN : Date.parse(args.startdate);
+    const end = args.enddate === undefined ? Number.NaN : Date.parse(args.enddate) + 86_400_000;
+    const page = await app.deps.events.list(
+      {
+        accountId: scope.accountId,
+        id: args.id,
+        type: args.type,
+        level: args.level,
+        from: Number.isNaN(start) ? undefined : start,
+        before: Number.isNaN(end) ? undefined : end,
+        keyword: args.keyword,
+      },
+      listPaging(app, reader),
+    );
+    return pagedPayload('event', page, (e) => ({
       id: e.id,
       username: lookups.accountName(e.account_id),
       type: e.type,

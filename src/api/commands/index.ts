@@ -3,8 +3,10 @@ import { defineCommand, param, type ApiCommand } from '../command.ts';
 import { createAccount, listAccounts, registerUserKeys } from './account-commands.ts';
 import { listConfigurations, updateConfiguration } from './config-commands.ts';
 import { listEvents } from './event-commands.ts';
-import { addHost, deployVirtualMachine } from './host-commands.ts';
+import { deployVirtualMachine } from './deploy-vm-command.ts';
+import { addHost } from './host-commands.ts';
 import { listHosts, listStoragePools, listZones } from './infra-commands.ts';
+import { listResourceLimits, updateResourceCount, updateResourceLimit } from './resource-limit-commands.ts';
 import { listAsyncJobs, queryAsyncJobResult } from './job-commands.ts';
 import { configureSimulator } from './simulator-commands.ts';
 import { createTags, deleteTags, listTags } from './tag-commands.ts';
@@ -70,5 +72,8 @@ export const COMMANDS: readonly ApiCommand[] = [
   registerUserKeys,
   listConfigurations,
   updateConfiguration,
+  listResourceLimits,
+  updateResourceLimit,
+  updateResourceCount,
   configureSimulator,
 ];

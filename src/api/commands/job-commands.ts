@@ -1,20 +1,27 @@
 /** queryAsyncJobResult and listAsyncJobs: a user sees only its own account's jobs. */
+import { loadOwned } from '../../manager/access.ts';
 import { defineCommand, listParams, param, required } from '../command.ts';
-import { listScope, pagedList } from '../list-support.ts';
+import type { AsyncJobRow } from '../../store/schema.ts';
+import { listJobs } from '../../store/job-list-store.ts';
+import { listPaging, listScope, pagedPayload } from '../list-support.ts';
 import { invalidEntityError } from '../protocol/index.ts';
 import { renderJob } from '../render/job-response.ts';
-import { loadLookups } from '../render/lookups.ts';
+import { loadLookups, type TagScope } from '../render/lookups.ts';
 
 export const queryAsyncJobResult = defineCommand({
   name: 'queryAsyncJobResult',
   description: 'Retrieves the current status of an asynchronous job',
   params: { jobid: required(param.uuid('The ID of the asynchronous job')) },
   async handler({ app, caller, args }) {
-    const job = await app.deps.jobs.get(args.jobid);
     // Another account's job is reported exactly like a missing one: no information leaks.
-    if (job === undefined || (!caller.isAdmin && job.account_id !== caller.accountId)) {
-      throw invalidEntityError('queryAsyncJobResult', 'jobid', args.jobid);
-    }
+    const { job } = await loadOwned(
+      caller,
+      async () => {
+        const found = await app.deps.jobs.get(args.jobid);
+        return found === undefined ? undefined : { job: found, accountId: found.account_id };
+      },
+      () => invalidEntityError('queryAsyncJobResult', 'jobid', args.jobid),
+    );
     return renderJob(app, job, caller.isAdmin);
   },
 });
@@ -28,14 +35,31 @@ export const listAsyncJobs = defineCommand({
   },
   async handler({ app, caller, args, reader }) {
     const scope = await listScope(app, caller, args, false);
-    let q = app.deps.db.selectFrom('async_jobs').selectAll().orderBy('seq', 'desc');
-    if (args.startdate !== undefined) {
-      const start = Date.parse(args.startdate);
-      if (!Number.isNaN(start)) q = q.where('created', '>=', start);
-    }
-    const jobs = (await q.execute()).filter((j) => scope.visible(j.account_id));
-    // Results name snapshots and VMs: their tags are shown as queryAsyncJobResult shows them.
-    const lookups = await loadLookups(app, [{ type: 'VMSnapshot' }, { type: 'UserVm' }]);
-    return pagedList(app, reader, 'asyncjobs', jobs, (j) => renderJob(app, j, caller.isAdmin, lookups));
+    const start = args.startdate === undefined ? Number.NaN : Date.parse(args.startdate);
+    const page = await listJobs(
+      app.deps.db,
+      { accountId: scope.accountId, from: Number.isNaN(start) ? undefined : start },
+      listPaging(app, reader),
+    );
+    // Results name snapshots and VMs: their tags are shown as queryAsyncJobResult shows them,
+    // read for this page's jobs only.
+    const lookups = await loadLookups(app, resultTagScopes(page.rows));
+    return pagedPayload('asyncjobs', page, (j) => renderJob(app, j, caller.isAdmin, lookups));
   },
 });
+
+/** The snapshots and VMs that succeeded jobs name in their results (as renderJob reads them). */
+function resultTagScopes(jobs: readonly AsyncJobRow[]): TagScope[] {
+  const snapshots: string[] = [];
+  const vms: string[] = [];
+  for (const job of jobs) {
+    if (job.status !== 'succeeded' || job.result === null) continue;
+    const result = JSON.parse(job.result) as Record<string, unknown>;
+    if (typeof result['vmsnapshot'] === 'string') snapshots.push(result['vmsnapshot']);
+    else if (typeof result['virtualmachine'] === 'string') vms.push(result['virtualmachine']);
+  }
+  return [
+    { type: 'VMSnapshot', ids: snapshots },
+    { type: 'UserVm', ids: vms },
+  ];
+}

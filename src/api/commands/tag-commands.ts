@@ -1,13 +1,16 @@
 /**
  * createTags / deleteTags / listTags. Resource types: VMSnapshot (the one clients need), UserVm and
- * Volume. Tags are owned by the resource's account; another account's resource is refused.
+ * Volume. Tags are owned by the resource's account; another account's resource is reported like a
+ * missing one.
  */
-import { randomUUID } from 'node:crypto';
 import type { App } from '../../app/app.ts';
 import { InvalidParameterError } from '../../core/errors.ts';
-import { checkAccess, type Caller } from '../../manager/caller.ts';
+import { loadOwned, type Owned } from '../../manager/access.ts';
+import type { Caller } from '../../manager/caller.ts';
 import { defineCommand, listParams, param, required, type ParamSpec } from '../command.ts';
-import { listScope, matchesKeyword, pagedList } from '../list-support.ts';
+import { sortableId } from '../../store/sortable-id.ts';
+import { checkTagRequest, checkTagRoom, listTags as readTags } from '../../store/tag-store.ts';
+import { listPaging, listScope, pagedPayload } from '../list-support.ts';
 import { DOMAIN, loadLookups } from '../render/lookups.ts';
 
 const TYPES: Record<string, string> = { vmsnapshot: 'VMSnapshot', uservm: 'UserVm', volume: 'Volume' };
@@ -18,16 +21,20 @@ function resourceType(raw: string): string {
   return t;
 }
 
-async function ownerOf(app: App, type: string, id: string): Promise<string> {
-  const owner =
-    type === 'VMSnapshot'
-      ? (await app.deps.snapshots.get(id))?.accountId
-      : type === 'UserVm'
-        ? (await app.deps.inventory.getVm(id))?.accountId
-        : await volumeOwner(app, id);
-  if (owner === undefined)
-    throw new InvalidParameterError(`Unable to find resource by id ${id} and type ${type}`);
-  return owner;
+/** The resource's owner; another account's resource gets the answer for a missing one. */
+async function ownerOf(app: App, caller: Caller, type: string, id: string): Promise<string> {
+  const load = async (): Promise<Owned | undefined> => {
+    const owner =
+      type === 'VMSnapshot'
+        ? (await app.deps.snapshots.get(id))?.accountId
+        : type === 'UserVm'
+          ? (await app.deps.inventory.getVm(id))?.accountId
+          : await volumeOwner(app, id);
+    return owner === undefined ? undefined : { accountId: owner };
+  };
+  const notFound = (): InvalidParameterError =>
+    new InvalidParameterError(`Unable to find resource by id ${id} and type ${type}`);
+  return (await loadOwned(caller, load, notFound)).accountId;
 }
 
 async function volumeOwner(app: App, id: string): Promise<string | undefined> {
@@ -55,9 +62,7 @@ async function checkOwned(
 ): Promise<Map<string, string>> {
   const owners = new Map<string, string>();
   for (const id of ids) {
-    const owner = await ownerOf(app, type, id);
-    checkAccess(caller, owner, id);
-    owners.set(id, owner);
+    owners.set(id, await ownerOf(app, caller, type, id));
   }
   return owners;
 }
@@ -79,10 +84,12 @@ export const createTags = defineCommand({
       );
     }
     const ids = splitIds(args.resourceids);
+    checkTagRequest(args.tags, ids.length);
     const owners = await checkOwned(app, caller, type, ids);
     const now = Date.now();
     await app.deps.db.transaction().execute(async (trx) => {
       for (const id of ids) {
+        await checkTagRoom(trx, type, id, args.tags.length);
         for (const tag of args.tags) {
           const dup = await trx
             .selectFrom('resource_tags')
@@ -96,7 +103,7 @@ export const createTags = defineCommand({
           await trx
             .insertInto('resource_tags')
             .values({
-              id: randomUUID(),
+              id: sortableId(now),
               key: tag.key,
               value: tag.value,
               resource_type: type,
@@ -145,6 +152,7 @@ export const deleteTags = defineCommand({
   async handler({ app, caller, args }) {
     const type = resourceType(args.resourcetype);
     const ids = splitIds(args.resourceids);
+    checkTagRequest(args.tags, ids.length);
     await checkOwned(app, caller, type, ids);
     for (const id of ids) {
       const base = app.deps.db
@@ -180,14 +188,19 @@ export const listTags = defineCommand({
     const scope = await listScope(app, caller, args, false);
     const lookups = await loadLookups(app);
     const type = args.resourcetype === undefined ? undefined : resourceType(args.resourcetype);
-    const tags = (await app.deps.db.selectFrom('resource_tags').selectAll().orderBy('created').execute())
-      .filter((t) => scope.visible(t.account_id))
-      .filter((t) => type === undefined || t.resource_type === type)
-      .filter((t) => args.resourceid === undefined || t.resource_id === args.resourceid)
-      .filter((t) => args.key === undefined || t.key === args.key)
-      .filter((t) => args.value === undefined || t.value === args.value)
-      .filter((t) => matchesKeyword(args.keyword, t.key, t.value));
-    return pagedList(app, reader, 'tag', tags, (t) => ({
+    const page = await readTags(
+      app.deps.db,
+      {
+        accountId: scope.accountId,
+        resourceType: type,
+        resourceId: args.resourceid,
+        key: args.key,
+        value: args.value,
+        keyword: args.keyword,
+      },
+      listPaging(app, reader),
+    );
+    return pagedPayload('tag', page, (t) => ({
       key: t.key,
       value: t.value,
       resourcetype: t.resource_type,

@@ -21,6 +21,9 @@ export const listVirtualMachines = defineCommand({
   async handler({ app, caller, args, reader }) {
     const ids = args.ids ?? (args.id !== undefined ? [args.id] : undefined);
     const scope = await listScope(app, caller, args, ids !== undefined);
+    // Admin only, as in CloudStack (which ignores it from users): a user filtering its own VMs by
+    // host would learn which host ids exist, and which of them run its VMs.
+    const hostId = caller.isAdmin ? args.hostid : undefined;
     const lookups = await loadLookups(app, { type: 'UserVm' });
     const vms = (await app.deps.inventory.listVms())
       .filter((v) => scope.visible(v.accountId))
@@ -28,7 +31,7 @@ export const listVirtualMachines = defineCommand({
       .filter((v) => args.name === undefined || v.displayName === args.name)
       .filter((v) => args.state === undefined || v.state.toLowerCase() === args.state.toLowerCase())
       .filter((v) => args.zoneid === undefined || v.zoneId === args.zoneid)
-      .filter((v) => args.hostid === undefined || v.hostId === args.hostid)
+      .filter((v) => hostId === undefined || v.hostId === hostId)
       .filter((v) => matchesKeyword(args.keyword, v.displayName, v.instanceName))
       .filter((v) => matchesTags(lookups.tagsOf('UserVm', v.id), args.tags));
     return pagedList(app, reader, 'virtualmachine', vms, (v) => renderVm(v, lookups, caller.isAdmin));

@@ -7,6 +7,7 @@
  * and the part of a map key before `[` (`Tags[0].key` is the `tags` map, field `key`).
  */
 import { ApiErrorCode, InvalidParameterError, ServerApiError } from '../../core/errors.ts';
+import { INT32_RANGE, parseStrictInteger, SAFE_LONG_RANGE } from '../../core/strict-integer.ts';
 import type { Params } from './request-params.ts';
 
 /** The name CloudStack uses in messages: the response name minus `response`, i.e. lowercased. */
@@ -50,15 +51,12 @@ interface Unpacked {
   maps: Map<string, Map<number, Record<string, string>>>;
 }
 
-const INT32_MIN = -2_147_483_648;
-const INT32_MAX = 2_147_483_647;
-const JAVA_INTEGER = /^[+-]?\d+$/;
-
-/** Java's Integer.parseInt, or null. */
-function parseJavaInt(text: string): number | null {
-  if (!JAVA_INTEGER.test(text)) return null;
-  const n = Number(text);
-  return n >= INT32_MIN && n <= INT32_MAX ? n : null;
+/**
+ * A 32-bit integer in plain decimal, or null. Stricter than Java's Integer.parseInt, which also takes
+ * a leading `+`: vmsnap reads every number one way (see core/strict-integer.ts).
+ */
+function parseInt32(text: string): number | null {
+  return parseStrictInteger(text, INT32_RANGE);
 }
 
 /** ParamUnpackWorker: splits `name[index].field` keys into maps, lowercases the rest. */
@@ -77,7 +75,7 @@ function unpack(params: Params): Unpacked {
     const close = key.indexOf(']');
     const dot = key.indexOf('.');
     if (close < open || close !== key.lastIndexOf(']') || dot < close) throw malformedMapKeyError(key);
-    const index = parseJavaInt(key.slice(open + 1, close));
+    const index = parseInt32(key.slice(open + 1, close));
     if (index === null) throw malformedMapKeyError(key);
     const mapName = key.slice(0, open).toLowerCase();
     const entries = maps.get(mapName) ?? new Map<number, Record<string, string>>();
@@ -197,11 +195,14 @@ export class ParamReader {
     return items;
   }
 
-  /** A 32-bit integer (Integer.valueOf); a blank value counts as absent, as in ParamProcessWorker. */
+  /**
+   * A 32-bit integer in plain decimal (`^-?[0-9]+$`): `1e9`, `0x10`, `+5`, ` 5`, `5.0` and values out
+   * of range are refused with 431. A blank value counts as absent, as in ParamProcessWorker.
+   */
   integer(name: string): number | undefined {
     const value = this.raw(name);
     if (value === undefined || value.trim() === '') return undefined;
-    const n = parseJavaInt(value);
+    const n = parseInt32(value);
     if (n === null) throw invalidValueError(this.command, name, value);
     return n;
   }
@@ -210,12 +211,12 @@ export class ParamReader {
     return this.required(name, this.integer(name));
   }
 
-  /** A long, limited to JavaScript's safe integers. */
+  /** A long in plain decimal, limited to JavaScript's safe integers (no digit silently lost). */
   long(name: string): number | undefined {
     const value = this.raw(name);
     if (value === undefined) return undefined;
-    const n = JAVA_INTEGER.test(value) ? Number(value) : Number.NaN;
-    if (!Number.isSafeInteger(n)) throw invalidValueError(this.command, name, value);
+    const n = parseStrictInteger(value, SAFE_LONG_RANGE);
+    if (n === null) throw invalidValueError(this.command, name, value);
     return n;
   }
 

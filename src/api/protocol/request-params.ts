@@ -88,6 +88,42 @@ export function rejectControlCharacters(params: Params): void {
   }
 }
 
+// Every name CloudStack defines, including map entries such as `tags[0].key`, fits this alphabet.
+const SAFE_NAME = /^[A-Za-z0-9_.[\]-]+$/;
+
+/**
+ * Refuses, with 431 and before authentication, parameter names that could make two different
+ * requests share one signature:
+ * - names go into the string-to-sign unencoded, so a name holding `=` or `&` (e.g. the decoded
+ *   `response%3Djson%26signatureversion`) can stand for several signed pairs; only
+ *   `[A-Za-z0-9_.[\]-]` is accepted;
+ * - the string-to-sign is lowercased while lookups are case-insensitive, so `command` and `Command`
+ *   in one request sign alike but leave it open which one is obeyed; a name that repeats in another
+ *   case is refused.
+ * CloudStack clients never send either, so they are unaffected. 431 (not 401) because the request
+ * is malformed whoever sends it, and saying so reveals nothing about any credential.
+ */
+export function rejectUnsafeParamNames(params: Params): void {
+  const seen = new Map<string, string>();
+  for (const name of Object.keys(params)) {
+    if (!SAFE_NAME.test(name)) {
+      throw new ServerApiError(
+        ApiErrorCode.PARAM_ERROR,
+        `Parameter name ${JSON.stringify(name.slice(0, 64))} has characters other than letters, digits and _ . [ ] -`,
+      );
+    }
+    const lower = name.toLowerCase();
+    const other = seen.get(lower);
+    if (other !== undefined) {
+      throw new ServerApiError(
+        ApiErrorCode.PARAM_ERROR,
+        `Parameter ${name} is given twice, also as ${other}; parameter names are case-insensitive`,
+      );
+    }
+    seen.set(lower, name);
+  }
+}
+
 /** `response=json` (any case) selects JSON; anything else, or no `response`, is XML, as in CloudStack. */
 export function responseFormatOf(params: Params): 'json' | 'xml' {
   return params.response?.toLowerCase() === 'json' ? 'json' : 'xml';

@@ -140,17 +140,34 @@ export function verifySignature(params: Params, secretKey: string): boolean {
 /** Result of the `signatureVersion=3` / `expires` check; the failure reasons are for logging. */
 export type ExpiryCheck =
   | { ok: true; expires: Date | null }
-  | { ok: false; reason: 'missing-expires' | 'malformed-expires' | 'expired'; detail: string };
+  | {
+      ok: false;
+      reason: 'missing-expires' | 'malformed-expires' | 'expired' | 'too-far-ahead';
+      detail: string;
+    };
+
+/** How far ahead `expires` may be when the caller does not say (the setting's default). */
+export const DEFAULT_MAX_EXPIRES_AHEAD_MS = 3_600_000;
 
 /**
- * verifyRequest's expiry rule: only when `signatureVersion` (any case) is exactly `3`, `expires` is
- * required, must parse as `yyyy-MM-dd'T'HH:mm:ssZ`, and must not be before `now`. Otherwise there
- * is no expiry (`{ok: true, expires: null}`).
+ * verifyRequest's expiry rule, made strict. CloudStack checks `expires` only when
+ * `signatureVersion` is exactly `3`, so a request signed with an `expires` but without that flag
+ * (or with the flag smuggled out of sight) could be replayed forever; and it accepts any `expires`,
+ * up to year 9999. Here:
+ * - `signatureVersion=3` (any case) requires `expires`;
+ * - an `expires` (any case) is checked whenever present: it must parse as
+ *   `yyyy-MM-dd'T'HH:mm:ssZ`, must not be before `now`, and must not be more than `maxAheadMs`
+ *   after `now`, so a captured URL is good for a bounded time at most.
+ * Without either parameter there is no expiry (`{ok: true, expires: null}`), as in CloudStack.
  */
-export function checkExpiry(params: Params, now: Date): ExpiryCheck {
-  if (findParam(params, 'signatureversion') !== '3') return { ok: true, expires: null };
+export function checkExpiry(
+  params: Params,
+  now: Date,
+  maxAheadMs: number = DEFAULT_MAX_EXPIRES_AHEAD_MS,
+): ExpiryCheck {
   const raw = findParam(params, 'expires');
   if (raw === undefined) {
+    if (findParam(params, 'signatureversion') !== '3') return { ok: true, expires: null };
     return {
       ok: false,
       reason: 'missing-expires',
@@ -163,6 +180,13 @@ export function checkExpiry(params: Params, now: Date): ExpiryCheck {
   }
   if (expires.getTime() < now.getTime()) {
     return { ok: false, reason: 'expired', detail: `request expired at ${raw}` };
+  }
+  if (expires.getTime() - now.getTime() > maxAheadMs) {
+    return {
+      ok: false,
+      reason: 'too-far-ahead',
+      detail: `expires=${raw} is more than ${Math.round(maxAheadMs / 1000)} s ahead`,
+    };
   }
   return { ok: true, expires };
 }

@@ -30,6 +30,11 @@ const log: Logger = {
   debug: () => undefined,
 };
 
+// As `vmsnap agent`: files private by default, and the token not handed down to QEMU processes.
+process.umask(0o077);
+const token = env('VMSNAP_AGENT_TOKEN');
+delete process.env.VMSNAP_AGENT_TOKEN;
+
 const pause = process.env.VMSNAP_AGENT_PAUSE_AFTER_STEP?.split(':');
 const accel = process.env.VMSNAP_AGENT_ACCEL;
 const memoryMode = process.env.VMSNAP_AGENT_MEMORY_MODE;
@@ -40,7 +45,7 @@ const bandwidth = process.env.VMSNAP_AGENT_SAVE_BANDWIDTH;
 const stall = process.env.VMSNAP_AGENT_SAVE_STALL_MS;
 
 const server = await startAgentServer({
-  token: env('VMSNAP_AGENT_TOKEN'),
+  token,
   port: Number(env('VMSNAP_AGENT_PORT', '8250')),
   host: env('VMSNAP_AGENT_HOST', '127.0.0.1'),
   stateDir: env('VMSNAP_AGENT_STATE_DIR', '.vmsnap/agent'),

@@ -1,12 +1,21 @@
 /**
  * The host agent's HTTP face: `POST /v1/command` takes one JSON {@link AgentCommand} and answers its
- * JSON answer; `Authorization: Bearer <token>` is required (401 otherwise). `GET /v1/health` is open
- * and tells only that the agent is up and which accelerator it uses.
+ * JSON answer; `Authorization: Bearer <token>` is required (401 otherwise, checked before the body
+ * is read). A command the protocol refuses (`agent-protocol/commands.ts`: names, UUIDs, bounded
+ * integers) or whose paths lead outside the agent's pool (`path-confinement.ts`) gets 400 with
+ * `{ error, field }` and touches nothing. `GET /v1/health` is open and tells only that the agent is
+ * up and which accelerator it uses. Deadlines and the connection cap: `agent-server-limits.ts`.
  */
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { AgentCommand } from '../../core/plugin-api.ts';
-import { AGENT_COMMAND_KINDS } from '../../core/plugin-api.ts';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  agentServerLimits,
+  applyServerLimits,
+  fastifyTimeoutOptions,
+  nodeServerOptions,
+  withoutIdleTimeout,
+  type AgentServerLimits,
+} from './agent-server-limits.ts';
 import { QemuHostAgent, type QemuHostAgentOptions } from './qemu-host-agent.ts';
 
 export interface AgentServerOptions extends Omit<QemuHostAgentOptions, 'stateDir' | 'poolDir'> {
@@ -15,6 +24,10 @@ export interface AgentServerOptions extends Omit<QemuHostAgentOptions, 'stateDir
   readonly token: string;
   readonly stateDir: string;
   readonly poolDir: string;
+  /** Serve https with this certificate and key (PEM); the server pins the certificate at addHost. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Deadlines and the connection cap (defaults: `DEFAULT_AGENT_SERVER_LIMITS`). */
+  readonly limits?: Partial<AgentServerLimits>;
 }
 
 export interface RunningAgentServer {
@@ -25,8 +38,6 @@ export interface RunningAgentServer {
   close(): Promise<void>;
 }
 
-const COMMAND_KINDS: ReadonlySet<string> = new Set<string>(AGENT_COMMAND_KINDS);
-
 function tokenMatches(header: string | undefined, token: string): boolean {
   const match = /^Bearer (.+)$/.exec(header ?? '');
   if (!match?.[1]) return false;
@@ -35,31 +46,36 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-function isCommand(body: unknown): body is AgentCommand {
-  if (typeof body !== 'object' || body === null) return false;
-  const kind = (body as { kind?: unknown }).kind;
-  return typeof kind === 'string' && COMMAND_KINDS.has(kind);
-}
-
 export async function startAgentServer(options: AgentServerOptions): Promise<RunningAgentServer> {
   if (!options.token) throw new Error('the agent needs a token');
+  const limits = agentServerLimits(options.limits);
   const agent = new QemuHostAgent(options);
   await agent.init();
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    ...fastifyTimeoutOptions(limits),
+    http: nodeServerOptions(limits),
+    ...(options.tls !== undefined
+      ? { https: { ...nodeServerOptions(limits), cert: options.tls.cert, key: options.tls.key } }
+      : {}),
+  });
+  applyServerLimits(app.server, limits);
 
   app.get('/v1/health', async () => {
     const ping = await agent.execute({ kind: 'Ping' });
     return { status: 'ok', accel: ping.result ? ping.accel : undefined };
   });
 
-  app.post('/v1/command', async (request, reply) => {
-    if (!tokenMatches(request.headers.authorization, options.token)) {
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!tokenMatches(request.headers.authorization, options.token))
       return reply.code(401).send({ error: 'missing or wrong bearer token' });
-    }
-    if (!isCommand(request.body)) {
-      return reply.code(400).send({ error: 'body must be an agent command with a known kind' });
-    }
-    return agent.execute(request.body);
+  };
+
+  app.post('/v1/command', { onRequest: authenticate }, async (request, reply) => {
+    const admitted = await agent.admit(request.body);
+    if (!admitted.ok) return reply.code(400).send({ error: admitted.error, field: admitted.field });
+    return withoutIdleTimeout(request.raw.socket, limits, () => agent.execute(admitted.value));
   });
 
   const address = await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });

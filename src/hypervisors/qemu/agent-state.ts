@@ -4,9 +4,10 @@
  * risky step, so a restarted agent knows how far an operation got and can reconcile.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { chmod, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { HostTimings, VmSnapshotType, VolumeType } from '../../core/plugin-api.ts';
+import { ensurePrivateDir, PRIVATE_FILE_MODE } from './private-files.ts';
 import type { Accel } from './vm-process.ts';
 
 /** One disk of a VM and the qcow2 files of its snapshot tree. */
@@ -107,8 +108,10 @@ export class AgentStateStore {
   }
 
   async load(): Promise<void> {
-    await mkdir(path.dirname(this.file), { recursive: true });
+    await ensurePrivateDir(path.dirname(this.file));
     try {
+      // Written 0644 by older versions: it names every disk of every VM.
+      await chmod(this.file, PRIVATE_FILE_MODE);
       const parsed = JSON.parse(await readFile(this.file, 'utf8')) as AgentStateData;
       if (parsed.version !== 1 || !Array.isArray(parsed.vms))
         throw new Error(`unknown state format in ${this.file}`);
@@ -121,7 +124,7 @@ export class AgentStateStore {
   /** Atomic: a crash leaves either the old or the new file, never a torn one. */
   async save(): Promise<void> {
     const tmp = `${this.file}.${randomUUID()}.tmp`;
-    const handle = await open(tmp, 'w');
+    const handle = await open(tmp, 'wx', PRIVATE_FILE_MODE);
     try {
       await handle.writeFile(JSON.stringify(this.data, null, 1));
       await handle.sync();

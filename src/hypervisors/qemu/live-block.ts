@@ -5,7 +5,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { qemuImg } from './qemu-img.ts';
+import * as img from './qemu-img.ts';
 import { QmpTimeoutError, type QmpClient, type QmpEvent } from './qmp-client.ts';
 
 export interface TopNode {
@@ -67,7 +67,7 @@ export async function prepareCut(
   if (existing.length > 0) throw new Error(`overlay file already exists: ${existing.join(', ')}`);
   try {
     for (const c of cuts) {
-      await createOverlayUnsafe(c.overlay, c.file, sizes.get(c.file) ?? 0);
+      await img.createOverlayUnsafe(c.overlay, c.file, sizes.get(c.file) ?? 0);
       await qmp.execute('blockdev-add', {
         driver: 'qcow2',
         'node-name': c.overlayNode,
@@ -112,11 +112,6 @@ export async function cutDisks(
 ): Promise<void> {
   await prepareCut(qmp, cuts, sizes);
   await commitCut(qmp, cuts);
-}
-
-/** The running VM holds a write lock on `backing`: do not open it (`-u`), give the size instead. */
-async function createOverlayUnsafe(overlay: string, backing: string, size: number): Promise<void> {
-  await qemuImg(['create', '-q', '-f', 'qcow2', '-u', '-F', 'qcow2', '-b', backing, overlay, String(size)]);
 }
 
 /**

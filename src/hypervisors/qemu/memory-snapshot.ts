@@ -27,6 +27,7 @@ import {
   topNodes,
   waitMigration,
 } from './live-block.ts';
+import { createPrivateFile } from './private-files.ts';
 import { hostNowMs } from './qmp-client.ts';
 import type { RunningVm } from './vm-process.ts';
 
@@ -40,6 +41,9 @@ export async function saveLive(
 ): Promise<HostTimings> {
   const qmp = running.qmp;
   const pending = vm.pending!;
+  // Made here, 0600 and exclusively: the RAM save's shell then writes into this file, never
+  // through a link planted under its name (and never with QEMU's own umask).
+  await createPrivateFile(record.vmstate!);
   await prepareBackgroundSave(qmp, ctx.options.saveBandwidthBytes ?? 8 * GIB);
   const cuts = cutsFor(vm, await topNodes(qmp), pending);
   // Persisted before the pause; nothing is persisted inside it (an fsync would lengthen it).

@@ -24,10 +24,14 @@
  *
  * **Measured here** (2 vCPU EPYC Firecracker VM, loaded host, QEMU 7.2): see `npm run bench:qemu`.
  */
-import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { AgentCommand, AnswerFor, AnswerOf, HypervisorAgent } from '../../core/plugin-api.ts';
 import { AgentContext, type QemuHostAgentOptions } from './agent-context.ts';
 import { CommandFailure } from './agent-failure.ts';
+import type { Checked } from './agent-protocol/refusal.ts';
+import { admitCommand } from './command-admission.ts';
+import { PathConfinement } from './path-confinement.ts';
+import { ensurePrivateDir } from './private-files.ts';
 import type { SnapshotRecord, VmRecord } from './agent-state.ts';
 import type { GuestAgentClient } from './guest-agent-client.ts';
 import { freezeThaw, guestPing } from './guest-freeze.ts';
@@ -44,16 +48,29 @@ export type { QemuHostAgentOptions } from './agent-context.ts';
 export class QemuHostAgent implements HypervisorAgent {
   private readonly ctx: AgentContext;
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Set by `init()`: until then every command is refused. */
+  private confinement: PathConfinement | null = null;
 
-  constructor(private readonly options: QemuHostAgentOptions) {
-    this.ctx = new AgentContext(options);
+  private readonly options: QemuHostAgentOptions;
+
+  constructor(options: QemuHostAgentOptions) {
+    // Absolute from here on: every path the agent reports (disks, pools) is absolute.
+    this.options = {
+      ...options,
+      stateDir: path.resolve(options.stateDir),
+      poolDir: path.resolve(options.poolDir),
+    };
+    this.ctx = new AgentContext(this.options);
   }
 
   /** Loads state, probes KVM, re-attaches to running QEMUs and reconciles interrupted operations. */
   async init(): Promise<void> {
     const ctx = this.ctx;
-    await mkdir(ctx.runDir, { recursive: true });
-    await mkdir(this.options.poolDir, { recursive: true });
+    // Private (0700, tightened if they exist): they hold every VM's disks, sockets and console log.
+    await ensurePrivateDir(this.options.stateDir);
+    await ensurePrivateDir(ctx.runDir);
+    await ensurePrivateDir(this.options.poolDir);
+    this.confinement = await PathConfinement.of(this.options.poolDir, this.options.stateDir);
     await ctx.store.load();
     const accel = this.options.accel ?? 'auto';
     ctx.kvmWorks = accel === 'kvm' || (accel === 'auto' && (await probeKvm()));
@@ -103,9 +120,21 @@ export class QemuHostAgent implements HypervisorAgent {
     return this.ctx.store.vm(vmName);
   }
 
+  /**
+   * Checks a command as received (schema, then where its paths lead) without running it; the
+   * refusal names the field. Nothing is touched either way.
+   */
+  async admit(body: unknown): Promise<Checked<AgentCommand>> {
+    if (!this.confinement) return { ok: false, field: '(agent)', error: 'the agent is not initialised' };
+    return admitCommand(this.confinement, body);
+  }
+
+  /** Runs a command once {@link admit} lets it through; a refusal is a failed answer naming the field. */
   async execute<C extends AgentCommand>(command: C): Promise<AnswerFor<C>> {
+    const admitted = await this.admit(command);
+    if (!admitted.ok) return { result: false, details: admitted.error };
     try {
-      return await this.dispatch(command);
+      return await this.dispatch(admitted.value);
     } catch (error) {
       const details = error instanceof Error ? error.message : String(error);
       if (!(error instanceof CommandFailure))

@@ -4,6 +4,7 @@
  * so {@link snapshotCreate} refuses one itself.
  */
 import { execFile } from 'node:child_process';
+import { withPrivateFile } from './private-files.ts';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 
@@ -61,13 +62,29 @@ export async function info(path: string, forceShare = false): Promise<ImageInfo>
   return parseImageInfo(JSON.parse(out));
 }
 
+/**
+ * A new, empty qcow2 image: created 0600 and exclusively first (`private-files.ts`), so qemu-img
+ * never writes through a name that already exists or a planted symbolic link.
+ */
 export async function create(path: string, sizeBytes: number): Promise<void> {
-  await qemuImg(['create', '-q', '-f', 'qcow2', path, String(sizeBytes)]);
+  await withPrivateFile(path, () => qemuImg(['create', '-q', '-f', 'qcow2', path, String(sizeBytes)]));
 }
 
-/** A qcow2 overlay over `backing` (absolute path), same virtual size. */
+/** A qcow2 overlay over `backing` (absolute path), same virtual size; new and 0600 like {@link create}. */
 export async function createOverlay(path: string, backing: string): Promise<void> {
-  await qemuImg(['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', backing, path]);
+  await withPrivateFile(path, () =>
+    qemuImg(['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', backing, path]),
+  );
+}
+
+/**
+ * An overlay over an image a running VM holds (its write lock forbids opening `backing`: `-u`, and
+ * the size is given instead); new and 0600 like {@link create}.
+ */
+export async function createOverlayUnsafe(path: string, backing: string, sizeBytes: number): Promise<void> {
+  await withPrivateFile(path, () =>
+    qemuImg(['create', '-q', '-f', 'qcow2', '-u', '-F', 'qcow2', '-b', backing, path, String(sizeBytes)]),
+  );
 }
 
 export async function snapshotList(path: string, forceShare = false): Promise<ImageInfo['snapshots']> {

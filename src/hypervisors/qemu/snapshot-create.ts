@@ -16,6 +16,7 @@
  * files that hold internal ones, which loses them (virt-manager issue 811). Such requests are refused.
  */
 import { randomBytes } from 'node:crypto';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandOf, HostTimings } from '../../core/plugin-api.ts';
 import { volumeAnswer, type AgentContext, type Answer } from './agent-context.ts';
@@ -56,6 +57,10 @@ export async function createSnapshot(
     timings: {},
     createdAt: Date.now(),
   };
+  // Another VM's RAM file may have this name (VM `a`, snapshot `b-c` vs VM `a-b`, snapshot `c`):
+  // refuse before anything is recorded, so a rollback never removes a file this snapshot did not make.
+  if (record.vmstate && (await nameTaken(record.vmstate)))
+    fail(`RAM state file ${path.basename(record.vmstate)} already exists in the pool`);
   vm.snapshots = vm.snapshots.filter((s) => s !== existing);
   vm.snapshots.push(record);
   const suffix = randomBytes(3).toString('hex');
@@ -100,6 +105,14 @@ export async function createSnapshot(
     await rollbackCreate(ctx, vm, record, error);
     throw error;
   }
+}
+
+/** True when `file` exists, as a file or as any symbolic link (even a dangling one). */
+async function nameTaken(file: string): Promise<boolean> {
+  return lstat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** virt-manager issue 811: committing external overlays loses internal snapshots held in them. */

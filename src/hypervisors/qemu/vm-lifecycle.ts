@@ -6,19 +6,21 @@
  * the VM's disk chains and RAM state files.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, statfs } from 'node:fs/promises';
+import { rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { AnswerOf, CommandOf, InventoryVm, VmSpecTO } from '../../core/plugin-api.ts';
 import { volumeAnswer, type AgentContext, type Answer } from './agent-context.ts';
 import { fail } from './agent-failure.ts';
 import type { DiskRecord } from './agent-state.ts';
+import { ensurePrivateDir } from './private-files.ts';
 import * as img from './qemu-img.ts';
 
 export async function createVm(ctx: AgentContext, command: CommandOf<'CreateVM'>): Answer<'CreateVM'> {
   const spec = command.vm;
   if (ctx.store.vm(spec.name)) fail(`VM ${spec.name} already exists on this host`);
+  // Admitted inside the pool root (command-admission.ts); a new folder there is private too.
   const poolDir = command.poolPath ?? ctx.options.poolDir;
-  await mkdir(poolDir, { recursive: true });
+  await ensurePrivateDir(poolDir);
   const disks: DiskRecord[] = [];
   try {
     for (const volume of spec.volumes) {

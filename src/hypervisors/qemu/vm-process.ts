@@ -7,8 +7,10 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { chmod, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { LIMITS, safeName, uuid } from './agent-protocol/fields.ts';
+import { PRIVATE_FILE_MODE } from './private-files.ts';
 import { QmpClient } from './qmp-client.ts';
 
 export type Accel = 'kvm' | 'tcg';
@@ -64,7 +66,33 @@ export function startNodeName(deviceId: number): string {
   return `d${deviceId}`;
 }
 
+/**
+ * The last check before values become QEMU arguments, whatever let them through before: `-m` and
+ * `-smp` parse `64,maxmem=1G,slots=2` as options, and `-name` and the option strings that carry
+ * file names read a comma the same way. Numbers must be bounded integers, names and UUIDs must be
+ * what the protocol allows, and no path may hold a comma.
+ */
+export function assertSafeArgs(spec: VmProcessSpec): void {
+  const bad = (what: string): never => {
+    throw new Error(`refusing to start QEMU for this VM: ${what}`);
+  };
+  const isInt = (n: unknown, min: number, max: number): boolean =>
+    typeof n === 'number' && Number.isSafeInteger(n) && n >= min && n <= max;
+  if (!safeName.safeParse(spec.name).success) bad('the VM name is not a safe name');
+  if (!uuid.safeParse(spec.uuid).success) bad('the VM uuid is not a UUID');
+  if (!isInt(spec.memoryMb, 1, LIMITS.maxMemoryMb))
+    bad(`memoryMb must be an integer in 1..${LIMITS.maxMemoryMb}`);
+  if (!isInt(spec.cpus, 1, LIMITS.maxCpus)) bad(`cpus must be an integer in 1..${LIMITS.maxCpus}`);
+  for (const disk of spec.disks) {
+    if (!isInt(disk.deviceId, 0, LIMITS.maxVolumes - 1)) bad('a disk device id is out of range');
+    if (disk.file.includes(',')) bad('a disk path contains a comma');
+  }
+  const files = [spec.runDir, spec.ramFile, spec.boot?.kernel, spec.boot?.initrd];
+  if (files.some((f) => f?.includes(','))) bad('a run, RAM or boot path contains a comma');
+}
+
 export function qemuArgs(spec: VmProcessSpec): string[] {
+  assertSafeArgs(spec);
   const p = vmPaths(spec.runDir, spec.name);
   const args = [
     '-name',
@@ -134,10 +162,14 @@ function run(file: string, args: readonly string[], timeoutMs: number): Promise<
 
 /** Starts QEMU daemonized and connects to its QMP socket. */
 export async function startVmProcess(spec: VmProcessSpec, timeoutMs = 30_000): Promise<RunningVm> {
+  const args = qemuArgs(spec);
   const p = vmPaths(spec.runDir, spec.name);
-  await Promise.all([p.qmp, p.qga, p.pid].map((f) => rm(f, { force: true })));
+  // The serial log too: QEMU opens it following links, and truncates it anyway.
+  await Promise.all([p.qmp, p.qga, p.pid, p.serial].map((f) => rm(f, { force: true })));
   // With -daemonize the parent exits once the VM is set up, so start-up errors come back here.
-  await run('qemu-system-x86_64', qemuArgs(spec), timeoutMs);
+  await run('qemu-system-x86_64', args, timeoutMs);
+  // Daemonized QEMU sets its own umask (027): the guest's console log and pidfile are ours alone.
+  await Promise.all([p.pid, p.serial].map((f) => chmod(f, PRIVATE_FILE_MODE).catch(() => undefined)));
   const pid = await readPid(p.pid);
   if (pid === null) throw new Error(`QEMU for ${spec.name} wrote no pidfile`);
   const qmp = await QmpClient.connect(p.qmp, { connectTimeoutMs: timeoutMs });

@@ -159,9 +159,9 @@ export class JsonFileStateStore implements SimulatorStateStore {
   }
 
   save(data: SimulatorStateData): void {
-    mkdirSync(dirname(this.path), { recursive: true });
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     const temp = `${this.path}.${process.pid}.tmp`;
-    const fd = openSync(temp, 'w');
+    const fd = openSync(temp, 'w', 0o600);
     try {
       writeSync(fd, JSON.stringify(data));
       if (this.fsync) fsyncSync(fd);
@@ -206,7 +206,9 @@ export class SqliteStateStore implements SimulatorStateStore {
   private readonly db: SqliteDatabase.Database;
 
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    // Private like the rest of the data dir; SQLite gives -wal and -shm the database file's mode.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, 'a', 0o600));
     this.db = new SqliteDatabase(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');

@@ -2,7 +2,8 @@
 import type { Kysely, Migration } from 'kysely';
 
 export const hostTls: Migration = {
-  async up(_db: Kysely<unknown>) {
-    // placeholder: filled in by the change that owns this migration
+  async up(db: Kysely<unknown>) {
+    // Null for http agents and for https hosts added before pinning (those keep CA validation).
+    await db.schema.alterTable('hosts').addColumn('tls_fingerprint', 'text').execute();
   },
 };
