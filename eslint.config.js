@@ -20,6 +20,25 @@ export default tseslint.config(
     },
   },
   {
+    // The API asks for what it needs through ApiServices (src/api/api-services.ts): no database,
+    // no composition root (issue 10, item 1).
+    files: ['src/api/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'kysely', message: 'The API reads and writes through ApiServices, not SQL.' }],
+          patterns: [
+            {
+              group: ['kysely/*', '**/app/*', '**/store/database.ts'],
+              message: 'The API reaches the rest of vmsnap through ApiServices (src/api/api-services.ts).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**', 'bench/**', 'examples/**/test/**'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentCommand, AnswerFor, AnswerOf, HostTimings, VmSpecTO } from '../src/core/plugin-api.ts';
 import { topNodes } from '../src/hypervisors/qemu/live-block.ts';
-import { hostNowMs } from '../src/hypervisors/qemu/qmp-client.ts';
+import { hostNowMs } from '../src/hypervisors/qemu/host-timing.ts';
 import { QemuHostAgent } from '../src/hypervisors/qemu/qemu-host-agent.ts';
 import { createSnap, deleteSnap, revertSnap, vmSpec } from '../test/qemu/agent-fixtures.ts';
 

@@ -10,6 +10,10 @@ SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 OUT=${GUEST_CACHE:-$SCRIPTS/../.guest-cache}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+# One build at a time: test files, vitest's globalSetup and the benches may all ask at once. The
+# others wait here (bounded) and then find the cache.
+exec 9>"$OUT/.build.lock"
+flock -w "${GUEST_BUILD_LOCK_WAIT_S:-900}" 9 || { echo "another build of the test guest holds $OUT/.build.lock"; exit 1; }
 if [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.gz" ] && [ "$OUT/initrd.gz" -nt "$SCRIPTS/guest-init" ]; then
   echo "test guest cached in $OUT"; exit 0
 fi

@@ -8,10 +8,10 @@
  * (CloudStack answers 432 before checking the signature, which tells anyone holding just an API
  * key the user's id and whether it is an admin.)
  */
-import type { App } from '../app/app.ts';
 import { ApiErrorCode, ServerApiError } from '../core/errors.ts';
 import type { Caller } from '../manager/caller.ts';
-import { AccountStore, type UserWithAccount } from '../store/account-store.ts';
+import type { UserWithAccount } from '../store/account-store.ts';
+import type { ApiServices } from './api-services.ts';
 import type { ApiCommand } from './command.ts';
 import { checkExpiry, DEFAULT_MAX_EXPIRES_AHEAD_MS, verifySignature, type Params } from './protocol/index.ts';
 
@@ -35,7 +35,7 @@ function param(params: Params, name: string): string | undefined {
 const NO_SECRET = 'vmsnap: no such api key';
 
 export async function authenticate(
-  app: App,
+  services: ApiServices,
   params: Params,
   command: ApiCommand | undefined,
   commandName: string,
@@ -46,9 +46,9 @@ export async function authenticate(
   const signature = param(params, 'signature');
   if (apiKey === undefined || signature === undefined)
     throw new UnauthorizedError('missing apikey or signature');
-  const expiry = checkExpiry(params, now, maxExpiresAheadMs(app));
+  const expiry = checkExpiry(params, now, maxExpiresAheadMs(services));
   if (!expiry.ok) throw new UnauthorizedError(expiry.detail);
-  const found = await credentialsOf(app, apiKey);
+  const found = await credentialsOf(services, apiKey);
   const secret = found?.user.secret_key ?? null;
   const signed = verifySignature(params, secret ?? NO_SECRET);
   if (found === undefined || secret === null || !signed) throw new UnauthorizedError('bad key or signature');
@@ -65,8 +65,8 @@ export async function authenticate(
 }
 
 /** `api.signature.expires.max` in ms; a value that is not a non-negative number means the default. */
-function maxExpiresAheadMs(app: App): number {
-  const seconds = app.deps.settings.getNumber(EXPIRES_MAX_SETTING);
+function maxExpiresAheadMs(services: ApiServices): number {
+  const seconds = services.settings.getNumber(EXPIRES_MAX_SETTING);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_MAX_EXPIRES_AHEAD_MS;
 }
 
@@ -76,22 +76,22 @@ function maxExpiresAheadMs(app: App): number {
  * within the TTL). Unknown keys are not remembered, so a new account works at once.
  */
 const CREDENTIAL_TTL_MS = 5_000;
-const credentialCache = new WeakMap<App, Map<string, { found: UserWithAccount; at: number }>>();
+const credentialCache = new WeakMap<ApiServices, Map<string, { found: UserWithAccount; at: number }>>();
 
-async function credentialsOf(app: App, apiKey: string): Promise<UserWithAccount | undefined> {
-  let cache = credentialCache.get(app);
+async function credentialsOf(services: ApiServices, apiKey: string): Promise<UserWithAccount | undefined> {
+  let cache = credentialCache.get(services);
   if (cache === undefined) {
     cache = new Map();
-    credentialCache.set(app, cache);
+    credentialCache.set(services, cache);
   }
   const hit = cache.get(apiKey);
   if (hit !== undefined && Date.now() - hit.at < CREDENTIAL_TTL_MS) return hit.found;
-  const found = await new AccountStore(app.deps.db).findByApiKey(apiKey);
+  const found = await services.accounts.credentialsFor(apiKey);
   if (found === undefined) cache.delete(apiKey);
   else cache.set(apiKey, { found, at: Date.now() });
   return found;
 }
 
-export function forgetCredentials(app: App): void {
-  credentialCache.delete(app);
+export function forgetCredentials(services: ApiServices): void {
+  credentialCache.delete(services);
 }

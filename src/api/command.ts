@@ -1,13 +1,21 @@
 /**
  * How an API command is declared: its name, who may call it, its parameters (typed, documented,
- * validated before the handler runs) and its handler. listApis and docs/api.md are generated from
- * these declarations, so the documentation cannot drift from the code.
+ * validated before the handler runs) and its handler. listApis and the README's API reference are
+ * generated from these declarations, so the documentation cannot drift from the code.
  */
-import type { App } from '../app/app.ts';
+import type { ApiServices } from './api-services.ts';
 import type { Caller } from '../manager/caller.ts';
-import type { ParamReader } from './protocol/index.ts';
+import { ROOT_DOMAIN_ID } from '../store/account-store.ts';
+import {
+  invalidEntityError,
+  parseRequestDate,
+  unparsableDateError,
+  type ParamReader,
+  type RequestDate,
+} from './protocol/index.ts';
+import { parseOneOf } from '../core/snapshot-options.ts';
 
-export type ParamType = 'uuid' | 'string' | 'boolean' | 'integer' | 'long' | 'list' | 'map';
+export type ParamType = 'uuid' | 'string' | 'boolean' | 'integer' | 'long' | 'date' | 'list' | 'map';
 
 export interface ParamSpec<T> {
   readonly type: ParamType;
@@ -56,6 +64,46 @@ export const param = {
     required: false,
     read: (r, n) => r.long(n),
   }),
+  /**
+   * A domain id. vmsnap has one domain, ROOT: any other id names no domain and is refused as
+   * CloudStack refuses a UUID parameter whose entity does not exist (431), not ignored.
+   */
+  domain: (description: string): Optional<string> => ({
+    type: 'uuid',
+    description,
+    required: false,
+    read: (r, n) => {
+      const id = r.uuid(n);
+      if (id !== undefined && id !== ROOT_DOMAIN_ID) throw invalidEntityError(r.command, n, id);
+      return id;
+    },
+  }),
+  /**
+   * A string that must be one of `values` (a string-literal union defined in the core); the
+   * allowed values are added to the description, so listApis and the API reference show them.
+   */
+  enumOf: <T extends string>(values: readonly T[], description: string): Optional<T> => ({
+    type: 'string',
+    description: `${description} (one of: ${values.join(', ')})`,
+    required: false,
+    read: (r, n) => {
+      const value = r.string(n);
+      return value === undefined ? undefined : parseOneOf(values, value, n);
+    },
+  }),
+  /** A DATE parameter (`yyyy-MM-dd`, `yyyy-MM-dd HH:mm:ss` or CloudStack's wire format, UTC). */
+  date: (description: string): Optional<RequestDate> => ({
+    type: 'date',
+    description: `${description}; yyyy-MM-dd or yyyy-MM-dd HH:mm:ss (UTC)`,
+    required: false,
+    read: (r, n) => {
+      const text = r.string(n);
+      if (text === undefined) return undefined;
+      const date = parseRequestDate(text);
+      if (date === null) throw unparsableDateError(r.command, text);
+      return date;
+    },
+  }),
   map: (description: string): ParamSpec<{ key: string; value: string }[]> => ({
     type: 'map',
     description,
@@ -83,7 +131,7 @@ export type ArgsOf<P extends ParamSpecs> = {
 };
 
 export interface CommandContext<P extends ParamSpecs> {
-  readonly app: App;
+  readonly services: ApiServices;
   readonly caller: Caller;
   readonly args: ArgsOf<P>;
   readonly reader: ParamReader;
@@ -115,12 +163,20 @@ export function defineCommand<P extends ParamSpecs>(command: ApiCommand<P>): Api
 /** Params every list command takes (BaseListCmd and friends). */
 export const listParams = {
   keyword: param.string('List by keyword'),
-  page: param.integer('The page number; requires pagesize'),
-  pagesize: param.integer('The number of items per page; -1 for all'),
+  page: param.integer('The page number, from 1; given with pagesize'),
+  pagesize: param.integer(
+    'The number of items per page, at most default.page.size; given with page, or -1 alone for all items',
+  ),
   listall: param.boolean('If true, list every account the caller may see, not only its own'),
-  account: param.string('List resources by account name; needs domainid'),
-  domainid: param.uuid('List only resources belonging to the domain specified'),
-  isrecursive: param.boolean('Defaults to false; if true, lists resources of subdomains too'),
+  account: param.string(
+    'List resources by account name (admin; a user may name only its own); domainid is optional, vmsnap has only ROOT',
+  ),
+  domainid: param.domain(
+    "List only resources belonging to the domain specified; vmsnap's one domain is ROOT, so for an admin this lists every account's resources",
+  ),
+  isrecursive: param.boolean(
+    'Defaults to false; if true, lists resources of subdomains too (vmsnap has no subdomains: same result)',
+  ),
 } as const;
 
 export function readArgs<P extends ParamSpecs>(params: P, reader: ParamReader): ArgsOf<P> {

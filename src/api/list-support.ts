@@ -5,7 +5,7 @@
  */
 import { InvalidParameterError } from '../core/errors.ts';
 import type { Caller } from '../manager/caller.ts';
-import type { App } from '../app/app.ts';
+import type { ApiServices } from './api-services.ts';
 import type { PageResult } from '../store/list-page.ts';
 import { listPayload, readPaging, type Paging, type ParamReader } from './protocol/index.ts';
 
@@ -24,13 +24,14 @@ const EVERY_ACCOUNT: Scope = { visible: () => true, accountId: null };
 
 /**
  * CloudStack's buildACLSearchParameters, for a flat ROOT domain: a user sees its own account only;
- * an admin sees its own account unless `listall=true`, an `account` is named, or the request asks
- * for a specific id (which any admin may look up).
+ * an admin sees its own account unless `listall=true`, a `domainid` (ROOT: every account is in it,
+ * and `isrecursive` adds nothing), an `account` is named, or the request asks for a specific id
+ * (which any admin may look up). Another domain id is refused when the parameter is read.
  */
 export async function listScope(
-  app: App,
+  services: ApiServices,
   caller: Caller,
-  args: { listall?: boolean | undefined; account?: string | undefined },
+  args: { listall?: boolean | undefined; account?: string | undefined; domainid?: string | undefined },
   byId: boolean,
 ): Promise<Scope> {
   if (!caller.isAdmin) {
@@ -40,16 +41,12 @@ export async function listScope(
     return onlyAccount(caller.accountId);
   }
   if (args.account !== undefined) {
-    const acc = await app.deps.db
-      .selectFrom('accounts')
-      .select('id')
-      .where('name', '=', args.account)
-      .executeTakeFirst();
+    const acc = await services.accounts.findAccountByName(args.account);
     if (acc === undefined)
       throw new InvalidParameterError(`Unable to find account ${args.account} in domain ROOT`);
     return onlyAccount(acc.id);
   }
-  if (args.listall === true || byId) return EVERY_ACCOUNT;
+  if (args.listall === true || args.domainid !== undefined || byId) return EVERY_ACCOUNT;
   return onlyAccount(caller.accountId);
 }
 
@@ -64,13 +61,13 @@ export function matchesKeyword(
 
 /** Pages the filtered items; `count` is the total before paging, and an empty list is `{}`. */
 export async function pagedList<T>(
-  app: App,
+  services: ApiServices,
   reader: ParamReader,
   objectName: string,
   items: readonly T[],
   render: (item: T) => object | Promise<object>,
 ): Promise<Record<string, unknown>> {
-  const paging = readPaging(reader, app.deps.settings.getNumber('default.page.size'));
+  const paging = listPaging(services, reader);
   const slice = items.slice(paging.offset, paging.limit === null ? undefined : paging.offset + paging.limit);
   const rendered: object[] = [];
   for (const item of slice) rendered.push(await render(item));
@@ -78,8 +75,8 @@ export async function pagedList<T>(
 }
 
 /** The page a list request asks for (checked as CloudStack checks it), for a query to apply in SQL. */
-export function listPaging(app: App, reader: ParamReader): Paging {
-  return readPaging(reader, app.deps.settings.getNumber('default.page.size'));
+export function listPaging(services: ApiServices, reader: ParamReader): Paging {
+  return readPaging(reader, services.settings.getNumber('default.page.size'));
 }
 
 /** A page read in SQL as a list payload: `count` is the store's total, an empty list is `{}`. */

@@ -4,7 +4,7 @@
  * CloudStack error body whose HTTP status is its errorcode. Handlers never see HTTP.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { App } from '../app/app.ts';
+import type { ApiServices } from './api-services.ts';
 import { ApiErrorCode, ServerApiError, describeError } from '../core/errors.ts';
 import { authenticate, UnauthorizedError } from './authenticate.ts';
 import { readArgs, type ApiCommand } from './command.ts';
@@ -64,7 +64,18 @@ export function findCommand(name: string): ApiCommand | undefined {
   return byLowerName.get(name.toLowerCase());
 }
 
-export async function buildServer(app: App, options: ServerOptions = {}): Promise<FastifyInstance> {
+/** What a server is built from: the services, or anything holding them (the App). */
+export type ServiceSource = ApiServices | { readonly apiServices: ApiServices };
+
+function servicesOf(source: ServiceSource): ApiServices {
+  return 'apiServices' in source ? source.apiServices : source;
+}
+
+export async function buildServer(
+  source: ServiceSource,
+  options: ServerOptions = {},
+): Promise<FastifyInstance> {
+  const services = servicesOf(source);
   const limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
   // Node refuses a header timeout longer than a (non-zero) request timeout.
   const headersTimeout =
@@ -101,7 +112,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     const q = rawUrl.indexOf('?');
     const query = parseQueryString(q === -1 ? '' : rawUrl.slice(q + 1));
     const params = mergeParams(query, typeof body === 'string' && body !== '' ? parseFormBody(body) : {});
-    return dispatch(app, params);
+    return dispatch(services, params);
   };
 
   const route = async (req: { url: string; body: unknown }, reply: import('fastify').FastifyReply) => {
@@ -110,35 +121,36 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   };
   server.get('/client/api', route);
   server.post('/client/api', route);
-  server.get('/health', async () => ({ status: 'ok', jobsRunning: app.deps.jobs.activeCount }));
+  server.get('/health', async () => ({ status: 'ok', jobsRunning: services.jobs.activeCount }));
   return server;
 }
 
 /** One API request, from its merged parameters to the serialized response. */
 export async function dispatch(
-  app: App,
+  source: ServiceSource,
   params: Params,
 ): Promise<{ status: number; type: string; body: string }> {
+  const services = servicesOf(source);
   const commandName = commandParam(params);
   const format = responseFormatOf(params);
   const command = findCommand(commandName);
   const responseCommand = command?.name ?? (commandName === '' ? 'error' : commandName);
   try {
     rejectUnsafeParamNames(params);
-    const caller = await authenticate(app, params, command, commandName);
+    const caller = await authenticate(services, params, command, commandName);
     if (command === undefined)
       throw new ServerApiError(ApiErrorCode.UNSUPPORTED_ACTION_ERROR, `Unknown API command: ${commandName}`);
     rejectControlCharacters(params);
     const reader = new ParamReader(command.name, params);
     const args = readArgs(command.params, reader);
-    const payload = await command.handler({ app, caller, args, reader });
+    const payload = await command.handler({ services, caller, args, reader });
     const out = serialize(responseCommand, payload, format, CLOUDSTACK_VERSION);
     return { status: 200, type: out.contentType, body: out.body };
   } catch (err) {
     const d = describeError(err);
     // The caller gets only the id; the raw text (SQL, QEMU ...) goes to the log under it.
     if (d.internal !== undefined) {
-      app.deps.log.error({ err, errorId: d.internal.id, command: commandName }, 'API command failed');
+      services.log.error({ err, errorId: d.internal.id, command: commandName }, 'API command failed');
     }
     const cs = err instanceof UnauthorizedError ? undefined : d.csCode;
     const out = serialize(responseCommand, errorPayload(d.code, d.text, cs), format, CLOUDSTACK_VERSION);

@@ -4,7 +4,7 @@
  * is resolved once.
  */
 import type { HypervisorAgent } from '../core/plugin-api.ts';
-import { HttpAgentClient } from '../hypervisors/qemu/http-agent-client.ts';
+import { HttpAgentClient } from '../agent-client/http-agent-client.ts';
 import type { SimulatorWorld } from '../hypervisors/simulator/index.ts';
 import type { InventoryStore } from '../store/inventory-store.ts';
 

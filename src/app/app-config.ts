@@ -15,10 +15,19 @@ const pluginSpec = z.object({
   options: z.record(z.string(), z.unknown()).optional(),
 });
 
+// A plain string is a module without options (docs/plugins.md).
+const pluginEntry = z.union([
+  z
+    .string()
+    .min(1)
+    .transform((module) => ({ module })),
+  pluginSpec,
+]);
+
 const fileSchema = z
   .object({
     databaseUrl: z.string().optional(),
-    plugins: z.array(pluginSpec).optional(),
+    plugins: z.array(pluginEntry).optional(),
     jobConcurrency: z.number().int().positive().optional(),
   })
   .strict();
@@ -46,13 +55,18 @@ export function configPath(dataDir: string): string {
   return join(dataDir, 'config.json');
 }
 
+/** The SQLite database a data dir holds unless another database URL is configured. */
+export function defaultDatabaseFile(dataDir: string): string {
+  return join(dataDir, 'vmsnap.db');
+}
+
 export function loadConfig(dataDir: string, overrides: Partial<AppConfig> = {}): AppConfig {
   const dir = resolve(dataDir);
   const file = configPath(dir);
   let fromFile: z.infer<typeof fileSchema> = {};
   if (existsSync(file)) {
     assertTrustedFile(file, 'the config file');
-    const parsed = fileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    const parsed = fileSchema.safeParse(parseJsonFile(file));
     if (!parsed.success) throw new Error(`invalid ${file}: ${z.prettifyError(parsed.error)}`);
     fromFile = parsed.data;
   }
@@ -67,9 +81,27 @@ export function loadConfig(dataDir: string, overrides: Partial<AppConfig> = {}):
       overrides.databaseUrl ??
       process.env['VMSNAP_DATABASE_URL'] ??
       fromFile.databaseUrl ??
-      `sqlite:${join(dir, 'vmsnap.db')}`,
+      `sqlite:${defaultDatabaseFile(dir)}`,
     plugins: overrides.plugins ?? [...(fromFile.plugins ?? []), ...(envPlugins ?? [])],
     pluginBaseDir: overrides.pluginBaseDir ?? dirname(file),
     jobConcurrency: overrides.jobConcurrency ?? fromFile.jobConcurrency ?? 32,
   };
+}
+
+/** JSON.parse, with a syntax error naming the file and the line and column it stopped at. */
+function parseJsonFile(file: string): unknown {
+  const text = readFileSync(file, 'utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const position = /at position (\d+)/.exec(message)?.[1];
+    const where = position === undefined ? '' : ` (${lineAndColumn(text, Number(position))})`;
+    throw new Error(`invalid JSON in ${file}${where}: ${message}`, { cause: err });
+  }
+}
+
+function lineAndColumn(text: string, position: number): string {
+  const before = text.slice(0, position).split('\n');
+  return `line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`;
 }

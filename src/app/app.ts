@@ -11,6 +11,8 @@ import { HostManager } from '../manager/host-manager.ts';
 import { purgeExpired, type PurgeCounts } from '../jobs/job-purge.ts';
 import { JobQueue } from '../jobs/job-queue.ts';
 import { TimedAgentGateway } from '../manager/agent-gateway.ts';
+import { redactHostFailures } from '../manager/host-failure-redaction.ts';
+import { internalFailureReporter } from '../manager/internal-failure.ts';
 import type { Caller } from '../manager/caller.ts';
 import type { ManagerDeps } from '../manager/manager-deps.ts';
 import { deleteExpiredSnapshots } from '../manager/snapshot-expiry.ts';
@@ -19,6 +21,8 @@ import { VmManager } from '../manager/vm-manager.ts';
 import { VmSnapshotManager } from '../manager/vm-snapshot-manager.ts';
 import { VmSnapshotWorker } from '../manager/vm-snapshot-worker.ts';
 import { checkPluginFiles, loadPlugins, type LoadedPlugin } from '../plugins/plugin-loader.ts';
+import type { ApiServices } from '../api/api-services.ts';
+import { AccountStore } from '../store/account-store.ts';
 import { openStore, type OpenedStore } from '../store/database.ts';
 import { EventStore } from '../store/event-store.ts';
 import { InventoryStore } from '../store/inventory-store.ts';
@@ -28,6 +32,7 @@ import { HypervisorVmSnapshotStrategy } from '../strategies/hypervisor-strategy.
 import { StorageVmSnapshotStrategy } from '../strategies/storage-strategy.ts';
 import type { AppConfig } from './app-config.ts';
 import { AgentDirectory } from './agent-directory.ts';
+import { createApiServices } from './api-services.ts';
 import { preparePrivateDir } from './data-dir.ts';
 import { openSecretBox } from './secret-key.ts';
 
@@ -53,6 +58,8 @@ export class App {
   readonly hostManager: HostManager;
   readonly simulator: SimulatorWorld;
   readonly plugins: LoadedPlugin[] = [];
+  /** What the API may ask for: `buildServer(app)` serves through it. */
+  readonly apiServices: ApiServices;
   private expiryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private purgeTimer: NodeJS.Timeout | undefined;
@@ -73,6 +80,7 @@ export class App {
     this.worker = new VmSnapshotWorker(deps);
     this.vmManager = new VmManager(deps, this.worker);
     this.hostManager = new HostManager(deps, deps.agents);
+    this.apiServices = createApiServices(this);
   }
 
   static async open(options: AppOptions): Promise<App> {
@@ -104,14 +112,18 @@ export class App {
       (hostId) => directory.agentFor(hostId),
       () => settings.getNumber('vmsnapshot.create.wait') * 1000,
     );
+    const events = new EventStore(store.db);
+    // The one gateway of every manager and strategy: a host's raw failure text reaches tenants only
+    // as a summary with an error id, and is reported (logged, recorded for admins) exactly once.
+    const agents = redactHostFailures(gateway, internalFailureReporter({ db: store.db, events, log }));
     const deps: ManagerDeps = {
       db: store.db,
       inventory,
       snapshots: new VmSnapshotStore(store.db),
       settings,
-      events: new EventStore(store.db),
+      events,
       registry,
-      agents: gateway,
+      agents,
       jobs,
       log,
     };
@@ -165,7 +177,7 @@ export class App {
     if (this.ticking.has(name)) return;
     const round = work()
       .then(() => undefined)
-      .catch((err: unknown) => this.deps.log.warn({ err: String(err) }, `${name} failed`))
+      .catch((err: unknown) => this.deps.log.warn({ err }, `${name} failed`))
       .finally(() => this.ticking.delete(name));
     this.ticking.set(name, round);
   }
@@ -176,7 +188,7 @@ export class App {
     if (system === undefined) return;
     await this.hostManager
       .heartbeatAll(system.accountId)
-      .catch((err: unknown) => this.deps.log.warn({ err: String(err) }, 'heartbeat failed'));
+      .catch((err: unknown) => this.deps.log.warn({ err }, 'heartbeat failed'));
   }
 
   async expireNow(now = Date.now()): Promise<string[]> {
@@ -208,13 +220,7 @@ export class App {
 
   /** The first admin user: acts for the system (expiry). */
   async systemCaller(): Promise<Caller | undefined> {
-    const row = await this.deps.db
-      .selectFrom('users as u')
-      .innerJoin('accounts as a', 'a.id', 'u.account_id')
-      .select(['u.id as userId', 'a.id as accountId', 'a.name as accountName'])
-      .where('a.role', '=', 'admin')
-      .orderBy('u.created')
-      .executeTakeFirst();
+    const row = await new AccountStore(this.deps.db).firstAdminUser();
     return row === undefined ? undefined : { ...row, isAdmin: true };
   }
 }

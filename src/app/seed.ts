@@ -7,7 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import type { VolumeTO } from '../core/plugin-api.ts';
 import { AccountStore, type KeyPair } from '../store/account-store.ts';
+import { insertHost, insertPool } from '../store/host-store.ts';
 import { ResourceLimitStore } from '../store/resource-limit-store.ts';
+import { insertZone } from '../store/zone-store.ts';
 import type { App } from './app.ts';
 
 export interface SeedResult {
@@ -30,8 +32,7 @@ const GiB = 1024 ** 3;
 const PRIMARY_STORAGE_TYPE = 10;
 
 export async function isSeeded(app: App): Promise<boolean> {
-  const row = await app.deps.db.selectFrom('accounts').select('id').limit(1).executeTakeFirst();
-  return row !== undefined;
+  return new AccountStore(app.deps.db).hasAnyAccount();
 }
 
 export async function seed(app: App, adminKeys?: KeyPair): Promise<SeedResult> {
@@ -41,24 +42,21 @@ export async function seed(app: App, adminKeys?: KeyPair): Promise<SeedResult> {
   const admin = await accounts.createAccount('admin', 'admin', adminKeys);
   const demo = await accounts.createAccount('demo', 'user');
   const zoneId = randomUUID();
-  await db.insertInto('zones').values({ id: zoneId, name: 'sim-zone-1', created: now }).execute();
+  await insertZone(db, { id: zoneId, name: 'sim-zone-1', created: now });
   const hostIds = [randomUUID(), randomUUID()] as const;
   for (const [i, id] of hostIds.entries()) {
-    await db
-      .insertInto('hosts')
-      .values({
-        id,
-        zone_id: zoneId,
-        name: `sim-host-${i + 1}`,
-        hypervisor: 'Simulator',
-        status: 'Up',
-        url: null,
-        agent_token: null,
-        last_heartbeat: now,
-        created: now + i,
-        removed: null,
-      })
-      .execute();
+    await insertHost(db, {
+      id,
+      zone_id: zoneId,
+      name: `sim-host-${i + 1}`,
+      hypervisor: 'Simulator',
+      status: 'Up',
+      url: null,
+      agent_token: null,
+      last_heartbeat: now,
+      created: now + i,
+      removed: null,
+    });
   }
   const pools = new Map<string, { id: string; driver: string }>();
   const poolSeeds: { name: string; driver: string }[] = [
@@ -71,20 +69,17 @@ export async function seed(app: App, adminKeys?: KeyPair): Promise<SeedResult> {
   for (const [i, p] of poolSeeds.entries()) {
     const id = randomUUID();
     pools.set(p.name, { id, driver: p.driver });
-    await db
-      .insertInto('storage_pools')
-      .values({
-        id,
-        zone_id: zoneId,
-        name: p.name,
-        driver: p.driver,
-        path: `/sim/${p.name}`,
-        host_id: null,
-        capacity_bytes: 1024 * GiB,
-        created: now + i,
-        removed: null,
-      })
-      .execute();
+    await insertPool(db, {
+      id,
+      zone_id: zoneId,
+      name: p.name,
+      driver: p.driver,
+      path: `/sim/${p.name}`,
+      host_id: null,
+      capacity_bytes: 1024 * GiB,
+      created: now + i,
+      removed: null,
+    });
   }
   const vms: VmSeed[] = [
     {

@@ -4,10 +4,10 @@
  * running; the next start re-attaches to them.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { defaultDataDir } from '../app/app-config.ts';
+import { readAgentTls } from '../hypervisors/qemu/agent-secrets.ts';
 import { startAgentServer } from '../hypervisors/qemu/agent-server.ts';
 import { readAgentToken, TOKEN_ENV } from './agent-token.ts';
 
@@ -26,14 +26,6 @@ export interface AgentCliOptions {
   tlsKey?: string;
 }
 
-/** The certificate and key to serve https with, read from their files, or undefined for http. */
-function readTls(opts: AgentCliOptions): { cert: Buffer; key: Buffer } | undefined {
-  if (opts.tlsCert === undefined && opts.tlsKey === undefined) return undefined;
-  if (opts.tlsCert === undefined || opts.tlsKey === undefined)
-    throw new Error('https needs both --tls-cert and --tls-key');
-  return { cert: readFileSync(resolve(opts.tlsCert)), key: readFileSync(resolve(opts.tlsKey)) };
-}
-
 export async function runAgent(opts: AgentCliOptions): Promise<void> {
   // Backstop for every file the agent or its QEMUs create (the agent also sets modes explicitly).
   process.umask(0o077);
@@ -44,7 +36,12 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   if (!['live', 'internal'].includes(opts.memoryMode))
     throw new Error(`invalid --memory-mode ${opts.memoryMode}`);
   const base = defaultDataDir();
-  const tls = readTls(opts);
+  // The key file must be as private as the token file (agent-secrets.ts).
+  const tls = readAgentTls({
+    cert: opts.tlsCert,
+    key: opts.tlsKey,
+    names: { cert: '--tls-cert', key: '--tls-key' },
+  });
   const server = await startAgentServer({
     port: Number(opts.port),
     host: opts.host,

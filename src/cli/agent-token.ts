@@ -3,8 +3,8 @@
  * the environment (`VMSNAP_AGENT_TOKEN`). Never the command line: every local user sees a process's
  * arguments in `ps`, and `/proc/<pid>/environ` and a 0600 file are readable by its owner alone.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { readPrivateFile } from '../hypervisors/qemu/agent-secrets.ts';
 
 export const TOKEN_ENV = 'VMSNAP_AGENT_TOKEN';
 
@@ -32,15 +32,7 @@ export function readAgentToken(source: AgentTokenSource): string {
 }
 
 function readTokenFile(file: string): string {
-  const stat = statSync(file);
-  if (!stat.isFile()) throw new Error(`token file ${file} is not a regular file`);
-  if ((stat.mode & 0o077) !== 0) {
-    const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
-    throw new Error(
-      `token file ${file} is open to group or others (mode ${mode}): refusing it; chmod 600 ${file}`,
-    );
-  }
-  const token = readFileSync(file, 'utf8').trim();
+  const token = readPrivateFile(file, 'token file').toString('utf8').trim();
   if (token === '') throw new Error(`token file ${file} is empty`);
   return token;
 }

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App } from '../app/app.ts';
-import { configPath, loadConfig } from '../app/app-config.ts';
+import { configPath, defaultDatabaseFile, loadConfig } from '../app/app-config.ts';
 import { isSeeded, seed } from '../app/seed.ts';
 import { buildServer } from '../api/server.ts';
 import type { KeyPair } from '../store/account-store.ts';
@@ -25,7 +25,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   // Everything the server creates from here on (database, WAL, key file, config, simulator state)
   // is readable by its own user only; the modules that create files also set modes explicitly.
   process.umask(0o077);
-  const firstStart = !existsSync(join(options.dataDir, 'vmsnap.db'));
+  const firstStart = !existsSync(defaultDatabaseFile(options.dataDir));
   if (firstStart) writeDefaultConfig(options.dataDir);
   const app = await App.open({ config: loadConfig(options.dataDir) });
   const envKeys = adminKeysFromEnv();
@@ -42,13 +42,24 @@ export async function serve(options: ServeOptions): Promise<void> {
   const server = await buildServer(app);
   const address = await server.listen({ port: options.port, host: options.host });
   const endpoint = `${address}/client/api`;
-  const shutdown = async (): Promise<void> => {
-    await server.close();
-    await app.stop();
-    process.exit(0);
+  const log = app.deps.log;
+  // Each step is logged, so an operator can tell a slow drain from a hang and see the exit.
+  const shutdown = async (signal: NodeJS.Signals): Promise<void> => {
+    log.info({ signal }, `received ${signal}: shutting down`);
+    let code = 0;
+    try {
+      await server.close();
+      log.info('API server closed: no new requests are accepted');
+      await app.stop();
+    } catch (err) {
+      code = 1;
+      log.error({ err }, 'shutdown failed');
+    }
+    log.info({ signal, code }, `vmsnap stopped, exiting with code ${code}`);
+    process.exit(code);
   };
-  process.once('SIGINT', () => void shutdown());
-  process.once('SIGTERM', () => void shutdown());
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.stdout.write(
     [
       '',

@@ -58,6 +58,44 @@ export class PermissionDeniedError extends CloudError {
   override readonly name = 'PermissionDeniedException';
 }
 
+/** CloudStack ResourceAllocationException (an account limit is reached): 535. */
+export class ResourceAllocationError extends CloudError {
+  readonly errorCode = ApiErrorCode.RESOURCE_ALLOCATION_ERROR;
+  readonly csErrorCode = CsErrorCode.ResourceAllocationException;
+  override readonly name = 'ResourceAllocationException';
+}
+
+/**
+ * CloudStack ConcurrentOperationException: another writer changed the object first (a lost race on a
+ * row's update count). CloudStack's ApiServer answers it as any other exception, 530.
+ */
+export class ConcurrentOperationError extends CloudError {
+  readonly errorCode = ApiErrorCode.INTERNAL_ERROR;
+  readonly csErrorCode = CsErrorCode.ConcurrentOperationException;
+  override readonly name = 'ConcurrentOperationException';
+}
+
+/**
+ * CloudStack AgentUnavailableException: a host's agent could not be reached. Raised inside jobs,
+ * whose results CloudStack reports as 530 whatever the exception, so 530 here too.
+ */
+export class AgentUnavailableError extends CloudError {
+  readonly errorCode = ApiErrorCode.INTERNAL_ERROR;
+  readonly csErrorCode = CsErrorCode.AgentUnavailableException;
+  override readonly name: string = 'AgentUnavailableException';
+}
+
+/**
+ * CloudStack OperationTimedoutException: an agent did not answer in time. CSExceptionErrorCode has
+ * no code of its own for it; it is the agent being unavailable for that long, so 4285.
+ */
+export class AgentTimeoutError extends AgentUnavailableError {
+  override readonly name = 'OperationTimedoutException';
+  constructor(hostId: string, kind: string, ms: number) {
+    super(`Operation timed out: ${kind} to host ${hostId} got no answer within ${ms} ms`);
+  }
+}
+
 /** A ServerApiException with an explicit code (401, 432, 530 ...). */
 export class ServerApiError extends CloudError {
   readonly csErrorCode = CsErrorCode.ServerApiException;
@@ -68,6 +106,39 @@ export class ServerApiError extends CloudError {
     super(message);
   }
   override readonly name = 'ServerApiException';
+}
+
+/** Codes of refusals the caller can act on: parameters, access, limits, objects in use. */
+const CALLER_ERROR_CODES: ReadonlySet<number> = new Set<number>([
+  ApiErrorCode.UNAUTHORIZED,
+  ApiErrorCode.METHOD_NOT_ALLOWED,
+  ApiErrorCode.MALFORMED_PARAMETER_ERROR,
+  ApiErrorCode.PARAM_ERROR,
+  ApiErrorCode.UNSUPPORTED_ACTION_ERROR,
+  ApiErrorCode.ACCOUNT_ERROR,
+  ApiErrorCode.ACCOUNT_RESOURCE_LIMIT_ERROR,
+  ApiErrorCode.RESOURCE_ALLOCATION_ERROR,
+  ApiErrorCode.RESOURCE_IN_USE_ERROR,
+]);
+
+/** A refusal of the caller's request (a check, a limit), as opposed to a failure of ours. */
+export function isCallerError(err: unknown): err is CloudError {
+  return err instanceof CloudError && CALLER_ERROR_CODES.has(err.errorCode);
+}
+
+/** The part of a logger {@link logFailure} uses (pino's and the plugin contract's fit). */
+export interface FailureLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+/**
+ * Logs a failure under the one key `err`. A caller's error (a check, a limit) is routine: info, its
+ * text only, no stack. Anything else is a warning with the error itself (pino prints its stack).
+ */
+export function logFailure(log: FailureLog, err: unknown, fields: object, message: string): void {
+  if (isCallerError(err)) log.info({ ...fields, err: err.message, code: err.errorCode }, message);
+  else log.warn({ ...fields, err }, message);
 }
 
 /** What an API caller or a job result is told about an error. */

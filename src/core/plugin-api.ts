@@ -8,9 +8,17 @@
  *    one call; the built-in storage strategy quiesces the guest once around every driver.
  *  - {@link HypervisorAgent}: a host agent answering {@link AgentCommand}s (the simulator, the QEMU agent).
  *
- * A plugin module default-exports a {@link VmsnapPlugin}; vmsnap loads it from config by module name or
- * path and calls `register`. This file imports nothing, so a plugin package can depend on it alone.
+ * A plugin module default-exports a {@link VmsnapPlugin} that declares the {@link PLUGIN_API_VERSION}
+ * it was built for; vmsnap loads it from config by module name or path, checks the version and calls
+ * `register`. Import it as `vmsnap/plugin-api` (the package export). This file imports nothing, so a
+ * plugin package can depend on it alone.
  */
+
+/**
+ * The contract's major version. A plugin declares the version it was built for (`apiVersion`); the
+ * loader refuses a plugin of another major version. Raised on every breaking change to this file.
+ */
+export const PLUGIN_API_VERSION = 1;
 
 // ---------------------------------------------------------------------------------------------------
 // Domain views handed to plugins (read-only snapshots of the database rows)
@@ -122,7 +130,8 @@ export interface VmSpecTO {
 }
 
 /** How a memory snapshot is taken on hosts that offer both ways (QEMU). */
-export type MemorySnapshotMode = 'live' | 'internal';
+export const MEMORY_SNAPSHOT_MODES = ['live', 'internal'] as const;
+export type MemorySnapshotMode = (typeof MEMORY_SNAPSHOT_MODES)[number];
 
 export type AgentCommand =
   | {
@@ -289,6 +298,21 @@ export const StrategyPriority = {
 } as const;
 export type StrategyPriority = (typeof StrategyPriority)[keyof typeof StrategyPriority];
 
+/**
+ * `required`: quiescevm=true fails without a guest agent; `best-effort`: the snapshot is taken
+ * crash-consistent and says so.
+ */
+export const QUIESCE_POLICIES = ['required', 'best-effort'] as const;
+export type QuiescePolicy = (typeof QUIESCE_POLICIES)[number];
+
+/** Per-request options of a new snapshot (vmsnap's createVMSnapshot extensions). */
+export interface SnapshotOptions {
+  /** Memory snapshots on QEMU hosts; absent: setting `vmsnapshot.memory.mode`. */
+  readonly memoryMode?: MemorySnapshotMode;
+  /** Absent: setting `vmsnapshot.quiesce.policy`. */
+  readonly quiescePolicy?: QuiescePolicy;
+}
+
 /** What a strategy sees when asked whether it can take a new snapshot. */
 export interface CanHandleInput {
   readonly vm: VmInfo;
@@ -311,8 +335,8 @@ export interface SnapshotOperation {
   readonly siblings: readonly VmSnapshotInfo[];
   readonly volumes: readonly VolumeInfo[];
   readonly quiesce: boolean;
-  /** Request options a strategy may honour, e.g. `memoryMode`, `quiescePolicy`. */
-  readonly options: Readonly<Record<string, string>>;
+  /** Request options a strategy may honour; checked by the API, so their values are known ones. */
+  readonly options: SnapshotOptions;
 }
 
 export interface VolumeUpdate {
@@ -322,19 +346,65 @@ export interface VolumeUpdate {
   readonly size?: number;
 }
 
+/** How consistent a snapshot's data is, as recorded with it. */
+export const CONSISTENCIES = [
+  'application-consistent',
+  'crash-consistent',
+  'no-guest-agent',
+  'quiesce-timed-out',
+] as const;
+export type Consistency = (typeof CONSISTENCIES)[number];
+/** What became of the guest thaw after a storage cut. */
+export const THAW_OUTCOMES = ['ok', 'failed (watchdog)', 'not-needed', 'not-frozen'] as const;
+export type ThawOutcome = (typeof THAW_OUTCOMES)[number];
+
+/**
+ * What is known about a snapshot and the operations on it, kept with the snapshot and shown in API
+ * responses (consistency, pause, freeze window, per-phase and per-driver times). Every field is
+ * optional: an operation records what it measured. Times are in milliseconds.
+ */
+export interface SnapshotFacts {
+  readonly consistency?: Consistency;
+  /** How long the VM was paused by the take (host-measured). */
+  readonly pauseMs?: number;
+  /** From the freeze sent to the thaw answered; 0 when the guest was not frozen. */
+  readonly freezeWindowMs?: number;
+  /** How long the VM was paused by the last revert (host-measured). */
+  readonly revertPauseMs?: number;
+  /** The whole take, as the manager measured it. */
+  readonly totalMs?: number;
+  readonly memoryMode?: MemorySnapshotMode;
+  /** The host that took the snapshot. */
+  readonly host?: string;
+  /** The storage drivers that hold the snapshot. */
+  readonly drivers?: readonly string[];
+  readonly thaw?: ThawOutcome;
+  readonly quiescePolicy?: QuiescePolicy;
+  /** Why the snapshot is less consistent than asked (best-effort policy). */
+  readonly quiesceNote?: string;
+  /** Finished by recovery after a management-server restart. */
+  readonly recovered?: boolean;
+  /** Why the last operation on the snapshot failed. */
+  readonly error?: string;
+  /** Duration of each named phase (`StrategyContext.phase`). */
+  readonly phaseMs?: Readonly<Record<string, number>>;
+  /** Duration of each storage driver's part. */
+  readonly driverMs?: Readonly<Record<string, number>>;
+}
+
 export interface TakeResult {
   /** Per-volume snapshot records to keep with the snapshot. */
   readonly records: readonly VolumeSnapshotRecord[];
   /** Changes to the live volumes. */
   readonly volumeUpdates: readonly VolumeUpdate[];
-  /** Extra facts shown in API responses: consistency, freeze window, pause, per-driver times. */
-  readonly details?: Readonly<Record<string, string | number | boolean>>;
+  /** Facts shown in API responses: consistency, freeze window, pause, per-driver times. */
+  readonly facts?: SnapshotFacts;
 }
 
 export interface RevertResult {
   readonly volumeUpdates: readonly VolumeUpdate[];
   readonly powerState: PowerState;
-  readonly details?: Readonly<Record<string, string | number | boolean>>;
+  readonly facts?: SnapshotFacts;
 }
 
 export interface DeleteResult {
@@ -375,8 +445,6 @@ export interface VmSnapshotStrategy {
   revertVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<RevertResult>;
   /** Delete the snapshot's data. Must be idempotent: a snapshot already gone counts as deleted. */
   deleteVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<DeleteResult>;
-  /** Forget the snapshot without touching the hypervisor or storage (VM expunged or unmanaged). */
-  deleteVmSnapshotFromDb?(ctx: StrategyContext, op: SnapshotOperation): Promise<void>;
   /** Recovery: does the snapshot exist where this strategy keeps it? */
   snapshotExists(ctx: StrategyContext, op: SnapshotOperation): Promise<boolean>;
   /**
@@ -401,15 +469,26 @@ export interface VmSnapshotStrategy {
 export interface StorageDriverCapabilities {
   /** The driver can snapshot volumes at all. */
   readonly canSnapshot: boolean;
-  /** All volumes of one call are cut at one instant (consistency group). */
-  readonly groupSnapshot: boolean;
-  /** `latest-only`: revert only to the newest snapshot of each volume (ZFS, Cinder). */
-  readonly revert: 'any' | 'latest-only';
   /** The guest must be quiesced for a consistent snapshot on this driver. */
   readonly needsQuiesce: boolean;
-  /** Max snapshots kept per volume, or null for no limit. */
+  /**
+   * Max snapshots kept per volume, or null for no limit. The storage strategy counts a volume's
+   * snapshots (`listVolumeSnapshots`) before it freezes the guest, and refuses a take that would
+   * go past the limit, so a full volume never costs the guest a freeze.
+   */
   readonly maxSnapshotsPerVolume: number | null;
 }
+
+/**
+ * Whether one volume can be reverted to one of its snapshots now (Proxmox's
+ * `volume_rollback_is_possible`). `reason` says why not, for an operator; `blockers` are the refs
+ * (as `listVolumeSnapshots` names them) of the snapshots in the way, e.g. newer snapshots on
+ * storage that reverts only to the latest (ZFS, Cinder); empty when nothing else is in the way
+ * (e.g. the snapshot is gone).
+ */
+export type RevertCheck =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string; readonly blockers: readonly string[] };
 
 /** The snapshot being taken, as a driver sees it. */
 export interface StorageSnapshotRef {
@@ -448,8 +527,13 @@ export interface StorageDriver {
   revertVolumeSnapshot(volume: VolumeInfo, snapshot: DriverVolumeSnapshot): Promise<void>;
   /** Idempotent: deleting a snapshot that is gone succeeds. */
   deleteVolumeSnapshot(volume: VolumeInfo, snapshot: DriverVolumeSnapshot): Promise<void>;
-  /** Snapshot refs of a volume, oldest first (latest-only checks and recovery). */
+  /** Snapshot refs of a volume, oldest first (snapshot limits and recovery). */
   listVolumeSnapshots(volume: VolumeInfo): Promise<readonly string[]>;
+  /**
+   * Asked for every volume before a revert starts, so a revert refused on one volume never starts
+   * on another. Answers without changing anything.
+   */
+  canRevert(volume: VolumeInfo, snapshot: DriverVolumeSnapshot): Promise<RevertCheck>;
   /**
    * Recovery (optional, recommended): the snapshots this driver holds for one vmsnap snapshot, as
    * named in `takeVmSnapshot`'s `snapshot`. Lets a take cut short by a crash be finished or cleaned
@@ -475,6 +559,8 @@ export interface PluginHost {
 
 export interface VmsnapPlugin {
   readonly name: string;
+  /** The {@link PLUGIN_API_VERSION} the plugin was built for; another major version is refused. */
+  readonly apiVersion: number;
   register(host: PluginHost, options: Readonly<Record<string, unknown>>): void | Promise<void>;
 }
 

@@ -82,3 +82,16 @@ export const LISTED_BY_DEFAULT: readonly VmSnapshotState[] = [
   'Expunging',
   'Reverting',
 ];
+
+/**
+ * States deleteVMSnapshot accepts, checked by the API call and again by its job. CloudStack's API
+ * check refuses Allocated (issue 8424: such a row would be stuck) and knows no Hidden; both may be
+ * deleted here.
+ */
+export const DELETABLE_STATES: readonly VmSnapshotState[] = [
+  'Ready',
+  'Expunging',
+  'Error',
+  'Allocated',
+  'Hidden',
+];

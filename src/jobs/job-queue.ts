@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { isUniqueViolation, type Db } from '../store/database.ts';
 import type { AsyncJobRow, NewAsyncJob } from '../store/schema.ts';
-import { describeError } from '../core/errors.ts';
+import { describeError, logFailure } from '../core/errors.ts';
 import type { Logger } from '../core/plugin-api.ts';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -139,12 +139,31 @@ export class JobQueue {
     this.running = false;
     clearInterval(this.timer);
     clearInterval(this.leaseTimer);
+    const drained = new Set(this.active.keys());
+    if (drained.size > 0)
+      this.log.info({ running: drained.size }, 'job queue stopping: letting the running jobs finish');
     // A claim in flight may still hand over a job: loop until nothing is left running.
     while (this.active.size > 0 || this.background.size > 0) {
+      for (const id of this.active.keys()) drained.add(id);
       await Promise.allSettled([...this.active.values(), ...this.background]);
     }
     const stopped = new Error('job queue stopped');
     for (const w of [...this.waiters.values()].flat()) w.fail(stopped);
+    // Queued jobs stay in the table: the next start (or another server) runs them.
+    const queued = await this.countQueued().catch(() => undefined);
+    this.log.info(
+      { drained: drained.size, queued },
+      `job queue stopped: ${drained.size} running job(s) finished, ${queued ?? 'unknown number of'} queued job(s) left for the next start`,
+    );
+  }
+
+  private async countQueued(): Promise<number> {
+    const row = await this.db
+      .selectFrom('async_jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'queued')
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
   }
 
   get activeCount(): number {
@@ -317,10 +336,10 @@ export class JobQueue {
       // An unexpected error's raw text is kept out of the job result: only its id is shown there.
       if (d.internal !== undefined) {
         this.log.error(
-          { job: row.id, kind: row.kind, errorId: d.internal.id, err: d.internal.detail },
+          { job: row.id, kind: row.kind, errorId: d.internal.id, err },
           'job failed with an internal error',
         );
-      } else if (d.code >= 530) this.log.warn({ job: row.id, kind: row.kind, err: d.text }, 'job failed');
+      } else logFailure(this.log, err, { job: row.id, kind: row.kind }, 'job failed');
     }
     await yieldToEventLoop();
     // If the result cannot be stored the job stays running under our lease; once the lease runs

@@ -3,15 +3,9 @@
  * simulator, an HTTP client to a QEMU host agent) is decided by a resolver the composition root gives.
  */
 import type { AgentCommand, AgentGateway, AnswerFor, HypervisorAgent } from '../core/plugin-api.ts';
+import { AgentTimeoutError } from '../core/errors.ts';
 
 export type AgentResolver = (hostId: string) => Promise<HypervisorAgent>;
-
-export class AgentTimeoutError extends Error {
-  constructor(hostId: string, kind: string, ms: number) {
-    super(`Operation timed out: ${kind} to host ${hostId} got no answer within ${ms} ms`);
-    this.name = 'OperationTimedoutException';
-  }
-}
 
 export class TimedAgentGateway implements AgentGateway {
   constructor(

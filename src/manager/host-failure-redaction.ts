@@ -1,27 +1,43 @@
 /**
- * Keeps a host's raw failure texts away from tenants. A failed snapshot command answers with
- * whatever QEMU, qemu-img or the agent's own code said (paths in the pool, QMP error descs, process
- * stderr), and an unreachable agent fails with the transport's text (addresses, TLS details). For
- * the commands below, the gateway given to strategies replaces that text by a summary with an
- * error id; the raw text goes to the log and to an admin-only event (see internal-failure.ts).
+ * Keeps a host's raw failure texts away from tenants. A failed command answers with whatever QEMU,
+ * qemu-img or the agent's own code said (paths in the pool, QMP error descs, process stderr), and
+ * an unreachable agent fails with the transport's text (addresses, TLS details). The composition
+ * root wraps the one agent gateway every manager and strategy uses (src/app/app.ts), so snapshot,
+ * start, stop and deploy jobs see that text only as a summary with an error id, reported once; the
+ * raw text goes to the log and to an admin-only event (see internal-failure.ts).
  *
- * Not redacted: timeouts (our own message), and the guest agent commands (GuestPing, FreezeThaw),
- * whose texts come from the tenant's own guest and tell the tenant why quiescing failed.
+ * Passed through as they are:
+ *  - timeouts (our own message);
+ *  - the guest agent commands (GuestPing, FreezeThaw), whose texts come from the tenant's own guest
+ *    and tell the tenant why quiescing failed;
+ *  - the host manager's reads (Ping, GetInventory, GetVmStates). Their failures reach admins only
+ *    (addHost's error, the heartbeat's log line; a tenant's job only learns that a read failed),
+ *    and an admin adding or watching a host needs the transport's reason (connection refused, a
+ *    TLS mismatch, an HTTP status); the agent's body is never part of it. Reporting them would
+ *    also record an event per missed heartbeat.
+ * Every other kind, including any the protocol gains later, is redacted.
  */
-import type { AgentCommand, AgentCommandKind, AgentGateway, AnswerFor } from '../core/plugin-api.ts';
-import { AgentTimeoutError } from './agent-gateway.ts';
+import {
+  AGENT_COMMAND_KINDS,
+  type AgentCommand,
+  type AgentCommandKind,
+  type AgentGateway,
+  type AnswerFor,
+} from '../core/plugin-api.ts';
+import { AgentTimeoutError, AgentUnavailableError } from '../core/errors.ts';
 import type { FailureReporter, InternalFailure } from './internal-failure.ts';
 
-const REDACTED: ReadonlySet<AgentCommandKind> = new Set<AgentCommandKind>([
-  'CreateVMSnapshot',
-  'RevertToVMSnapshot',
-  'DeleteVMSnapshot',
-  'CheckVMSnapshot',
-  'StartVM',
-  'StopVM',
-  'CreateVM',
-  'DestroyVM',
+const PASSED_THROUGH: ReadonlySet<AgentCommandKind> = new Set<AgentCommandKind>([
+  'GuestPing',
+  'FreezeThaw',
+  'Ping',
+  'GetInventory',
+  'GetVmStates',
 ]);
+
+const REDACTED: ReadonlySet<AgentCommandKind> = new Set(
+  AGENT_COMMAND_KINDS.filter((kind) => !PASSED_THROUGH.has(kind)),
+);
 
 const EVENT_TYPE: Partial<Record<AgentCommandKind, string>> = {
   CreateVMSnapshot: 'VMSNAPSHOT.CREATE',
@@ -30,9 +46,7 @@ const EVENT_TYPE: Partial<Record<AgentCommandKind, string>> = {
 };
 
 /** An agent that could not be reached, named as CloudStack names it; the text is the summary. */
-export class HostUnreachableError extends Error {
-  override readonly name = 'AgentUnavailableException';
-}
+export class HostUnreachableError extends AgentUnavailableError {}
 
 export function redactHostFailures(inner: AgentGateway, report: FailureReporter): AgentGateway {
   return {

@@ -14,6 +14,15 @@ import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import type { StoredHost, StoredVm } from '../store/inventory-store.ts';
 import { readCertificateFingerprint } from './agent-certificate.ts';
 import type { ManagerDeps } from './manager-deps.ts';
+import {
+  deleteHost,
+  insertHost,
+  insertPool,
+  takenVolumeId,
+  vmWith,
+  type VmPlacementRow,
+} from '../store/host-store.ts';
+import { zoneExists } from '../store/zone-store.ts';
 
 /** Event type of what a host reported and vmsnap refused (shown to admins by listEvents). */
 export const HOST_ALERT = 'HOST.ALERT';
@@ -78,12 +87,8 @@ export class HostManager {
   ) {}
 
   async addHost(req: AddHostRequest): Promise<StoredHost> {
-    const zone = await this.deps.db
-      .selectFrom('zones')
-      .select('id')
-      .where('id', '=', req.zoneId)
-      .executeTakeFirst();
-    if (zone === undefined) throw new InvalidParameterError(`Unable to find zone by id ${req.zoneId}`);
+    if (!(await zoneExists(this.deps.db, req.zoneId)))
+      throw new InvalidParameterError(`Unable to find zone by id ${req.zoneId}`);
     if (req.hypervisor !== 'KVM')
       throw new InvalidParameterError(`Only KVM hosts can be added; got ${req.hypervisor}`);
     const url = parseAgentUrl(req.url);
@@ -94,29 +99,26 @@ export class HostManager {
     const id = randomUUID();
     const now = Date.now();
     // Stored Disconnected first, so the gateway can resolve it; Up only once the agent answered.
-    await this.deps.db
-      .insertInto('hosts')
-      .values({
-        id,
-        zone_id: req.zoneId,
-        name: req.name ?? url.hostname,
-        hypervisor: req.hypervisor,
-        status: 'Disconnected',
-        url: url.toString(),
-        agent_token: req.token,
-        last_heartbeat: null,
-        created: now,
-        removed: null,
-        tls_fingerprint: pin,
-      })
-      .execute();
+    await insertHost(this.deps.db, {
+      id,
+      zone_id: req.zoneId,
+      name: req.name ?? url.hostname,
+      hypervisor: req.hypervisor,
+      status: 'Disconnected',
+      url: url.toString(),
+      agent_token: req.token,
+      last_heartbeat: null,
+      created: now,
+      removed: null,
+      tls_fingerprint: pin,
+    });
     try {
       const ping = await this.agents.send(id, { kind: 'Ping' }, { timeoutMs: 10_000 });
       // Whatever answers is not trusted yet: its `details` are not repeated to the caller.
       if (!ping.result) throw new Error('it answered Ping with a failure');
       if (ping.hypervisor !== 'KVM') throw new Error(`the agent at ${url.toString()} is not a KVM agent`);
     } catch (err) {
-      await this.deps.db.deleteFrom('hosts').where('id', '=', id).execute();
+      await deleteHost(this.deps.db, id);
       const why = err instanceof Error ? err.message : String(err);
       throw new CloudRuntimeError(`Cannot add host at ${url.toString()}: the agent did not answer (${why})`);
     }
@@ -160,7 +162,7 @@ export class HostManager {
         const silentFor = Date.now() - (host.lastHeartbeat ?? 0);
         if (host.status === 'Up' && silentFor > timeoutMs) {
           await this.deps.inventory.setHostStatus(host.id, 'Down');
-          this.deps.log.warn({ host: host.name, err: String(err) }, 'host missed its heartbeats: Down');
+          this.deps.log.warn({ host: host.name, err }, 'host missed its heartbeats: Down');
         }
       }
     }
@@ -188,7 +190,7 @@ export class HostManager {
     if (host === undefined) return;
     const inv = await this.agents.send(hostId, { kind: 'GetInventory' }, { timeoutMs: 15_000 });
     if (!inv.result) {
-      this.deps.log.warn({ host: host.name, details: inv.details }, 'GetInventory failed');
+      this.deps.log.warn({ host: host.name, err: inv.details }, 'GetInventory failed');
       throw new Error(`host ${host.name} could not list its inventory`);
     }
     for (const p of inv.pools) await this.importPool(host, p, ownerAccountId);
@@ -211,20 +213,17 @@ export class HostManager {
       );
       return;
     }
-    await this.deps.db
-      .insertInto('storage_pools')
-      .values({
-        id: randomUUID(),
-        zone_id: host.zoneId,
-        name: `${host.name}:${p.name}`,
-        driver: 'hypervisor',
-        path: p.path,
-        host_id: host.id,
-        capacity_bytes: p.capacityBytes,
-        created: Date.now(),
-        removed: null,
-      })
-      .execute();
+    await insertPool(this.deps.db, {
+      id: randomUUID(),
+      zone_id: host.zoneId,
+      name: `${host.name}:${p.name}`,
+      driver: 'hypervisor',
+      path: p.path,
+      host_id: host.id,
+      capacity_bytes: p.capacityBytes,
+      created: Date.now(),
+      removed: null,
+    });
   }
 
   /**
@@ -265,31 +264,20 @@ export class HostManager {
   /** Why a reported VM that this host does not own cannot be imported, if it cannot. */
   private async collision(vm: InventoryVm): Promise<string | undefined> {
     const db = this.deps.db;
-    const byName = await db
-      .selectFrom('vms')
-      .select(['id', 'host_id', 'last_host_id', 'removed'])
-      .where('instance_name', '=', vm.name)
-      .executeTakeFirst();
+    const byName = await vmWith(db, { instanceName: vm.name });
     if (byName !== undefined) return `whose name is taken by VM ${byName.id} ${await this.whereIs(byName)}`;
     if (vm.uuid !== '') {
-      const byId = await db
-        .selectFrom('vms')
-        .select(['id', 'host_id', 'last_host_id', 'removed'])
-        .where('id', '=', vm.uuid)
-        .executeTakeFirst();
+      const byId = await vmWith(db, { id: vm.uuid });
       if (byId !== undefined) return `whose uuid is taken by VM ${byId.id} ${await this.whereIs(byId)}`;
     }
-    const ids = vm.volumes.map((v) => v.id);
-    if (ids.length === 0) return undefined;
-    const volume = await db.selectFrom('volumes').select('id').where('id', 'in', ids).executeTakeFirst();
-    return volume === undefined ? undefined : `whose volume id ${volume.id} is taken`;
+    const volumeId = await takenVolumeId(
+      db,
+      vm.volumes.map((v) => v.id),
+    );
+    return volumeId === undefined ? undefined : `whose volume id ${volumeId} is taken`;
   }
 
-  private async whereIs(row: {
-    host_id: string | null;
-    last_host_id: string | null;
-    removed: number | null;
-  }): Promise<string> {
+  private async whereIs(row: VmPlacementRow): Promise<string> {
     if (row.removed !== null) return '(a removed VM)';
     const hostId = row.host_id ?? row.last_host_id;
     const owner = hostId === null ? undefined : await this.deps.inventory.getHost(hostId);
@@ -299,15 +287,9 @@ export class HostManager {
   /** An ERROR event on the host for admins; the same alert is recorded once, not every heartbeat. */
   private async alert(host: StoredHost, accountId: string, what: string): Promise<void> {
     const description = `Host ${host.name} ${what}`;
-    const seen = await this.deps.db
-      .selectFrom('events')
-      .select('id')
-      .where('type', '=', HOST_ALERT)
-      .where('resource_id', '=', host.id)
-      .where('description', '=', description)
-      .executeTakeFirst();
+    const seen = await this.deps.events.exists({ type: HOST_ALERT, resourceId: host.id, description });
     this.deps.log.warn({ host: host.name, alert: description }, 'refused part of a host report');
-    if (seen !== undefined) return;
+    if (seen) return;
     await this.deps.events.record({
       accountId,
       userId: null,

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ManagerDeps } from './manager-deps.ts';
+import { AccountStore } from '../store/account-store.ts';
 
 export interface InternalFailure {
   /** What failed, in words fit for a tenant, e.g. "the host reported an error". */
@@ -32,7 +33,7 @@ export function internalFailureReporter(
   return async (f) => {
     const id = newId();
     deps.log.error(
-      { errorId: id, detail: f.detail, type: f.eventType, resourceId: f.resourceId },
+      { errorId: id, err: f.detail, type: f.eventType, resourceId: f.resourceId },
       `internal failure: ${f.summary}`,
     );
     // Recording is best effort: the log line above already holds everything.
@@ -48,17 +49,10 @@ async function recordForAdmins(
   f: InternalFailure,
   id: string,
 ): Promise<void> {
-  const admin = await deps.db
-    .selectFrom('accounts')
-    .select('id')
-    .where('role', '=', 'admin')
-    .where('removed', 'is', null)
-    .orderBy('created')
-    .limit(1)
-    .executeTakeFirst();
-  if (admin === undefined) return;
+  const adminId = await new AccountStore(deps.db).firstAdminAccountId();
+  if (adminId === undefined) return;
   await deps.events.record({
-    accountId: admin.id,
+    accountId: adminId,
     userId: null,
     type: f.eventType,
     level: 'ERROR',

@@ -6,13 +6,7 @@
  * owner's lock (`reserve`), so concurrent deploys cannot both take the last room.
  */
 import type { Transaction } from 'kysely';
-import {
-  ApiErrorCode,
-  CloudError,
-  CsErrorCode,
-  InvalidParameterError,
-  PermissionDeniedError,
-} from '../core/errors.ts';
+import { InvalidParameterError, PermissionDeniedError, ResourceAllocationError } from '../core/errors.ts';
 import { AccountStore, ROOT_DOMAIN_ID } from '../store/account-store.ts';
 import {
   ResourceLimitStore,
@@ -20,25 +14,18 @@ import {
   type ResourceTypeName,
 } from '../store/resource-limit-store.ts';
 import type { Database, AccountRow } from '../store/schema.ts';
-import type { SettingsStore } from '../store/settings-store.ts';
+import type { SettingName, SettingsStore } from '../store/settings-store.ts';
 import type { Db } from '../store/database.ts';
 import type { Caller } from './caller.ts';
 
 export type { ResourceAmounts, ResourceTypeName } from '../store/resource-limit-store.ts';
-
-/** CloudStack ResourceAllocationException: 535 / 4370. */
-export class ResourceAllocationError extends CloudError {
-  readonly errorCode = ApiErrorCode.RESOURCE_ALLOCATION_ERROR;
-  readonly csErrorCode = CsErrorCode.ResourceAllocationException;
-  override readonly name = 'ResourceAllocationException';
-}
 
 export interface ResourceType {
   /** Resource.ResourceType ordinal: the API's `resourcetype`. */
   readonly ordinal: number;
   readonly name: ResourceTypeName;
   /** The setting that holds the account default. */
-  readonly setting: string;
+  readonly setting: SettingName;
   /** Stored in bytes, spoken in GiB by the API (limits only; counts stay in bytes). */
   readonly gib: boolean;
 }

@@ -2,6 +2,7 @@
  * vmsnapshot.expire.interval (hours, -1 = off): snapshots older than that are deleted through the
  * normal delete path, as CloudStack's SnapshotSchedulerImpl.deleteExpiredVMSnapshots does.
  */
+import { logFailure } from '../core/errors.ts';
 import type { Caller } from './caller.ts';
 import type { ManagerDeps } from './manager-deps.ts';
 import type { VmSnapshotManager } from './vm-snapshot-manager.ts';
@@ -21,8 +22,11 @@ export async function deleteExpiredSnapshots(
     try {
       jobs.push((await manager.delete(system, snap.id)).jobId);
     } catch (err) {
-      deps.log.warn(
-        { snapshot: snap.id, err: String(err) },
+      // Usually a check (another task on the VM): info; the next round tries again.
+      logFailure(
+        deps.log,
+        err,
+        { snapshot: snap.id },
         'could not schedule the delete of an expired snapshot',
       );
     }

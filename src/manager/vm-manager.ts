@@ -1,17 +1,19 @@
 /**
  * Start and stop of VMs, on the same per-VM queue as snapshot work, so a stop never overtakes a
  * snapshot that was asked for before it.
+ *
+ * A host's failure reaches these jobs already redacted (a summary with an error id, from the
+ * gateway the composition root wraps: host-failure-redaction.ts), so the jobs quote it to tenants.
  */
 import { randomUUID } from 'node:crypto';
 import { toVolumeTO, type VmSpecTO, type VolumeInfo } from '../core/plugin-api.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import type { JobResult, RunningJob } from '../jobs/job-queue.ts';
-import type { Transaction } from 'kysely';
 import { insertVmRows, type StoredVm } from '../store/inventory-store.ts';
-import type { Database } from '../store/schema.ts';
+import { discardVm, markVolumesCreated, nextInstanceName } from '../store/vm-provisioning-store.ts';
 import { loadOwned } from './access.ts';
 import type { Caller } from './caller.ts';
-import { pickHost } from './host-picker.ts';
+import { pickDeployHost, pickHost, type DeployPlacement } from './host-picker.ts';
 import { ResourceLimitManager, type ResourceAmounts } from './resource-limits.ts';
 import type { ManagerDeps } from './manager-deps.ts';
 import { CMD, JOB_KIND, type Submitted } from './vm-snapshot-manager.ts';
@@ -48,11 +50,7 @@ export class VmManager {
    */
   async deploy(caller: Caller, req: DeployRequest): Promise<{ vmId: string; jobId: string }> {
     checkDeploySize(req);
-    const hosts = (await this.deps.inventory.listHosts()).filter(
-      (h) => h.zoneId === req.zoneId && h.status === 'Up',
-    );
-    const host = req.hostId === undefined ? hosts[0] : hosts.find((h) => h.id === req.hostId);
-    if (host === undefined) throw new InvalidParameterError(`No Up host found in zone ${req.zoneId}`);
+    const host = pickDeployHost(await this.deps.inventory.listHosts(), req);
     const pool = (await this.deps.inventory.listPools()).find(
       (p) =>
         p.zoneId === req.zoneId &&
@@ -65,7 +63,7 @@ export class VmManager {
     // concurrent deploys cannot both take the last room; the name is chosen inside it too.
     const owner = req.ownerAccountId ?? caller.accountId;
     await new ResourceLimitManager(this.deps).reserve(owner, demandOf(req), async (trx) => {
-      const instanceName = await this.nextInstanceName(trx);
+      const instanceName = await nextInstanceName(trx);
       await insertVmRows(
         trx,
         {
@@ -135,15 +133,7 @@ export class VmManager {
       await this.discard(vm.id);
       throw new CloudRuntimeError(`Unable to create Instance ${vm.displayName}: ${answer.details}`);
     }
-    await this.deps.db.transaction().execute(async (trx) => {
-      for (const v of answer.volumes) {
-        await trx
-          .updateTable('volumes')
-          .set({ path: v.path, size: v.size, state: 'Ready' })
-          .where('id', '=', v.id)
-          .execute();
-      }
-    });
+    await markVolumesCreated(this.deps.db, answer.volumes);
     await this.event(job, vm, 'VM.CREATE', `created ${vm.instanceName}`);
     if (job.payload['start'] === true) return this.runStart(job);
     return { virtualmachine: vm.id };
@@ -157,39 +147,16 @@ export class VmManager {
     const inv = await this.deps.agents.send(hostId, { kind: 'GetInventory' });
     const onHost = inv.result ? inv.vms.find((v) => v.name === vm.instanceName) : undefined;
     if (onHost === undefined) return this.runDeploy(job);
-    for (const v of onHost.volumes) {
-      await this.deps.db
-        .updateTable('volumes')
-        .set({ path: v.path, state: 'Ready' })
-        .where('id', '=', v.id)
-        .execute();
-    }
+    await markVolumesCreated(
+      this.deps.db,
+      onHost.volumes.map((v) => ({ id: v.id, path: v.path })),
+    );
     await this.worker.resyncPowerState(vm.id);
     return { virtualmachine: vm.id };
   }
 
   private async discard(vmId: string): Promise<void> {
-    const now = Date.now();
-    await this.deps.db
-      .updateTable('volumes')
-      .set({ removed: now, state: 'Destroy' })
-      .where('vm_id', '=', vmId)
-      .execute();
-    await this.deps.db
-      .updateTable('vms')
-      .set({ removed: now, state: 'Destroyed' })
-      .where('id', '=', vmId)
-      .execute();
-  }
-
-  private async nextInstanceName(conn: Transaction<Database>): Promise<string> {
-    const rows = await conn.selectFrom('vms').select('instance_name').execute();
-    let max = 0;
-    for (const r of rows) {
-      const m = /^i-\d+-(\d+)-VM$/.exec(r.instance_name);
-      if (m?.[1] !== undefined) max = Math.max(max, Number(m[1]));
-    }
-    return `i-2-${max + 1}-VM`;
+    await discardVm(this.deps.db, vmId);
   }
 
   async start(caller: Caller, vmId: string): Promise<Submitted> {
@@ -336,9 +303,7 @@ export class VmManager {
   }
 }
 
-export interface DeployRequest {
-  readonly zoneId: string;
-  readonly hostId?: string;
+export interface DeployRequest extends DeployPlacement {
   readonly name?: string;
   readonly memoryMb: number;
   readonly cpus: number;

@@ -8,9 +8,10 @@
  * foreign VM or snapshot fails like a missing one before any other check can describe it.
  */
 import { randomUUID } from 'node:crypto';
-import type { VmSnapshotState, VmSnapshotType } from '../core/plugin-api.ts';
+import type { SnapshotOptions, VmSnapshotState, VmSnapshotType } from '../core/plugin-api.ts';
+import { factsFromDetails } from '../core/snapshot-facts.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
-import { TRANSITIONAL_STATES } from '../core/vm-snapshot-state.ts';
+import { DELETABLE_STATES, TRANSITIONAL_STATES } from '../core/vm-snapshot-state.ts';
 import { SnapshotNameTakenError, type StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
 import type { StoredVm } from '../store/inventory-store.ts';
 import { loadOwned } from './access.ts';
@@ -42,8 +43,8 @@ export interface CreateSnapshotRequest {
   readonly description?: string;
   readonly snapshotMemory?: boolean;
   readonly quiesce?: boolean;
-  /** Strategy options: `memoryMode` (live | internal), `quiescePolicy` (required | best-effort). */
-  readonly options?: Readonly<Record<string, string>>;
+  /** Strategy options, typed: the API parsed them. */
+  readonly options?: SnapshotOptions;
 }
 
 export interface Submitted {
@@ -159,6 +160,8 @@ export class VmSnapshotManager {
           `${type} snapshot of this Instance`,
       );
     }
+    await this.checkHostReachable(vm);
+    this.checkMemoryModeFits(vm, type, strategy.name, req.options?.memoryMode, existing);
     const max = settings.getNumber('vmsnapshot.max');
     if (existing.length >= max) {
       throw new CloudRuntimeError(
@@ -206,12 +209,7 @@ export class VmSnapshotManager {
       () => this.deps.snapshots.get(snapshotId),
       () => snapshotNotFound(snapshotId),
     );
-    const deletable: VmSnapshotState[] = ['Ready', 'Expunging', 'Error', 'Allocated', 'Hidden'];
-    if (!deletable.includes(snap.state)) {
-      throw new InvalidParameterError(
-        `Can't delete the Instance Snapshotshot ${snap.id} due to it is not in Created or Error, or Expunging State`,
-      );
-    }
+    checkDeletable(snap);
     const others = await this.deps.snapshots.listByVm(snap.vmId);
     const firstExpunging = others.find((s) => s.state === 'Expunging');
     const retryingStuckDelete = firstExpunging?.id === snap.id;
@@ -229,6 +227,46 @@ export class VmSnapshotManager {
     return { jobId };
   }
 
+  /**
+   * vmsnap: a running VM's host must be reachable. Checked here, before a row exists, because the
+   * take would only fail on the host and leave an Error snapshot to delete by hand.
+   */
+  private async checkHostReachable(vm: StoredVm): Promise<void> {
+    if (vm.state !== 'Running' || vm.hostId === null) return;
+    const host = await this.deps.inventory.getHost(vm.hostId);
+    if (host === undefined || (host.status !== 'Down' && host.status !== 'Disconnected')) return;
+    throw new CloudRuntimeError(
+      `Creating Instance Snapshot failed because the host of Instance:${vm.id} is ${host.status}, please try again when it is Up`,
+    );
+  }
+
+  /**
+   * vmsnap: a QEMU host refuses an internal memory snapshot (snapshot-save) on top of external
+   * snapshots it took (disk snapshots and live memory snapshots): merging those overlays can lose
+   * the internal one (virt-manager issue 811). Refused here, with the same advice, when the mode
+   * is known (the request or the setting; `host` leaves it to the agent, which then refuses late).
+   */
+  private checkMemoryModeFits(
+    vm: StoredVm,
+    type: VmSnapshotType,
+    strategy: string,
+    requested: string | undefined,
+    existing: readonly StoredVmSnapshot[],
+  ): void {
+    if (vm.hypervisor !== 'KVM' || type !== 'DiskAndMemory') return;
+    const mode = requested ?? this.deps.settings.get('vmsnapshot.memory.mode');
+    if (mode !== 'internal') return;
+    const onHost = existing.filter((s) => s.strategy === strategy && ON_HOST_STATES.includes(s.state));
+    const external = onHost.some(
+      (s) => s.type === 'Disk' || factsFromDetails(s.details).memoryMode === 'live',
+    );
+    if (!external) return;
+    throw new InvalidParameterError(
+      `Creating Instance Snapshot failed because Instance:${vm.id} has external snapshots; an internal memory ` +
+        'snapshot (memorymode=internal) on top of them can be lost when they are merged. Delete them first or use memorymode=live',
+    );
+  }
+
   /** CloudStack's hasActiveVMSnapshotTasks, minus Allocated (issue 8424). */
   private checkNoActiveTasks(snaps: readonly StoredVmSnapshot[]): void {
     if (snaps.some((s) => TRANSITIONAL_STATES.includes(s.state))) {
@@ -238,6 +276,20 @@ export class VmSnapshotManager {
     }
   }
 }
+
+/**
+ * D3, checked by the API call and again by the job: the state allows a delete. One list and one
+ * message, CloudStack's orchestration wording (which names its list) with ours.
+ */
+export function checkDeletable(snap: StoredVmSnapshot): void {
+  if (DELETABLE_STATES.includes(snap.state)) return;
+  throw new InvalidParameterError(
+    `Can't delete the Instance Snapshot ${snap.id} due to it is not in [${DELETABLE_STATES.join(', ')}]States`,
+  );
+}
+
+/** States in which a snapshot's data is on its host (Allocated never got there; Error is rolled back). */
+const ON_HOST_STATES: readonly VmSnapshotState[] = ['Creating', 'Ready', 'Reverting', 'Expunging', 'Hidden'];
 
 /** D1 and C1: no such snapshot, or (the same answer) another account's. */
 function snapshotNotFound(snapshotId: string): InvalidParameterError {

@@ -10,6 +10,7 @@
  */
 import type {
   PowerState,
+  SnapshotFacts,
   SnapshotOperation,
   TakeResult,
   VolumeInfo,
@@ -17,23 +18,26 @@ import type {
 } from '../core/plugin-api.ts';
 import { CloudError, CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import type { JobResult, RunningJob } from '../jobs/job-queue.ts';
-import type { SnapshotDetails, StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
+import type { StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
+import { factsToDetails, mergeFacts } from '../core/snapshot-facts.ts';
+import { parseSnapshotOptions } from '../core/snapshot-options.ts';
 import type { StoredVm } from '../store/inventory-store.ts';
 import type { ManagerDeps } from './manager-deps.ts';
 import { strategyContext } from './strategy-context.ts';
-import { checkRevertAllowed, JOB_KIND, loadRevertTarget } from './vm-snapshot-manager.ts';
+import { checkDeletable, checkRevertAllowed, JOB_KIND, loadRevertTarget } from './vm-snapshot-manager.ts';
 import { pickHost } from './host-picker.ts';
-import { redactHostFailures } from './host-failure-redaction.ts';
+import { removeMergedHidden } from './merged-hidden.ts';
 import { internalFailureReporter, type FailureReporter } from './internal-failure.ts';
 
 export class VmSnapshotWorker {
-  private readonly deps: ManagerDeps;
   private readonly reportFailure: FailureReporter;
 
-  constructor(deps: ManagerDeps) {
+  /**
+   * `deps.agents` already redacts a host's failure texts (wrapped once, in the composition root):
+   * strategies see a summary with an error id, never QEMU's raw text.
+   */
+  constructor(private readonly deps: ManagerDeps) {
     this.reportFailure = internalFailureReporter(deps);
-    // Strategies see a host's failure as a summary with an error id, never QEMU's raw text.
-    this.deps = { ...deps, agents: redactHostFailures(deps.agents, this.reportFailure) };
   }
 
   register(): void {
@@ -107,7 +111,7 @@ export class VmSnapshotWorker {
       const reason = err instanceof Error ? err.message : String(err);
       const fresh = await this.mustGet(snap.id);
       await this.deps.snapshots.fire(fresh, 'OperationFailed', {
-        details: { ...ctx.phaseDetails(), error: reason, totalMs: elapsed(started) },
+        details: factsToDetails(mergeFacts(ctx.phaseFacts(), { error: reason, totalMs: elapsed(started) })),
       });
       await this.event(
         job,
@@ -119,11 +123,12 @@ export class VmSnapshotWorker {
       return fromStrategy(err);
     }
     // `snap` is still current: strategies only add checkpoint details, which a finished take drops.
-    await this.deps.snapshots.finalizeCreate(snap, result.records, result.volumeUpdates, {
-      ...(result.details ?? {}),
-      ...ctx.phaseDetails(),
-      totalMs: elapsed(started),
-    });
+    await this.deps.snapshots.finalizeCreate(
+      snap,
+      result.records,
+      result.volumeUpdates,
+      factsToDetails(mergeFacts(result.facts, ctx.phaseFacts(), { totalMs: elapsed(started) })),
+    );
     await this.event(
       job,
       snap,
@@ -148,19 +153,21 @@ export class VmSnapshotWorker {
         : null;
     if (taken === null) {
       await this.deps.snapshots.fire(snap, 'OperationFailed', {
-        details: {
+        details: factsToDetails({
           error: `interrupted by a management server restart; the ${snap.strategy ?? 'unknown'} strategy has no such snapshot`,
-        },
+        }),
       });
       throw new CloudRuntimeError(
         `Failed to create Instance Snapshot: [${describe(snap)}] due to: the management server restarted ` +
           `while the snapshot was being taken, and the ${snap.strategy ?? 'unknown'} strategy does not have it`,
       );
     }
-    await this.deps.snapshots.finalizeCreate(snap, taken.records, taken.volumeUpdates, {
-      ...(taken.details ?? {}),
-      recovered: true,
-    });
+    await this.deps.snapshots.finalizeCreate(
+      snap,
+      taken.records,
+      taken.volumeUpdates,
+      factsToDetails(mergeFacts(taken.facts, { recovered: true })),
+    );
     this.deps.log.info(
       { snapshot: snap.id },
       'recovered an interrupted create: the snapshot exists, now Ready',
@@ -197,10 +204,11 @@ export class VmSnapshotWorker {
     const started = performance.now();
     try {
       const result = await strategy.revertVmSnapshot(ctx, op).catch(fromStrategy);
-      await this.deps.snapshots.finalizeRevert(await this.mustGet(snap.id), result.volumeUpdates, {
-        ...(result.details ?? {}),
-        'phase.revert.ms': elapsed(started),
-      });
+      await this.deps.snapshots.finalizeRevert(
+        await this.mustGet(snap.id),
+        result.volumeUpdates,
+        factsToDetails(mergeFacts(result.facts, { phaseMs: { revert: elapsed(started) } })),
+      );
       await this.applyPowerState(vm, result.powerState);
     } catch (err) {
       await this.deps.snapshots.fire(await this.mustGet(snap.id), 'OperationFailed');
@@ -224,10 +232,11 @@ export class VmSnapshotWorker {
         ? await strategy.reconcileRevert(ctx, await this.operation(job, vm, snap)).catch(() => null)
         : null;
       if (done !== null) {
-        await this.deps.snapshots.finalizeRevert(snap, done.volumeUpdates, {
-          ...(done.details ?? {}),
-          recovered: true,
-        });
+        await this.deps.snapshots.finalizeRevert(
+          snap,
+          done.volumeUpdates,
+          factsToDetails(mergeFacts(done.facts, { recovered: true })),
+        );
         await this.applyPowerState(vm, done.powerState);
         return { virtualmachine: vm.id };
       }
@@ -247,11 +256,7 @@ export class VmSnapshotWorker {
     const snap = await this.deps.snapshots.get(snapshotId);
     if (snap === undefined)
       throw new InvalidParameterError(`Unable to find the Instance Snapshot with id ${snapshotId}`);
-    if (!['Ready', 'Expunging', 'Error', 'Allocated', 'Hidden'].includes(snap.state)) {
-      throw new InvalidParameterError(
-        `Can't delete the Instance Snapshot ${snap.id} due to it is not in [Ready, Expunging, Error, Allocated]States`,
-      );
-    }
+    checkDeletable(snap);
     if (snap.state === 'Allocated') {
       // Never reached a hypervisor: forget the row (issue 8424: Allocated must not be stuck).
       await this.deps.snapshots.removeRow(snap);
@@ -275,11 +280,15 @@ export class VmSnapshotWorker {
       const fresh = await this.mustGet(snap.id);
       if (result.outcome === 'hidden') await this.deps.snapshots.fire(fresh, 'Hide');
       else await this.deps.snapshots.finalizeDelete(fresh, result.volumeUpdates);
+      // A delete may have let the host merge Hidden snapshots (issue 10 item 17): remove those.
+      await removeMergedHidden(this.deps, vm.id, (s) => this.operation(job, vm, s));
     } catch (err) {
       const fresh = await this.deps.snapshots.get(snap.id);
       const reason = await this.publicReason(err, snap, 'VMSNAPSHOT.DELETE');
       if (fresh?.state === 'Expunging')
-        await this.deps.snapshots.fire(fresh, 'OperationFailed', { details: { error: reason } });
+        await this.deps.snapshots.fire(fresh, 'OperationFailed', {
+          details: factsToDetails({ error: reason }),
+        });
       await this.event(job, snap, 'VMSNAPSHOT.DELETE', 'ERROR', reason);
       throw new CloudRuntimeError(reason);
     }
@@ -312,7 +321,7 @@ export class VmSnapshotWorker {
       siblings,
       volumes: preloaded?.volumes ?? (await this.deps.inventory.volumesOf(vm.id)),
       quiesce: snap.quiesce,
-      options: snap.options,
+      options: parseSnapshotOptions(snap.options),
     };
   }
 
@@ -422,7 +431,7 @@ function finalResult(snap: StoredVmSnapshot): JobResult {
 /** Without a strategy-specific reconcile, the volumes as they are now are the snapshot's record. */
 function recordsFromVolumes(op: SnapshotOperation, snap: StoredVmSnapshot): TakeResult {
   const updates: VolumeUpdate[] = [];
-  const details: SnapshotDetails = {
+  const facts: SnapshotFacts = {
     consistency: snap.quiesce ? 'application-consistent' : 'crash-consistent',
   };
   return {
@@ -434,6 +443,6 @@ function recordsFromVolumes(op: SnapshotOperation, snap: StoredVmSnapshot): Take
       ref: snap.name,
     })),
     volumeUpdates: updates,
-    details,
+    facts,
   };
 }

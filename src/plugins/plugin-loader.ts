@@ -1,7 +1,8 @@
 /**
  * Loads third-party plugins the way config names them: a relative or absolute path (a file, or a
  * package directory whose package.json `main` is the entry) or a bare module name resolved by
- * Node. Each module must default-export a {@link VmsnapPlugin}; its `register` is called with the host.
+ * Node. Each module must default-export a {@link VmsnapPlugin} built for this major version of the
+ * contract ({@link PLUGIN_API_VERSION}); its `register` is called with the host.
  *
  * A relative path is resolved against the base directory the caller gives (the folder of
  * config.json), never the working directory. A plugin runs as the server, so the files a path names
@@ -9,10 +10,11 @@
  * other local users' reach (./trusted-file.ts). URL specifiers (`file:`, `data:` …) are refused:
  * they would bypass both rules.
  */
+import { messageOf } from '../core/message-of.ts';
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { PluginHost, VmsnapPlugin } from '../core/plugin-api.ts';
+import { PLUGIN_API_VERSION, type PluginHost, type VmsnapPlugin } from '../core/plugin-api.ts';
 import { assertTrustedFile } from './trusted-file.ts';
 
 export interface PluginSpec {
@@ -38,6 +40,7 @@ export async function loadPlugins(
   for (const spec of specs) {
     const resolved = await resolvePluginModule(spec.module, baseDir);
     const plugin = await importPlugin(spec.module, resolved);
+    checkApiVersion(plugin, spec.module);
     const clash = loaded.find((p) => p.name === plugin.name);
     if (clash) {
       throw new Error(
@@ -84,35 +87,6 @@ export async function resolvePluginModule(module: string, baseDir: string): Prom
   // A missing entry is left for import() to report; one that exists must be trusted like the rest.
   if (entryInfo !== null) assertTrustedFile(entry, `the entry file of ${what}`);
   return entry;
-}
-
-/** `VMSNAP_PLUGINS=a,./b` -> specs without options. */
-export function pluginSpecsFromEnv(value: string | undefined): PluginSpec[] {
-  return (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map((module) => ({ module }));
-}
-
-/** Checks the `plugins` array of config.json; `source` names the file in errors. */
-export function parsePluginSpecs(value: unknown, source: string): PluginSpec[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new Error(`${source}: "plugins" must be an array of {module, options?}`);
-  return value.map((item: unknown, i) => {
-    if (typeof item === 'string' && item.length > 0) return { module: item };
-    if (typeof item !== 'object' || item === null)
-      throw new Error(`${source}: plugins[${i}] must be an object`);
-    const { module, options } = item as Record<string, unknown>;
-    if (typeof module !== 'string' || module.length === 0) {
-      throw new Error(`${source}: plugins[${i}].module must be a non-empty string`);
-    }
-    if (options === undefined) return { module };
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new Error(`${source}: plugins[${i}].options must be an object`);
-    }
-    return { module, options: options as Record<string, unknown> };
-  });
 }
 
 /** `file:`, `data:`, `https:` … (a Windows path such as `C:\…` is absolute; `node:` names a built-in module). */
@@ -163,6 +137,20 @@ function pluginProblem(value: unknown): string | null {
   return null;
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+/**
+ * A plugin built against another major version of the contract would be called with shapes it does
+ * not know: refused before `register` runs, naming both versions so the operator knows which side
+ * to upgrade.
+ */
+function checkApiVersion(plugin: VmsnapPlugin, module: string): void {
+  const declared: unknown = plugin.apiVersion;
+  if (declared === PLUGIN_API_VERSION) return;
+  const built =
+    typeof declared === 'number' && Number.isInteger(declared)
+      ? `was built for plugin API version ${declared}`
+      : 'declares no apiVersion (a plugin API version number)';
+  throw new Error(
+    `Plugin "${plugin.name}" from "${module}" ${built}, but this vmsnap provides plugin API version ` +
+      `${PLUGIN_API_VERSION}; install a release of the plugin built for version ${PLUGIN_API_VERSION}`,
+  );
 }

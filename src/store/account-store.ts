@@ -28,11 +28,29 @@ export function generateKeyPair(): KeyPair {
 export class AccountStore {
   constructor(private readonly db: Db) {}
 
+  /** An account with one user and API keys (given, or generated): seeding and tests. */
   async createAccount(
     name: string,
     role: 'admin' | 'user',
     keys?: KeyPair,
   ): Promise<UserWithAccount & KeyPair> {
+    const pair = keys ?? generateKeyPair();
+    return { ...(await this.insertAccount(name, role, pair)), ...pair };
+  }
+
+  /**
+   * An account with one user and no API keys, as CloudStack's createAccount makes it: the keys come
+   * from registerUserKeys, which returns the secret with them.
+   */
+  async createAccountWithoutKeys(name: string, role: 'admin' | 'user'): Promise<UserWithAccount> {
+    return this.insertAccount(name, role, null);
+  }
+
+  private async insertAccount(
+    name: string,
+    role: 'admin' | 'user',
+    keys: KeyPair | null,
+  ): Promise<UserWithAccount> {
     const now = Date.now();
     const account: AccountRow = {
       id: randomUUID(),
@@ -43,13 +61,12 @@ export class AccountStore {
       created: now,
       removed: null,
     };
-    const pair = keys ?? generateKeyPair();
     const user: UserRow = {
       id: randomUUID(),
       account_id: account.id,
       username: name,
-      api_key: pair.apiKey,
-      secret_key: pair.secretKey,
+      api_key: keys?.apiKey ?? null,
+      secret_key: keys?.secretKey ?? null,
       state: 'enabled',
       created: now,
     };
@@ -57,7 +74,36 @@ export class AccountStore {
       await trx.insertInto('accounts').values(account).execute();
       await trx.insertInto('users').values(user).execute();
     });
-    return { account, user, ...pair };
+    return { account, user };
+  }
+
+  /** True once any account exists (the data dir has been seeded). */
+  async hasAnyAccount(): Promise<boolean> {
+    return (await this.db.selectFrom('accounts').select('id').limit(1).executeTakeFirst()) !== undefined;
+  }
+
+  /** The oldest admin account still in use: system events (internal failures) are filed under it. */
+  async firstAdminAccountId(): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('accounts')
+      .select('id')
+      .where('role', '=', 'admin')
+      .where('removed', 'is', null)
+      .orderBy('created')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.id;
+  }
+
+  /** The first admin user, who acts for the system (expiry, heartbeats). */
+  async firstAdminUser(): Promise<{ userId: string; accountId: string; accountName: string } | undefined> {
+    return this.db
+      .selectFrom('users as u')
+      .innerJoin('accounts as a', 'a.id', 'u.account_id')
+      .select(['u.id as userId', 'a.id as accountId', 'a.name as accountName'])
+      .where('a.role', '=', 'admin')
+      .orderBy('u.created')
+      .executeTakeFirst();
   }
 
   async findByApiKey(apiKey: string): Promise<UserWithAccount | undefined> {

@@ -1,14 +1,7 @@
 /** The audit trail: CloudStack-style events (VMSNAPSHOT.CREATE, VM.START ...). */
-import { sql, type SelectQueryBuilder } from 'kysely';
+import type { SelectQueryBuilder } from 'kysely';
 import type { Db } from './database.ts';
-import {
-  containsPattern,
-  countOf,
-  readPage,
-  withPage,
-  type PageRequest,
-  type PageResult,
-} from './list-page.ts';
+import { readQueryPage, whereKeyword, type PageRequest, type PageResult } from './list-page.ts';
 import type { Database, EventRow } from './schema.ts';
 import { sortableId } from './sortable-id.ts';
 
@@ -68,13 +61,24 @@ export class EventStore {
       .execute();
   }
 
+  /** True when an event of this type, resource and text is already recorded (alerts said once). */
+  async exists(e: { type: string; resourceId: string; description: string }): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('events')
+      .select('id')
+      .where('type', '=', e.type)
+      .where('resource_id', '=', e.resourceId)
+      .where('description', '=', e.description)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** One page of events, newest first, and how many matched (served by events_account_created). */
   async list(filter: EventFilter, page: PageRequest): Promise<PageResult<EventRow>> {
-    const base = filtered(this.db.selectFrom('events'), filter);
-    return readPage(
+    return readQueryPage(
+      filtered(this.db.selectFrom('events'), filter),
+      (q) => q.selectAll().orderBy('created', 'desc').orderBy('id', 'desc'),
       page,
-      (p) => withPage(base.selectAll().orderBy('created', 'desc').orderBy('id', 'desc'), p).execute(),
-      async () => countOf(await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst()),
     );
   }
 
@@ -113,12 +117,5 @@ function filtered(q: EventQuery, f: EventFilter): EventQuery {
   if (f.level !== undefined) out = out.where('level', '=', f.level);
   if (f.from !== undefined) out = out.where('created', '>=', f.from);
   if (f.before !== undefined) out = out.where('created', '<', f.before);
-  if (f.keyword !== undefined && f.keyword !== '') {
-    const pattern = containsPattern(f.keyword);
-    out = out.where(
-      (eb) =>
-        sql<boolean>`(lower(${eb.ref('type')}) like ${pattern} escape '\\' or lower(${eb.ref('description')}) like ${pattern} escape '\\')`,
-    );
-  }
-  return out;
+  return whereKeyword(out, f.keyword, ['type', 'description']);
 }

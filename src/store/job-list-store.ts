@@ -1,7 +1,7 @@
 /** listAsyncJobs' read: one account's jobs (or all), newest first, paged in SQL. */
 import type { SelectQueryBuilder } from 'kysely';
 import type { Db } from './database.ts';
-import { countOf, readPage, withPage, type PageRequest, type PageResult } from './list-page.ts';
+import { readQueryPage, type PageRequest, type PageResult } from './list-page.ts';
 import type { AsyncJobRow, Database } from './schema.ts';
 
 export interface JobFilter {
@@ -19,11 +19,10 @@ export async function listJobs(
   filter: JobFilter,
   page: PageRequest,
 ): Promise<PageResult<AsyncJobRow>> {
-  const base = filtered(db.selectFrom('async_jobs'), filter);
-  return readPage(
+  return readQueryPage(
+    filtered(db.selectFrom('async_jobs'), filter),
+    (q) => q.selectAll().orderBy('seq', 'desc'),
     page,
-    (p) => withPage(base.selectAll().orderBy('seq', 'desc'), p).execute(),
-    async () => countOf(await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst()),
   );
 }
 

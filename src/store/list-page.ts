@@ -3,6 +3,7 @@
  * a whole table into memory. A busy tenant's rows then cost another tenant's list nothing but an
  * index lookup (issue 9, item 3).
  */
+import { sql, type SelectQueryBuilder, type Simplify, type StringReference } from 'kysely';
 
 /** Rows to skip and rows to return; `limit: null` means every row (CloudStack's `pagesize=-1`). */
 export interface PageRequest {
@@ -32,6 +33,48 @@ export async function readPage<T>(
     return { rows: found, total: page.offset + found.length };
   }
   return { rows: found, total: await count() };
+}
+
+/**
+ * One page of a filtered query's rows, in the order `ordered` selects them, and the count of all
+ * the rows `filtered` matches: every list reads its page this way.
+ */
+export function readQueryPage<DB, TB extends keyof DB, O>(
+  filtered: SelectQueryBuilder<DB, TB, object>,
+  ordered: (q: SelectQueryBuilder<DB, TB, object>) => SelectQueryBuilder<DB, TB, O>,
+  page: PageRequest,
+): Promise<PageResult<Simplify<O>>> {
+  return readPage(
+    page,
+    (p) => withPage(ordered(filtered), p).execute(),
+    () => countRows(filtered),
+  );
+}
+
+/** How many rows a query matches. */
+export async function countRows<DB, TB extends keyof DB>(
+  query: SelectQueryBuilder<DB, TB, object>,
+): Promise<number> {
+  // Kysely cannot resolve a selection over a generic table: the row's type is stated instead.
+  const counted = query.select(sql<number>`count(*)`.as('n')).$castTo<{ n: number | string | bigint }>();
+  return countOf(await counted.executeTakeFirst());
+}
+
+/**
+ * Keeps the rows where `keyword` (if any) is a case-insensitive substring of one of `columns`
+ * (CloudStack's `keyword` parameter); its own `%`, `_` and `\` match literally.
+ */
+export function whereKeyword<DB, TB extends keyof DB, O>(
+  query: SelectQueryBuilder<DB, TB, O>,
+  keyword: string | undefined,
+  columns: readonly StringReference<DB, TB>[],
+): SelectQueryBuilder<DB, TB, O> {
+  if (keyword === undefined || keyword === '') return query;
+  const pattern = containsPattern(keyword);
+  return query.where((eb) => {
+    const tests = columns.map((c) => sql`lower(${eb.ref(c)}) like ${pattern} escape '\\'`);
+    return sql<boolean>`(${sql.join(tests, sql` or `)})`;
+  });
 }
 
 /**

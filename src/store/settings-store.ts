@@ -2,7 +2,18 @@
  * Settings with CloudStack's names and defaults. Rows in `settings` override the defaults and are
  * read on every use, so updateConfiguration takes effect at once (all are "dynamic").
  */
+import { InvalidParameterError } from '../core/errors.ts';
+import { DEFAULT_FREEZE_BUDGET_MS } from '../core/freeze-budget.ts';
+import { INT32_RANGE, parseStrictInteger, SAFE_LONG_RANGE } from '../core/strict-integer.ts';
 import type { Db } from './database.ts';
+
+/** What a number setting may hold: `min..max`, and -1 too when it means "unlimited" / "never". */
+export interface SettingRange {
+  readonly min: number;
+  readonly max: number;
+  /** -1 is accepted as well (a sentinel below `min`: unlimited, forever, disabled). */
+  readonly minusOne?: true;
+}
 
 export interface SettingDefinition {
   readonly name: string;
@@ -12,15 +23,21 @@ export interface SettingDefinition {
   readonly type: 'Integer' | 'Long' | 'String' | 'Boolean';
   /** Values allowed, when the setting is an enumeration. */
   readonly options?: readonly string[];
+  /** Number settings: the values that make sense (a page size of 0 empties every list). */
+  readonly range?: SettingRange;
 }
 
-export const SETTINGS: readonly SettingDefinition[] = [
+const INT_MAX = INT32_RANGE.max;
+const LONG_MAX = SAFE_LONG_RANGE.max;
+
+export const SETTINGS = [
   {
     name: 'vmsnapshot.max',
     defaultValue: '10',
     category: 'Snapshots',
     type: 'Integer',
     description: 'Maximum vm snapshots for a single vm',
+    range: { min: 0, max: INT_MAX },
   },
   {
     name: 'vmsnapshot.create.wait',
@@ -28,6 +45,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     category: 'Snapshots',
     type: 'Integer',
     description: 'In second, timeout for create vm snapshot',
+    range: { min: 1, max: INT_MAX },
   },
   {
     name: 'vmsnapshot.expire.interval',
@@ -35,14 +53,16 @@ export const SETTINGS: readonly SettingDefinition[] = [
     category: 'Snapshots',
     type: 'Integer',
     description: 'VM Snapshot expire interval in hours; -1 disables automatic deletion',
+    range: { min: 1, max: INT_MAX, minusOne: true },
   },
   {
     name: 'vmsnapshot.freeze.budget',
-    defaultValue: '10000',
+    defaultValue: String(DEFAULT_FREEZE_BUDGET_MS),
     category: 'Snapshots',
     type: 'Integer',
     description:
       'Milliseconds a guest may stay frozen; the host agent thaws it after this even if the server dies',
+    range: { min: 1, max: 3_600_000 },
   },
   {
     name: 'vmsnapshot.quiesce.policy',
@@ -68,6 +88,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     category: 'Advanced',
     type: 'Long',
     description: 'Default page size for API list* commands',
+    range: { min: 1, max: LONG_MAX, minusOne: true },
   },
   {
     name: 'host.heartbeat.timeout',
@@ -75,6 +96,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     category: 'Advanced',
     type: 'Integer',
     description: 'Seconds without a heartbeat after which a host is marked Down',
+    range: { min: 1, max: INT_MAX },
   },
   {
     name: 'job.expire.minutes',
@@ -83,6 +105,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     type: 'Integer',
     description:
       'Time (in minutes) for finished async-jobs to be kept in system; queued and running jobs are never purged; -1 keeps them forever',
+    range: { min: 1, max: INT_MAX, minusOne: true },
   },
   {
     name: 'event.purge.delay',
@@ -91,6 +114,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     type: 'Integer',
     description:
       'Events older than specified number days will be purged. Set this value to 0 to never delete events',
+    range: { min: 0, max: INT_MAX },
   },
   {
     name: 'api.signature.expires.max',
@@ -99,6 +123,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     type: 'Integer',
     description:
       'Seconds: a signed API request whose expires parameter is further ahead than this is refused (a captured URL stays usable at most this long)',
+    range: { min: 1, max: INT_MAX },
   },
   // Account defaults for resource limits (updateResourceLimit overrides them per account; -1 is
   // unlimited; admin accounts are always unlimited), with CloudStack's names, defaults and units.
@@ -108,6 +133,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     category: 'Account Defaults',
     type: 'Long',
     description: 'The default maximum number of user VMs that can be deployed for an account',
+    range: { min: 0, max: LONG_MAX, minusOne: true },
   },
   {
     name: 'max.account.volumes',
@@ -115,6 +141,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     category: 'Account Defaults',
     type: 'Long',
     description: 'The default maximum number of volumes that can be created for an account',
+    range: { min: 0, max: LONG_MAX, minusOne: true },
   },
   {
     name: 'max.account.cpus',
@@ -122,6 +149,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     category: 'Account Defaults',
     type: 'Long',
     description: 'The default maximum number of cpu cores that can be used for an account',
+    range: { min: 0, max: LONG_MAX, minusOne: true },
   },
   {
     name: 'max.account.memory',
@@ -129,6 +157,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     category: 'Account Defaults',
     type: 'Long',
     description: 'The default maximum memory (in MiB) that can be used for an account',
+    range: { min: 0, max: LONG_MAX, minusOne: true },
   },
   {
     name: 'max.account.primary.storage',
@@ -136,13 +165,47 @@ export const SETTINGS: readonly SettingDefinition[] = [
     category: 'Account Defaults',
     type: 'Long',
     description: 'The default maximum primary storage space (in GiB) that can be used for an account',
+    range: { min: 0, max: LONG_MAX, minusOne: true },
   },
-];
+] as const satisfies readonly SettingDefinition[];
 
-const BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));
+/** Every setting's name: a misspelt name in code fails to compile. */
+export type SettingName = (typeof SETTINGS)[number]['name'];
+
+const BY_NAME = new Map<string, SettingDefinition>(SETTINGS.map((s) => [s.name, s]));
 
 export function settingDefinition(name: string): SettingDefinition | undefined {
   return BY_NAME.get(name);
+}
+
+export function isSettingName(name: string): name is SettingName {
+  return BY_NAME.has(name);
+}
+
+/**
+ * Refuses a value the setting cannot hold (431): a number setting is read with Number() on every
+ * use, so only a plain decimal integer of its type may be stored (`1e9`, `0x10` or an overflow would
+ * mean something else there), within its range; an enumeration takes one of its options.
+ */
+export function checkSettingValue(def: SettingDefinition, value: string): void {
+  const typeRange = def.type === 'Integer' ? INT32_RANGE : def.type === 'Long' ? SAFE_LONG_RANGE : undefined;
+  if (typeRange !== undefined) {
+    const n = parseStrictInteger(value, typeRange);
+    if (n === null)
+      throw new InvalidParameterError(`Configuration ${def.name} must be a number, got ${value}`);
+    const r = def.range;
+    if (r !== undefined && (n < r.min || n > r.max) && !(r.minusOne === true && n === -1)) {
+      throw new InvalidParameterError(
+        `Invalid value for configuration [${def.name}]: ${value} is not in the range [${r.min}-${r.max}]` +
+          (r.minusOne === true ? ' or -1' : ''),
+      );
+    }
+  }
+  if (def.options !== undefined && !def.options.includes(value)) {
+    throw new InvalidParameterError(
+      `Configuration ${def.name} must be one of ${def.options.join(', ')}, got ${value}`,
+    );
+  }
 }
 
 export class SettingsStore {
@@ -158,18 +221,24 @@ export class SettingsStore {
     this.loaded = true;
   }
 
-  get(name: string): string {
+  get(name: SettingName): string {
+    return this.getByName(name);
+  }
+
+  getNumber(name: SettingName): number {
+    return Number(this.get(name));
+  }
+
+  /** A setting named at run time (a plugin's StrategyContext.setting): unknown names throw. */
+  getByName(name: string): string {
     if (!this.loaded) throw new Error('settings not loaded');
     const def = BY_NAME.get(name);
     if (def === undefined) throw new Error(`unknown setting ${name}`);
     return this.cache.get(name) ?? def.defaultValue;
   }
 
-  getNumber(name: string): number {
-    return Number(this.get(name));
-  }
-
-  async set(name: string, value: string): Promise<void> {
+  /** Stores a value as given (updateConfiguration checks it first with `checkSettingValue`). */
+  async set(name: SettingName, value: string): Promise<void> {
     const now = Date.now();
     await this.db
       .insertInto('settings')

@@ -4,18 +4,12 @@
  * lookups of listVirtualMachines / listVMSnapshot), so the size of a tag, of a request and of a
  * resource's tag set are all bounded (issue 9, item 3).
  */
-import { sql, type SelectQueryBuilder } from 'kysely';
+import type { SelectQueryBuilder } from 'kysely';
 import { InvalidParameterError } from '../core/errors.ts';
 import type { Db } from './database.ts';
-import {
-  containsPattern,
-  countOf,
-  readPage,
-  withPage,
-  type PageRequest,
-  type PageResult,
-} from './list-page.ts';
+import { countRows, readQueryPage, whereKeyword, type PageRequest, type PageResult } from './list-page.ts';
 import type { Database, TagRow } from './schema.ts';
+import { sortableId } from './sortable-id.ts';
 
 /** CloudStack's resource_tags.key / value are varchar(255). */
 export const TAG_TEXT_MAX = 255;
@@ -75,13 +69,10 @@ export function checkTagRequest(
  * the transaction that writes them.
  */
 export async function checkTagRoom(db: Db, type: string, id: string, adding: number): Promise<void> {
-  const row = await db
-    .selectFrom('resource_tags')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('resource_type', '=', type)
-    .where('resource_id', '=', id)
-    .executeTakeFirst();
-  if (countOf(row) + adding > TAGS_PER_RESOURCE_MAX) {
+  const tagged = await countRows(
+    db.selectFrom('resource_tags').where('resource_type', '=', type).where('resource_id', '=', id),
+  );
+  if (tagged + adding > TAGS_PER_RESOURCE_MAX) {
     throw new InvalidParameterError(
       `Too many tags on ${type} with id ${id}: at most ${TAGS_PER_RESOURCE_MAX} are allowed`,
     );
@@ -90,11 +81,10 @@ export async function checkTagRoom(db: Db, type: string, id: string, adding: num
 
 /** One page of tags, oldest first, and how many matched (served by resource_tags_account_created). */
 export async function listTags(db: Db, filter: TagFilter, page: PageRequest): Promise<PageResult<TagRow>> {
-  const base = filtered(db.selectFrom('resource_tags'), filter);
-  return readPage(
+  return readQueryPage(
+    filtered(db.selectFrom('resource_tags'), filter),
+    (q) => q.selectAll().orderBy('created').orderBy('id'),
     page,
-    (p) => withPage(base.selectAll().orderBy('created').orderBy('id'), p).execute(),
-    async () => countOf(await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst()),
   );
 }
 
@@ -105,12 +95,78 @@ function filtered(q: TagQuery, f: TagFilter): TagQuery {
   if (f.resourceId !== undefined) out = out.where('resource_id', '=', f.resourceId);
   if (f.key !== undefined) out = out.where('key', '=', f.key);
   if (f.value !== undefined) out = out.where('value', '=', f.value);
-  if (f.keyword !== undefined && f.keyword !== '') {
-    const pattern = containsPattern(f.keyword);
-    out = out.where(
-      (eb) =>
-        sql<boolean>`(lower(${eb.ref('key')}) like ${pattern} escape '\\' or lower(${eb.ref('value')}) like ${pattern} escape '\\')`,
-    );
+  return whereKeyword(out, f.keyword, ['key', 'value']);
+}
+
+/** A createTags request whose resources have been checked: each resource id with its owner. */
+export interface NewTags {
+  readonly resourceType: string;
+  /** In request order (a repeated id meets its own tags and is refused as a duplicate). */
+  readonly resources: readonly { readonly id: string; readonly owner: string }[];
+  readonly tags: readonly { key: string; value: string }[];
+  readonly now: number;
+}
+
+/**
+ * Writes every tag on every resource in one transaction: a resource over its tag bound, or a key it
+ * already carries, refuses the whole request (431) and writes nothing.
+ */
+export async function addTags(db: Db, req: NewTags): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    for (const { id, owner } of req.resources) {
+      await checkTagRoom(trx, req.resourceType, id, req.tags.length);
+      for (const tag of req.tags) {
+        const dup = await trx
+          .selectFrom('resource_tags')
+          .select('id')
+          .where('resource_id', '=', id)
+          .where('key', '=', tag.key)
+          .executeTakeFirst();
+        if (dup !== undefined) {
+          throw new InvalidParameterError(`tag ${tag.key} already on ${req.resourceType} with id ${id}`);
+        }
+        await trx
+          .insertInto('resource_tags')
+          .values({
+            id: sortableId(req.now),
+            key: tag.key,
+            value: tag.value,
+            resource_type: req.resourceType,
+            resource_id: id,
+            account_id: owner,
+            created: req.now,
+          })
+          .execute();
+      }
+    }
+  });
+}
+
+/** Which tags deleteTags removes: by key, and by value too when one is given. */
+export interface TagSelector {
+  readonly key: string;
+  readonly value: string | undefined;
+}
+
+/** Deletes the selected tags of each resource (every tag when no selector is given). */
+export async function removeTags(
+  db: Db,
+  resourceType: string,
+  ids: readonly string[],
+  selectors: readonly TagSelector[],
+): Promise<void> {
+  for (const id of ids) {
+    const base = db
+      .deleteFrom('resource_tags')
+      .where('resource_type', '=', resourceType)
+      .where('resource_id', '=', id);
+    if (selectors.length === 0) {
+      await base.execute();
+      continue;
+    }
+    for (const t of selectors) {
+      const byKey = base.where('key', '=', t.key);
+      await (t.value === undefined ? byKey : byKey.where('value', '=', t.value)).execute();
+    }
   }
-  return out;
 }

@@ -9,6 +9,7 @@ import type {
   VmSnapshotType,
   VolumeSnapshotRecord,
 } from '../core/plugin-api.ts';
+import { ConcurrentOperationError } from '../core/errors.ts';
 import { transition, type VmSnapshotEvent } from '../core/vm-snapshot-state.ts';
 import { isUniqueViolation, type Db } from './database.ts';
 import type { Database, VmSnapshotRow, VmSnapshotVolumeRow } from './schema.ts';
@@ -26,10 +27,9 @@ export interface StoredVmSnapshot extends VmSnapshotInfo {
 }
 
 /** Thrown when a transition lost a race (another writer changed the row first). */
-export class ConcurrentUpdateError extends Error {
+export class ConcurrentUpdateError extends ConcurrentOperationError {
   constructor(id: string, expected: VmSnapshotState) {
     super(`VM snapshot ${id} was changed concurrently (expected state ${expected})`);
-    this.name = 'ConcurrentOperationException';
   }
 }
 

@@ -3,26 +3,24 @@
  * thaw, each bounded by a timeout of our own (a gateway that never answers must not hold a frozen
  * guest). The host agent's watchdog thaws the guest at the budget even if this process dies.
  */
+import { messageOf } from '../core/message-of.ts';
 import type {
   AgentCommand,
   AnswerFor,
+  Consistency,
   HostInfo,
+  QuiescePolicy,
   SnapshotOperation,
   StrategyContext,
+  ThawOutcome,
 } from '../core/plugin-api.ts';
+import { DEFAULT_FREEZE_BUDGET_MS } from '../core/freeze-budget.ts';
+import { parseQuiescePolicy } from '../core/snapshot-options.ts';
 
 export const FREEZE_BUDGET_SETTING = 'vmsnapshot.freeze.budget';
 export const QUIESCE_POLICY_SETTING = 'vmsnapshot.quiesce.policy';
-/** Request option (`op.options`) that overrides the policy setting for one snapshot. */
-export const QUIESCE_POLICY_OPTION = 'quiescePolicy';
-export const DEFAULT_FREEZE_BUDGET_MS = 10_000;
 /** Proxmox pings the agent with 3 s before freezing; a live agent answers in milliseconds. */
 export const GUEST_PING_TIMEOUT_MS = 3_000;
-
-export type Consistency =
-  'application-consistent' | 'crash-consistent' | 'no-guest-agent' | 'quiesce-timed-out';
-export type QuiescePolicy = 'required' | 'best-effort';
-export type ThawOutcome = 'ok' | 'failed (watchdog)' | 'not-needed' | 'not-frozen';
 
 /** The guest's state after the quiesce phase. */
 interface GuestQuiesce {
@@ -44,14 +42,11 @@ export function freezeBudgetMs(ctx: StrategyContext): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : DEFAULT_FREEZE_BUDGET_MS;
 }
 
+/** The request's policy (typed, checked by the API), else the setting's. */
 export function quiescePolicy(ctx: StrategyContext, op: SnapshotOperation): QuiescePolicy {
-  const requested = op.options[QUIESCE_POLICY_OPTION];
-  const value = requested ?? readSetting(() => ctx.setting(QUIESCE_POLICY_SETTING)) ?? '';
-  if (value === '' || value === 'required') return 'required';
-  if (value === 'best-effort') return 'best-effort';
-  const source =
-    requested === undefined ? `setting ${QUIESCE_POLICY_SETTING}` : `option ${QUIESCE_POLICY_OPTION}`;
-  throw new Error(`Invalid ${source} "${value}": expected "required" or "best-effort"`);
+  if (op.options.quiescePolicy !== undefined) return op.options.quiescePolicy;
+  const value = readSetting(() => ctx.setting(QUIESCE_POLICY_SETTING)) ?? '';
+  return value === '' ? 'required' : parseQuiescePolicy(value, `setting ${QUIESCE_POLICY_SETTING}`);
 }
 
 /** A setting the registry does not know falls back to the default instead of failing the snapshot. */
@@ -86,7 +81,7 @@ export async function quiesceGuest(
     const message = `Cannot quiesce VM ${op.vm.displayName}: ${problem}`;
     if (plan.policy === 'required') throw new Error(message);
     ctx.log.warn(
-      { vm: vmName, problem },
+      { vm: vmName, err: problem },
       'quiesce failed; taking a crash-consistent snapshot (best-effort policy)',
     );
     return unfrozen(consistency, problem);
@@ -177,8 +172,4 @@ async function sendWithin<C extends AgentCommand>(
   } finally {
     clearTimeout(timer);
   }
-}
-
-function messageOf(value: unknown): string {
-  return value instanceof Error ? value.message : String(value);
 }

@@ -3,14 +3,16 @@
  * snapshot commands to the VM's host agent and copies the answered volume paths and sizes back.
  * It handles every snapshot at DEFAULT priority, so it is the fallback for everything.
  */
+import { round } from '../core/round-ms.ts';
 import {
   StrategyPriority,
   toVolumeTO,
+  type AnswerOf,
+  type Consistency,
   type DeleteResult,
   type MemorySnapshotMode,
-  type PowerState,
-  type VolumeAnswerTO,
   type RevertResult,
+  type SnapshotFacts,
   type SnapshotOperation,
   type StrategyContext,
   type TakeResult,
@@ -20,7 +22,12 @@ import {
   type VolumeTO,
 } from '../core/plugin-api.ts';
 
+import { parseMemoryMode } from '../core/snapshot-options.ts';
+
 export const HYPERVISOR_STRATEGY = 'hypervisor';
+export const MEMORY_MODE_SETTING = 'vmsnapshot.memory.mode';
+
+type CheckAnswer = Extract<AnswerOf<'CheckVMSnapshot'>, { readonly result: true }>;
 
 export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
   readonly name = HYPERVISOR_STRATEGY;
@@ -31,10 +38,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
 
   async takeVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<TakeResult> {
     const host = await ctx.pickHost(op.vm, op.volumes);
-    // Request, then the global setting; `host` leaves it to the agent's own default.
-    const wanted = op.options['memoryMode'] ?? ctx.setting('vmsnapshot.memory.mode');
-    const memoryMode: MemorySnapshotMode | undefined =
-      wanted === 'live' || wanted === 'internal' ? wanted : undefined;
+    const memoryMode = memoryModeOf(ctx, op);
     const answer = await ctx
       .phase('hypervisor', () =>
         ctx.agents.send(
@@ -58,12 +62,16 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
     if (!answer.result)
       throw new Error(`Creating VM snapshot: ${op.snapshot.name} failed due to ${answer.details}`);
     const byId = new Map(answer.volumes.map((v) => [v.id, v]));
-    const details: Record<string, string | number | boolean> = { host: host.name };
-    if (answer.timings?.pauseMs !== undefined) details['pauseMs'] = round(answer.timings.pauseMs);
-    if (answer.timings?.freezeMs !== undefined) details['freezeWindowMs'] = round(answer.timings.freezeMs);
-    if (answer.memoryMode !== undefined && op.snapshot.type === 'DiskAndMemory')
-      details['memoryMode'] = answer.memoryMode;
-    details['consistency'] = consistencyOf(op);
+    const { pauseMs, freezeMs } = answer.timings ?? {};
+    const facts: SnapshotFacts = {
+      host: host.name,
+      ...(pauseMs !== undefined ? { pauseMs: round(pauseMs) } : {}),
+      ...(freezeMs !== undefined ? { freezeWindowMs: round(freezeMs) } : {}),
+      ...(answer.memoryMode !== undefined && op.snapshot.type === 'DiskAndMemory'
+        ? { memoryMode: answer.memoryMode }
+        : {}),
+      consistency: consistencyOf(op),
+    };
     return {
       // The snapshot keeps the chain position each volume had when it was taken.
       records: op.volumes.map((v) => ({
@@ -74,7 +82,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
         ref: op.snapshot.name,
       })),
       volumeUpdates: answer.volumes.map((v) => ({ volumeId: v.id, path: v.path, size: v.size })),
-      details,
+      facts,
     };
   }
 
@@ -104,7 +112,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
     return {
       volumeUpdates: answer.volumes.map((v) => ({ volumeId: v.id, path: v.path, size: v.size })),
       powerState: answer.powerState,
-      details: answer.timings?.pauseMs !== undefined ? { revertPauseMs: round(answer.timings.pauseMs) } : {},
+      facts: answer.timings?.pauseMs !== undefined ? { revertPauseMs: round(answer.timings.pauseMs) } : {},
     };
   }
 
@@ -152,7 +160,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
         ref: op.snapshot.name,
       })),
       volumeUpdates: (answer.volumes ?? []).map((v) => ({ volumeId: v.id, path: v.path, size: v.size })),
-      details: { consistency: consistencyOf(op), recovered: true },
+      facts: { consistency: consistencyOf(op), recovered: true },
     };
   }
 
@@ -166,7 +174,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
     return {
       volumeUpdates: (answer.volumes ?? []).map((v) => ({ volumeId: v.id, path: v.path, size: v.size })),
       powerState: answer.powerState,
-      details: { recovered: true },
+      facts: { recovered: true },
     };
   }
 
@@ -174,12 +182,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
     ctx: StrategyContext,
     op: SnapshotOperation,
     revertRequestId?: string,
-  ): Promise<{
-    exists: boolean;
-    volumes?: VolumeAnswerTO[];
-    revertApplied?: boolean;
-    powerState?: PowerState;
-  }> {
+  ): Promise<CheckAnswer> {
     const host = await ctx.pickHost(op.vm, op.volumes);
     const answer = await ctx.agents.send(host.id, {
       kind: 'CheckVMSnapshot',
@@ -221,15 +224,25 @@ function volumeTOs(op: SnapshotOperation): VolumeTO[] {
   return op.volumes.map(toVolumeTO);
 }
 
+/**
+ * The request's mode (typed, checked by the API), else the setting's; the setting's `host` leaves
+ * it to the agent's own default.
+ */
+function memoryModeOf(ctx: StrategyContext, op: SnapshotOperation): MemorySnapshotMode | undefined {
+  if (op.options.memoryMode !== undefined) return op.options.memoryMode;
+  const setting = ctx.setting(MEMORY_MODE_SETTING);
+  return setting === 'host' || setting === ''
+    ? undefined
+    : parseMemoryMode(setting, `setting ${MEMORY_MODE_SETTING}`);
+}
+
 /** With memory, disks and RAM are one instant: the guest resumes exactly there, nothing to recover. */
-function consistencyOf(op: SnapshotOperation): 'application-consistent' | 'crash-consistent' {
+function consistencyOf(
+  op: SnapshotOperation,
+): Extract<Consistency, 'application-consistent' | 'crash-consistent'> {
   return op.snapshot.type === 'DiskAndMemory' || op.quiesce ? 'application-consistent' : 'crash-consistent';
 }
 
 function errorText(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 100) / 100;
 }

@@ -7,15 +7,17 @@
  *  - `quiesce=false` never freezes (CloudStack always does: its issue 12871).
  *  - `quiesce=true` with no reachable guest agent fails, unless the `best-effort` policy is chosen
  *    (request option `quiescePolicy` or setting `vmsnapshot.quiesce.policy`); then the snapshot is
- *    taken crash-consistent and says so in `details.consistency`.
+ *    taken crash-consistent and says so in its `consistency` fact.
  *  - Freezes carry a budget (`vmsnapshot.freeze.budget`, ms): the host agent's watchdog thaws the
  *    guest after it, even if we die. A cut that outlives the budget can no longer claim consistency.
  *  - A failed thaw keeps the snapshot: the cut was taken while frozen, so its data is consistent,
  *    and the watchdog thaws the guest within the budget. It is recorded as `thaw: failed (watchdog)`.
  */
+import { messageOf } from '../core/message-of.ts';
 import type {
   CanHandleInput,
   DeleteResult,
+  SnapshotFacts,
   DriverVolumeSnapshot,
   RevertResult,
   SnapshotOperation,
@@ -23,15 +25,15 @@ import type {
   StorageSnapshotRef,
   StrategyContext,
   TakeResult,
+  ThawOutcome,
   VmSnapshotStrategy,
   VolumeInfo,
   VolumeSnapshotRecord,
 } from '../core/plugin-api.ts';
 import { StrategyPriority } from '../core/plugin-api.ts';
-import { freezeBudgetMs, quiesceGuest, quiescePolicy, thawGuest, type ThawOutcome } from './guest-quiesce.ts';
+import { freezeBudgetMs, quiesceGuest, quiescePolicy, thawGuest } from './guest-quiesce.ts';
 
 export const STORAGE_STRATEGY_NAME = 'storage';
-type Details = Record<string, string | number | boolean>;
 
 /** The volumes of one VM that one driver serves. */
 interface DriverGroup {
@@ -71,6 +73,8 @@ export class StorageVmSnapshotStrategy implements VmSnapshotStrategy {
     const budgetMs = freezeBudgetMs(ctx);
     const policy = quiescePolicy(ctx, op);
     const needsFreeze = op.quiesce && groups.some((g) => g.driver.capabilities.needsQuiesce);
+    // Before the freeze: a volume at its driver's limit would fail the cut after the guest paid for it.
+    await checkSnapshotRoom(groups, op);
     const guest = await ctx.phase('quiesce', () => quiesceGuest(ctx, op, { needsFreeze, budgetMs, policy }));
 
     const ref: StorageSnapshotRef = { id: op.snapshot.id, name: op.snapshot.name, vmId: op.vm.id };
@@ -104,21 +108,24 @@ export class StorageVmSnapshotStrategy implements VmSnapshotStrategy {
       note = why;
     }
 
-    const details: Details = {
+    const facts: SnapshotFacts = {
       consistency,
       freezeWindowMs: guest.freezeSentAt === null ? 0 : Math.max(0, thaw.at - guest.freezeSentAt),
-      drivers: groups.map((g) => g.driver.name).join(','),
+      drivers: groups.map((g) => g.driver.name),
       thaw: thaw.outcome,
       quiescePolicy: policy,
+      ...(note !== null ? { quiesceNote: note } : {}),
+      driverMs: Object.fromEntries(cuts.map((cut) => [cut.group.driver.name, cut.ms])),
     };
-    if (note !== null) details['quiesceNote'] = note;
-    for (const cut of cuts) details[`driver.${cut.group.driver.name}.ms`] = cut.ms;
-    return { records: toRecords(cuts), volumeUpdates: [], details };
+    return { records: toRecords(cuts), volumeUpdates: [], facts };
   }
 
+  /** Asks every volume's driver whether it can revert (`canRevert`); refuses with what blocks it. */
   async validateRevert(ctx: StrategyContext, op: SnapshotOperation): Promise<void> {
     const plans = planFromRecords(ctx, op, 'revert');
-    await Promise.all(plans.map((plan) => checkRevertable(plan, op)));
+    const refusals = (await Promise.all(plans.map((plan) => revertRefusals(plan, op)))).flat();
+    if (refusals.length > 0)
+      throw new Error(`Cannot revert to ${op.snapshot.displayName}: ${refusals.join('; ')}`);
   }
 
   async revertVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<RevertResult> {
@@ -136,10 +143,9 @@ export class StorageVmSnapshotStrategy implements VmSnapshotStrategy {
           (done.length > 0 ? `; volumes on ${done.join(', ')} were already reverted` : ''),
       );
     }
-    const details: Details = {};
-    for (const run of runs) details[`driver.${run.driver}.ms`] = run.ms;
+    const driverMs = Object.fromEntries(runs.map((run) => [run.driver, run.ms]));
     // Disk-only snapshots hold no memory: the VM comes back powered off (the manager stops it first).
-    return { volumeUpdates: [], powerState: 'PowerOff', details };
+    return { volumeUpdates: [], powerState: 'PowerOff', facts: { driverMs } };
   }
 
   async deleteVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<DeleteResult> {
@@ -207,9 +213,9 @@ export class StorageVmSnapshotStrategy implements VmSnapshotStrategy {
         }),
       ),
       volumeUpdates: [],
-      details: {
+      facts: {
         consistency: 'crash-consistent',
-        drivers: found.map((f) => f.driver.name).join(','),
+        drivers: found.map((f) => f.driver.name),
         recovered: true,
       },
     };
@@ -243,7 +249,7 @@ export class StorageVmSnapshotStrategy implements VmSnapshotStrategy {
         ? `rolled back ${count} volume snapshot(s)`
         : `rollback failed, volume snapshots left on storage: ${leftovers.join('; ')}`;
     ctx.log.error(
-      { vm: op.vm.instanceName, snapshot: op.snapshot.name, why, leftovers },
+      { vm: op.vm.instanceName, snapshot: op.snapshot.name, err: why, leftovers },
       'storage snapshot failed',
     );
     throw new Error(
@@ -414,25 +420,45 @@ function detachedVolume(record: VolumeSnapshotRecord): VolumeInfo {
   };
 }
 
-/** Refuses up front: a snapshot gone from storage, or newer snapshots on a latest-only driver. */
-async function checkRevertable(plan: DriverPlan, op: SnapshotOperation): Promise<void> {
-  const listed = await Promise.all(plan.volumes.map((volume) => plan.driver.listVolumeSnapshots(volume)));
-  const blockers = new Set<string>();
-  for (const [i, refs] of listed.entries()) {
-    const ref = plan.snapshots[i]!.ref;
-    const at = refs.indexOf(ref);
-    if (at < 0) {
-      throw new Error(
-        `Cannot revert to ${op.snapshot.displayName}: snapshot ${ref} of volume ${plan.volumes[i]!.name} ` +
-          `no longer exists on storage driver ${plan.driver.name}`,
-      );
-    }
-    for (const newer of refs.slice(at + 1)) blockers.add(snapshotNameOf(newer, op));
-  }
-  if (plan.driver.capabilities.revert === 'latest-only' && blockers.size > 0) {
+/**
+ * What keeps one driver's volumes from reverting, one entry per refused volume: the driver's
+ * reason and its blockers, named as the VM snapshots that own them where known.
+ */
+async function revertRefusals(plan: DriverPlan, op: SnapshotOperation): Promise<string[]> {
+  const checks = await Promise.all(
+    plan.volumes.map((volume, i) => plan.driver.canRevert(volume, plan.snapshots[i]!)),
+  );
+  return checks.flatMap((check, i) => {
+    if (check.ok) return [];
+    const blockers = check.blockers.map((ref) => snapshotNameOf(ref, op));
+    return [
+      `volume ${plan.volumes[i]!.name} on storage driver ${plan.driver.name}: ${check.reason}` +
+        (blockers.length > 0 ? `; blocked by: ${blockers.join(', ')}` : ''),
+    ];
+  });
+}
+
+/** Refuses a take that would put a volume past its driver's `maxSnapshotsPerVolume`. */
+async function checkSnapshotRoom(groups: readonly DriverGroup[], op: SnapshotOperation): Promise<void> {
+  const limited = groups.filter((g) => g.driver.capabilities.maxSnapshotsPerVolume !== null);
+  const full = await Promise.all(
+    limited.flatMap(({ driver, volumes }) =>
+      volumes.map(async (volume) => {
+        const max = driver.capabilities.maxSnapshotsPerVolume ?? Infinity;
+        const held = (await driver.listVolumeSnapshots(volume)).length;
+        return held >= max
+          ? [
+              `volume ${volume.name} already has ${held} of the ${max} snapshots storage driver ${driver.name} keeps`,
+            ]
+          : [];
+      }),
+    ),
+  );
+  const problems = full.flat();
+  if (problems.length > 0) {
     throw new Error(
-      `Cannot revert to ${op.snapshot.displayName}: storage driver ${plan.driver.name} can only revert to the ` +
-        `latest snapshot; newer snapshots block it: ${[...blockers].join(', ')}`,
+      `VM snapshot ${op.snapshot.displayName} of VM ${op.vm.displayName} refused: ${problems.join('; ')}; ` +
+        'delete older snapshots first',
     );
   }
 }
@@ -499,8 +525,4 @@ function requireDriver(ctx: StrategyContext, name: string): StorageDriver {
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
-}
-
-function messageOf(value: unknown): string {
-  return value instanceof Error ? value.message : String(value);
 }

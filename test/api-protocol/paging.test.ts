@@ -26,9 +26,14 @@ describe('parsePaging (BaseListCmd)', () => {
     expect(paging({}, -1)).toEqual({ offset: 0, limit: null });
   });
 
-  it('reads page <= 0 from the start', () => {
-    expect(paging({ page: '0', pagesize: '10' })).toEqual({ offset: 0, limit: 10 });
-    expect(paging({ page: '-2', pagesize: '10' })).toEqual({ offset: 0, limit: 10 });
+  it('refuses a page before the first (431) instead of reading page 1 (issue 10, item 10)', () => {
+    for (const page of ['0', '-1', '-2']) {
+      const err = errorOf(() => paging({ page, pagesize: '10' }));
+      expect((err as ServerApiError).errorCode).toBe(431);
+      expect(err.message).toBe(
+        `Unable to execute API command listvmsnapshot due to invalid value ${page} for parameter page`,
+      );
+    }
   });
 
   it('pagesize=-1 is unlimited, even above a finite maximum', () => {

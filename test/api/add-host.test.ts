@@ -109,4 +109,17 @@ describe('addHost against hostile URLs and hostile answers', () => {
     expect(host).toMatchObject({ state: 'Up', hypervisor: 'KVM' });
     expect(host['certfingerprint']).toBeUndefined();
   });
+
+  it('listHosts shows the certificate fingerprint pinned for a host, as addHost returned it (issue 10)', async () => {
+    const [pinned, plain] = await h.t.app.deps.inventory.listHosts();
+    const fingerprint = 'ab'.repeat(32);
+    await h.t.app.deps.db
+      .updateTable('hosts')
+      .set({ tls_fingerprint: fingerprint })
+      .where('id', '=', pinned!.id)
+      .execute();
+    const hosts = itemsOf(await h.admin.payload('listHosts'), 'host');
+    expect(hosts.find((x) => x['id'] === pinned!.id)?.['certfingerprint']).toBe(fingerprint);
+    expect(hosts.find((x) => x['id'] === plain!.id)).not.toHaveProperty('certfingerprint');
+  });
 });

@@ -10,10 +10,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/api/commands/index.ts';
-import { itemsOf, startApiServer, type ApiHarness } from '../helpers/api-server.ts';
-import { addSecondTenant, type SecondTenant } from '../helpers/second-tenant.ts';
+import { itemsOf } from '../helpers/api-server.ts';
+import { useSecondTenant, type SecondTenant } from '../helpers/second-tenant.ts';
 
 type Params = Record<string, string | number | boolean>;
 
@@ -116,29 +116,20 @@ const PUBLIC_ID_PARAMS = new Set(['zoneid', 'serviceofferingid', 'templateid', '
 const RESOURCE_ID_STRINGS = new Set(['resourceids', 'resourceid']);
 
 describe('a foreign object answers exactly like a missing one', () => {
-  let h: ApiHarness;
-  let b: SecondTenant;
-
-  beforeAll(async () => {
-    h = await startApiServer();
-    b = await addSecondTenant(h);
-  });
-  afterAll(async () => {
-    await h.close();
-  });
+  const env = useSecondTenant();
 
   /** A's answer, with the probed id replaced, so two answers compare byte for byte. */
   async function answer(p: Probe, id: string, format: 'json' | 'xml' = 'json'): Promise<string> {
-    const res = await h.demo.call(p.command, p.params(id, h.t.seeded.zoneId), { format });
+    const res = await env.h.demo.call(p.command, p.params(id, env.h.t.seeded.zoneId), { format });
     return `${res.status} ${res.text.split(id).join('<id>')}`;
   }
 
   /** Jobs recorded for A since `since`: refused requests must not have queued any. */
   async function jobsOfASince(since: number): Promise<string[]> {
-    const rows = await h.t.app.deps.db
+    const rows = await env.h.t.app.deps.db
       .selectFrom('async_jobs')
       .select(['id', 'cmd'])
-      .where('account_id', '=', h.t.demo.accountId)
+      .where('account_id', '=', env.h.t.demo.accountId)
       .where('created', '>=', since)
       .execute();
     return rows.map((r) => `${r.cmd} ${r.id}`);
@@ -147,7 +138,7 @@ describe('a foreign object answers exactly like a missing one', () => {
   /** B's objects as the admin sees them. */
   async function bState(): Promise<unknown> {
     const list = async (command: string, key: string): Promise<unknown[]> =>
-      itemsOf(await h.admin.payload(command, { account: 'bob' }), key).map((i) => [
+      itemsOf(await env.h.admin.payload(command, { account: 'bob' }), key).map((i) => [
         i['id'] ?? i['key'],
         i['state'] ?? i['value'],
         i['name'] ?? i['resourceid'],
@@ -156,7 +147,7 @@ describe('a foreign object answers exactly like a missing one', () => {
       vms: await list('listVirtualMachines', 'virtualmachine'),
       snapshots: await list('listVMSnapshot', 'vmSnapshot'),
       tags: await list('listTags', 'tag'),
-      keys: (await h.admin.payload('listAccounts', { name: 'bob' }))['account'],
+      keys: (await env.h.admin.payload('listAccounts', { name: 'bob' }))['account'],
     };
   }
 
@@ -178,7 +169,7 @@ describe('a foreign object answers exactly like a missing one', () => {
   it.each(PROBES.map((p) => [`${p.command} ${p.param} (${p.label})`, p] as const))('%s', async (_, p) => {
     const since = Date.now();
     const before = await bState();
-    const foreign = await answer(p, p.target(b));
+    const foreign = await answer(p, p.target(env.b));
     const absent = await answer(p, randomUUID());
     expect(foreign).toBe(absent);
     if (p.refuses) expect(foreign).toMatch(/^431 /);
@@ -195,7 +186,7 @@ describe('a foreign object answers exactly like a missing one', () => {
         fc.uuid(),
         fc.constantFrom('json' as const, 'xml' as const),
         async (p, absentId, format) => {
-          const target = p.target(b);
+          const target = p.target(env.b);
           fc.pre(absentId !== target);
           expect(await answer(p, target, format)).toBe(await answer(p, absentId, format));
         },
@@ -206,11 +197,14 @@ describe('a foreign object answers exactly like a missing one', () => {
   });
 
   it("B's own requests still reach B's objects (the probes aim at real objects)", async () => {
-    const own = await b.client.call('createVMSnapshot', { virtualmachineid: b.runningVm, name: 'bob-snap' });
+    const own = await env.b.client.call('createVMSnapshot', {
+      virtualmachineid: env.b.runningVm,
+      name: 'bob-snap',
+    });
     expect(own.status).toBe(431);
     expect(own.text).toContain('Instance Snapshot with namebob-snap  already exists');
-    const memory = await b.client.call('createVMSnapshot', {
-      virtualmachineid: b.stoppedVm,
+    const memory = await env.b.client.call('createVMSnapshot', {
+      virtualmachineid: env.b.stoppedVm,
       snapshotmemory: true,
     });
     expect(memory.text).toContain('Can not Snapshot memory when the Instance is not in Running state');

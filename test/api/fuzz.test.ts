@@ -149,6 +149,8 @@ describe('API fuzzing', () => {
         );
       case 'map':
         return fc.string({ maxLength: 8 });
+      case 'date':
+        return fc.constantFrom('2024-01-02', '2024-01-02 03:04:05', '2024-02-30', 'yesterday');
       default: {
         const unreachable: never = type;
         throw new Error(`unknown param type ${String(unreachable)}`);

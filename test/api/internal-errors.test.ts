@@ -106,7 +106,7 @@ describe('internal errors reach callers only as an error id', () => {
     );
     expect(JSON.stringify(job)).not.toMatch(/SQLITE|constraint/i);
     const id = new RegExp(`error id (${UUID})`).exec(errortext)?.[1];
-    expect(loggedErrors(logged).find((o) => o['errorId'] === id)?.['detail']).toMatch(/SQLITE_CONSTRAINT/);
+    expect(loggedErrors(logged).find((o) => o['errorId'] === id)?.['err']).toMatch(/SQLITE_CONSTRAINT/);
   });
 
   it("keeps the manager's deliberate messages as they are", async () => {

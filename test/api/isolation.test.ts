@@ -6,11 +6,11 @@
  * ever shows one of B's ids or keys that the request did not itself name, and nothing of B's changes.
  * An admin sees everything with listall=true.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/api/commands/index.ts';
 import type { ApiResponse } from '../helpers/api-client.ts';
-import { bodyOf, itemsOf, startApiServer, type ApiHarness } from '../helpers/api-server.ts';
-import { addSecondTenant, type SecondTenant } from '../helpers/second-tenant.ts';
+import { bodyOf, itemsOf } from '../helpers/api-server.ts';
+import { useSecondTenant } from '../helpers/second-tenant.ts';
 
 type Params = Record<string, string | number | boolean>;
 
@@ -18,22 +18,16 @@ type Params = Record<string, string | number | boolean>;
 type Expected = 'refused' | 'empty' | ((res: ApiResponse) => void);
 
 describe('account isolation: user A against user B objects', () => {
-  let h: ApiHarness;
-  let b: SecondTenant;
-
-  beforeAll(async () => {
-    h = await startApiServer();
-    b = await addSecondTenant(h);
-  });
-  afterAll(async () => {
-    await h.close();
-  });
+  const env = useSecondTenant();
 
   /** B's state as the admin sees it: VM states, snapshots, tags. Must not change under A's attempts. */
   async function bState(): Promise<unknown> {
-    const vms = itemsOf(await h.admin.payload('listVirtualMachines', { account: 'bob' }), 'virtualmachine');
-    const snaps = itemsOf(await h.admin.payload('listVMSnapshot', { account: 'bob' }), 'vmSnapshot');
-    const tags = itemsOf(await h.admin.payload('listTags', { account: 'bob' }), 'tag');
+    const vms = itemsOf(
+      await env.h.admin.payload('listVirtualMachines', { account: 'bob' }),
+      'virtualmachine',
+    );
+    const snaps = itemsOf(await env.h.admin.payload('listVMSnapshot', { account: 'bob' }), 'vmSnapshot');
+    const tags = itemsOf(await env.h.admin.payload('listTags', { account: 'bob' }), 'tag');
     return {
       vms: vms.map((v) => [v['id'], v['state']]),
       snaps: snaps.map((s) => [s['id'], s['state'], s['current'], s['tags']]),
@@ -43,26 +37,26 @@ describe('account isolation: user A against user B objects', () => {
 
   const matrix = (): [string, Params, Expected][] => {
     const rows: [string, Params, Expected | 'empty-or-own'][] = [
-      ['listVirtualMachines', { id: b.runningVm }, 'empty'],
-      ['listVirtualMachines', { ids: `${b.runningVm},${b.stoppedVm}` }, 'empty'],
+      ['listVirtualMachines', { id: env.b.runningVm }, 'empty'],
+      ['listVirtualMachines', { ids: `${env.b.runningVm},${env.b.stoppedVm}` }, 'empty'],
       [
         'listVirtualMachines',
         { listall: true },
         (res) => expect(names(res, 'virtualmachine')).not.toContain('bob-web'),
       ],
       ['listVirtualMachines', { account: 'bob' }, 'refused'],
-      ['deployVirtualMachine', { zoneid: h.t.seeded.zoneId, account: 'bob' }, 'refused'],
-      ['deployVirtualMachine', { zoneid: h.t.seeded.zoneId, hostid: b.runningHost }, 'refused'],
-      ['startVirtualMachine', { id: b.stoppedVm }, 'refused'],
-      ['stopVirtualMachine', { id: b.runningVm }, 'refused'],
-      ['stopVirtualMachine', { id: b.runningVm, forced: true }, 'refused'],
-      ['listVolumes', { virtualmachineid: b.stoppedVm }, 'empty'],
+      ['deployVirtualMachine', { zoneid: env.h.t.seeded.zoneId, account: 'bob' }, 'refused'],
+      ['deployVirtualMachine', { zoneid: env.h.t.seeded.zoneId, hostid: env.b.runningHost }, 'refused'],
+      ['startVirtualMachine', { id: env.b.stoppedVm }, 'refused'],
+      ['stopVirtualMachine', { id: env.b.runningVm }, 'refused'],
+      ['stopVirtualMachine', { id: env.b.runningVm, forced: true }, 'refused'],
+      ['listVolumes', { virtualmachineid: env.b.stoppedVm }, 'empty'],
       ['listVolumes', { listall: true }, (res) => expect(res.text).not.toContain('bob-')],
-      ['createVMSnapshot', { virtualmachineid: b.runningVm, snapshotmemory: true }, 'refused'],
-      ['createVMSnapshot', { virtualmachineid: b.stoppedVm }, 'refused'],
-      ['listVMSnapshot', { vmsnapshotid: b.snapshotId }, 'empty'],
-      ['listVMSnapshot', { vmsnapshotids: b.snapshotId }, 'empty'],
-      ['listVMSnapshot', { virtualmachineid: b.runningVm }, 'empty'],
+      ['createVMSnapshot', { virtualmachineid: env.b.runningVm, snapshotmemory: true }, 'refused'],
+      ['createVMSnapshot', { virtualmachineid: env.b.stoppedVm }, 'refused'],
+      ['listVMSnapshot', { vmsnapshotid: env.b.snapshotId }, 'empty'],
+      ['listVMSnapshot', { vmsnapshotids: env.b.snapshotId }, 'empty'],
+      ['listVMSnapshot', { virtualmachineid: env.b.runningVm }, 'empty'],
       [
         'listVMSnapshot',
         { listall: true },
@@ -70,9 +64,9 @@ describe('account isolation: user A against user B objects', () => {
       ],
       ['listVMSnapshot', { account: 'bob' }, 'refused'],
       ['listVMSnapshot', { 'tags[0].key': 'owner', 'tags[0].value': 'bob' }, 'empty'],
-      ['revertToVMSnapshot', { vmsnapshotid: b.snapshotId }, 'refused'],
-      ['deleteVMSnapshot', { vmsnapshotid: b.snapshotId }, 'refused'],
-      ['queryAsyncJobResult', { jobid: b.jobId }, 'refused'],
+      ['revertToVMSnapshot', { vmsnapshotid: env.b.snapshotId }, 'refused'],
+      ['deleteVMSnapshot', { vmsnapshotid: env.b.snapshotId }, 'refused'],
+      ['queryAsyncJobResult', { jobid: env.b.jobId }, 'refused'],
       ['listAsyncJobs', {}, 'empty-or-own'],
       ['listAsyncJobs', { listall: true }, 'empty-or-own'],
       ['listEvents', {}, 'empty-or-own'],
@@ -80,29 +74,34 @@ describe('account isolation: user A against user B objects', () => {
       ['listEvents', { account: 'bob' }, 'refused'],
       [
         'createTags',
-        { resourcetype: 'VMSnapshot', resourceids: b.snapshotId, 'tags[0].key': 'x', 'tags[0].value': 'y' },
+        {
+          resourcetype: 'VMSnapshot',
+          resourceids: env.b.snapshotId,
+          'tags[0].key': 'x',
+          'tags[0].value': 'y',
+        },
         'refused',
       ],
       [
         'createTags',
-        { resourcetype: 'UserVm', resourceids: b.runningVm, 'tags[0].key': 'x', 'tags[0].value': 'y' },
+        { resourcetype: 'UserVm', resourceids: env.b.runningVm, 'tags[0].key': 'x', 'tags[0].value': 'y' },
         'refused',
       ],
-      ['deleteTags', { resourcetype: 'VMSnapshot', resourceids: b.snapshotId }, 'refused'],
+      ['deleteTags', { resourcetype: 'VMSnapshot', resourceids: env.b.snapshotId }, 'refused'],
       [
         'deleteTags',
-        { resourcetype: 'VMSnapshot', resourceids: b.snapshotId, 'tags[0].key': 'owner' },
+        { resourcetype: 'VMSnapshot', resourceids: env.b.snapshotId, 'tags[0].key': 'owner' },
         'refused',
       ],
       ['listTags', {}, 'empty-or-own'],
-      ['listTags', { listall: true, resourceid: b.snapshotId }, 'empty'],
+      ['listTags', { listall: true, resourceid: env.b.snapshotId }, 'empty'],
       ['listTags', { key: 'owner' }, 'empty'],
-      ['registerUserKeys', { id: b.userId }, 'refused'],
+      ['registerUserKeys', { id: env.b.userId }, 'refused'],
       ['listResourceLimits', {}, 'empty-or-own'],
       ['listResourceLimits', { account: 'bob' }, 'refused'],
       ['listAccounts', {}, (res) => expect(names(res, 'account')).toEqual(['demo'])],
       ['listAccounts', { listall: true }, (res) => expect(names(res, 'account')).toEqual(['demo'])],
-      ['listAccounts', { id: b.accountId }, 'empty'],
+      ['listAccounts', { id: env.b.accountId }, 'empty'],
       ['listAccounts', { name: 'bob' }, 'empty'],
     ];
     return rows.map(([c, p, e]) => [c, p, e === 'empty-or-own' ? noneOfB : e]);
@@ -121,14 +120,14 @@ describe('account isolation: user A against user B objects', () => {
   function leaks(res: ApiResponse, params: Params): string[] {
     const named = new Set(Object.values(params).flatMap((v) => String(v).split(',')));
     const secrets = [
-      b.accountId,
-      b.userId,
-      b.apiKey,
-      b.secretKey,
-      b.runningVm,
-      b.stoppedVm,
-      b.snapshotId,
-      b.jobId,
+      env.b.accountId,
+      env.b.userId,
+      env.b.apiKey,
+      env.b.secretKey,
+      env.b.runningVm,
+      env.b.stoppedVm,
+      env.b.snapshotId,
+      env.b.jobId,
     ];
     return secrets.filter((s) => !named.has(s) && res.text.includes(s));
   }
@@ -145,7 +144,7 @@ describe('account isolation: user A against user B objects', () => {
     const before = await bState();
     const outcomes: string[] = [];
     for (const [command, params, expected] of matrix()) {
-      const res = await h.demo.call(command, params);
+      const res = await env.h.demo.call(command, params);
       const what = `${command} ${JSON.stringify(params)} -> ${res.status} ${res.text.slice(0, 300)}`;
       expect(leaks(res, params), what).toEqual([]);
       const body = bodyOf(res, command);
@@ -164,45 +163,51 @@ describe('account isolation: user A against user B objects', () => {
     expect(outcomes.length).toBeGreaterThan(30);
     expect(await bState()).toEqual(before);
     // B's keys survived A's registerUserKeys attempt, and B still sees its own objects.
-    const own = await b.client.payload('listVMSnapshot', {});
-    expect(itemsOf(own, 'vmSnapshot').map((s) => s['id'])).toEqual([b.snapshotId]);
+    const own = await env.b.client.payload('listVMSnapshot', {});
+    expect(itemsOf(own, 'vmSnapshot').map((s) => s['id'])).toEqual([env.b.snapshotId]);
   });
 
   it("another account's object gets the not-found 431, not CloudStack's 531 permission error", async () => {
-    const res = await h.demo.call('deleteVMSnapshot', { vmsnapshotid: b.snapshotId });
+    const res = await env.h.demo.call('deleteVMSnapshot', { vmsnapshotid: env.b.snapshotId });
     expect(res.status).toBe(431);
     expect(bodyOf(res, 'deleteVMSnapshot')).toMatchObject({
       cserrorcode: 4350,
-      errortext: `Unable to find the Instance Snapshot with id ${b.snapshotId}`,
+      errortext: `Unable to find the Instance Snapshot with id ${env.b.snapshotId}`,
     });
   });
 
   it('B in turn sees none of A’s objects', async () => {
-    const vms = itemsOf(await b.client.payload('listVirtualMachines', { listall: true }), 'virtualmachine');
+    const vms = itemsOf(
+      await env.b.client.payload('listVirtualMachines', { listall: true }),
+      'virtualmachine',
+    );
     expect(vms.map((v) => v['name']).sort()).toEqual(['bob-cold', 'bob-web']);
     expect(
-      itemsOf(await b.client.payload('listAsyncJobs'), 'asyncjobs').every(
-        (j) => j['accountid'] === b.accountId,
+      itemsOf(await env.b.client.payload('listAsyncJobs'), 'asyncjobs').every(
+        (j) => j['accountid'] === env.b.accountId,
       ),
     ).toBe(true);
   });
 
   it('an admin sees every account’s objects with listall=true', async () => {
-    const vms = itemsOf(await h.admin.payload('listVirtualMachines', { listall: true }), 'virtualmachine');
+    const vms = itemsOf(
+      await env.h.admin.payload('listVirtualMachines', { listall: true }),
+      'virtualmachine',
+    );
     expect(vms.map((v) => v['name'])).toEqual(
       expect.arrayContaining(['web-1', 'db-1', 'bob-web', 'bob-cold']),
     );
-    const snaps = itemsOf(await h.admin.payload('listVMSnapshot', { listall: true }), 'vmSnapshot');
-    expect(snaps.map((s) => s['id'])).toContain(b.snapshotId);
-    const jobs = itemsOf(await h.admin.payload('listAsyncJobs', { listall: true }), 'asyncjobs');
-    expect(jobs.map((j) => j['jobid'])).toContain(b.jobId);
-    const job = await h.admin.payload('queryAsyncJobResult', { jobid: b.jobId });
+    const snaps = itemsOf(await env.h.admin.payload('listVMSnapshot', { listall: true }), 'vmSnapshot');
+    expect(snaps.map((s) => s['id'])).toContain(env.b.snapshotId);
+    const jobs = itemsOf(await env.h.admin.payload('listAsyncJobs', { listall: true }), 'asyncjobs');
+    expect(jobs.map((j) => j['jobid'])).toContain(env.b.jobId);
+    const job = await env.h.admin.payload('queryAsyncJobResult', { jobid: env.b.jobId });
     expect(job['jobstatus']).toBe(1);
-    const accounts = itemsOf(await h.admin.payload('listAccounts', { listall: true }), 'account');
+    const accounts = itemsOf(await env.h.admin.payload('listAccounts', { listall: true }), 'account');
     expect(accounts.map((a) => a['name'])).toEqual(expect.arrayContaining(['admin', 'demo', 'bob']));
-    const tags = itemsOf(await h.admin.payload('listTags', { listall: true }), 'tag');
-    expect(tags.map((t) => t['resourceid'])).toContain(b.snapshotId);
-    const events = itemsOf(await h.admin.payload('listEvents', { listall: true }), 'event');
+    const tags = itemsOf(await env.h.admin.payload('listTags', { listall: true }), 'tag');
+    expect(tags.map((t) => t['resourceid'])).toContain(env.b.snapshotId);
+    const events = itemsOf(await env.h.admin.payload('listEvents', { listall: true }), 'event');
     expect(events.map((e) => e['account'])).toContain('bob');
   });
 });

@@ -5,100 +5,31 @@
  * and counts must be right for every scope, and a list must read one page of rows from the store,
  * not the table: a row-counting kysely plugin sees every row a list's queries return.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ApiServices } from '../../src/api/api-services.ts';
 import type { App } from '../../src/app/app.ts';
+import { createApiServices } from '../../src/app/api-services.ts';
 import { readArgs } from '../../src/api/command.ts';
 import { ParamReader } from '../../src/api/protocol/index.ts';
 import { findCommand } from '../../src/api/server.ts';
 import type { Caller } from '../../src/manager/caller.ts';
-import type { Db } from '../../src/store/database.ts';
 import { EventStore } from '../../src/store/event-store.ts';
-import { sortableId } from '../../src/store/sortable-id.ts';
-import { bodyOf, itemsOf, startApiServer, type ApiHarness } from '../helpers/api-server.ts';
+import { bodyOf, itemsOf } from '../helpers/api-server.ts';
 import { RowCounter } from '../helpers/row-counter.ts';
-import { addSecondTenant, type SecondTenant } from '../helpers/second-tenant.ts';
+import { floodLists } from '../helpers/list-flood.ts';
+import { useSecondTenant } from '../helpers/second-tenant.ts';
 
 const FLOOD = 3000;
 
-/**
- * Inserts `count` finished tag jobs, events and UserVm tags (each on its own resource, as the
- * per-resource cap would force) of one account, 250 rows per statement, in insertion order.
- */
-async function flood(db: Db, accountId: string, userId: string, count: number): Promise<void> {
-  const now = Date.now();
-  for (let start = 0; start < count; start += 250) {
-    const n = Math.min(250, count - start);
-    const ids = Array.from({ length: n }, () => sortableId(now));
-    await db
-      .insertInto('async_jobs')
-      .values(
-        ids.map((id) => ({
-          id,
-          account_id: accountId,
-          user_id: userId,
-          cmd: 'org.apache.cloudstack.api.command.user.tag.CreateTagsCmd',
-          kind: 'tags',
-          queue_key: `done:${id}`,
-          instance_type: null,
-          instance_id: null,
-          payload: '{}',
-          status: 'succeeded',
-          result_code: 0,
-          result: JSON.stringify({ success: true }),
-          progress: null,
-          owner: null,
-          lease_until: null,
-          attempts: 1,
-          created: now,
-          started: now,
-          completed: now,
-        })),
-      )
-      .execute();
-    await db
-      .insertInto('events')
-      .values(
-        ids.map((id) => ({
-          id,
-          account_id: accountId,
-          user_id: userId,
-          type: 'TAGS.CREATE',
-          level: 'INFO',
-          state: 'Completed',
-          description: 'flood',
-          resource_type: null,
-          resource_id: null,
-          created: now,
-        })),
-      )
-      .execute();
-    await db
-      .insertInto('resource_tags')
-      .values(
-        ids.map((id, i) => ({
-          id,
-          key: `flood-${start + i}`,
-          value: 'x',
-          resource_type: 'UserVm',
-          resource_id: sortableId(now),
-          account_id: accountId,
-          created: now,
-        })),
-      )
-      .execute();
-  }
-}
-
-/** The same App, but every query of the list commands goes through `counter`. */
-function countingApp(app: App, counter: RowCounter): App {
+/** The App's API services, but every query of the list commands goes through `counter`. */
+function countingServices(app: App, counter: RowCounter): ApiServices {
   const db = app.deps.db.withPlugin(counter);
-  const deps = { ...app.deps, db, events: new EventStore(db) };
-  return Object.assign(Object.create(Object.getPrototypeOf(app) as object) as App, app, { deps });
+  return createApiServices({ ...app, deps: { ...app.deps, db, events: new EventStore(db) } });
 }
 
 /** Runs a command's handler as the dispatcher does, after authentication. */
 async function run(
-  app: App,
+  services: ApiServices,
   caller: Caller,
   name: string,
   params: Record<string, string> = {},
@@ -106,16 +37,14 @@ async function run(
   const command = findCommand(name);
   if (command === undefined) throw new Error(`no command ${name}`);
   const reader = new ParamReader(command.name, { command: name, ...params });
-  return command.handler({ app, caller, args: readArgs(command.params, reader), reader });
+  return command.handler({ services, caller, args: readArgs(command.params, reader), reader });
 }
 
 describe('lists under a tenant that floods jobs, events and tags', () => {
-  let h: ApiHarness;
-  let b: SecondTenant;
+  const env = useSecondTenant();
 
   beforeAll(async () => {
-    h = await startApiServer();
-    b = await addSecondTenant(h);
+    const { h } = env;
     // Demo's own history: three tag jobs (with their tags) on one of its VMs.
     const vm = await h.t.vm('web-1');
     for (const key of ['a', 'b', 'c']) {
@@ -128,17 +57,14 @@ describe('lists under a tenant that floods jobs, events and tags', () => {
       await h.demo.waitForJob(bodyOf(res, 'createTags')['jobid'] as string);
     }
   });
-  afterAll(async () => {
-    await h.close();
-  });
 
   const demoView = async (): Promise<Record<string, unknown>> => ({
-    jobs: await h.demo.payload('listAsyncJobs'),
-    jobsPage: await h.demo.payload('listAsyncJobs', { page: 2, pagesize: 1 }),
-    events: await h.demo.payload('listEvents'),
-    tags: await h.demo.payload('listTags'),
-    tagsPage: await h.demo.payload('listTags', { page: 2, pagesize: 2 }),
-    listall: await h.demo.payload('listAsyncJobs', { listall: true }),
+    jobs: await env.h.demo.payload('listAsyncJobs'),
+    jobsPage: await env.h.demo.payload('listAsyncJobs', { page: 2, pagesize: 1 }),
+    events: await env.h.demo.payload('listEvents'),
+    tags: await env.h.demo.payload('listTags'),
+    tagsPage: await env.h.demo.payload('listTags', { page: 2, pagesize: 2 }),
+    listall: await env.h.demo.payload('listAsyncJobs', { listall: true }),
   });
 
   it("another tenant's flood changes nothing in demo's lists, counts or pages", async () => {
@@ -150,23 +76,23 @@ describe('lists under a tenant that floods jobs, events and tags', () => {
       'c',
     ]);
     expect(itemsOf(before['tagsPage'] as Record<string, unknown>, 'tag').map((t) => t['key'])).toEqual(['c']);
-    await flood(h.t.app.deps.db, b.accountId, b.userId, FLOOD);
+    await floodLists(env.h.t.app.deps.db, env.b, FLOOD);
     // And some of bob's real tag traffic on top.
     for (const command of ['createTags', 'deleteTags']) {
-      const res = await b.client.call(command, {
+      const res = await env.b.client.call(command, {
         resourcetype: 'UserVm',
-        resourceids: b.runningVm,
+        resourceids: env.b.runningVm,
         'tags[0].key': 'live',
         'tags[0].value': 'yes',
       });
       expect(res.status, res.text).toBe(200);
-      await b.client.waitForJob(bodyOf(res, command)['jobid'] as string);
+      await env.b.client.waitForJob(bodyOf(res, command)['jobid'] as string);
     }
     expect(await demoView()).toEqual(before);
   });
 
   it("an admin's listall counts every tenant's rows and pages through them in order", async () => {
-    const { db } = h.t.app.deps;
+    const { db } = env.h.t.app.deps;
     const total = Number(
       (
         await db
@@ -178,18 +104,18 @@ describe('lists under a tenant that floods jobs, events and tags', () => {
     const seqs = (await db.selectFrom('async_jobs').select('id').orderBy('seq', 'desc').execute()).map(
       (r) => r.id,
     );
-    const page = await h.admin.payload('listAsyncJobs', { listall: true, page: 3, pagesize: 7 });
+    const page = await env.h.admin.payload('listAsyncJobs', { listall: true, page: 3, pagesize: 7 });
     expect(page['count']).toBe(total);
     expect(itemsOf(page, 'asyncjobs').map((j) => j['jobid'])).toEqual(seqs.slice(14, 21));
     // Past the end: no items, but still the count (CloudStack's BaseListCmd).
-    const beyond = await h.admin.payload('listAsyncJobs', { listall: true, page: 1000, pagesize: 7 });
+    const beyond = await env.h.admin.payload('listAsyncJobs', { listall: true, page: 1000, pagesize: 7 });
     expect(beyond).toEqual({ count: total });
-    const bobTags = await h.admin.payload('listTags', { account: 'bob', page: 2, pagesize: 10 });
+    const bobTags = await env.h.admin.payload('listTags', { account: 'bob', page: 2, pagesize: 10 });
     expect(bobTags['count']).toBe(FLOOD + 1);
     expect(itemsOf(bobTags, 'tag').map((t) => t['key'])).toEqual(
       Array.from({ length: 10 }, (_, i) => `flood-${i + 9}`),
     );
-    const bobEvents = await h.admin.payload('listEvents', {
+    const bobEvents = await env.h.admin.payload('listEvents', {
       account: 'bob',
       keyword: 'FLOOD',
       pagesize: 5,
@@ -199,27 +125,28 @@ describe('lists under a tenant that floods jobs, events and tags', () => {
   });
 
   it('a list reads one page of rows from the store, never the flooded table', async () => {
-    const { db } = h.t.app.deps;
+    const { db } = env.h.t.app.deps;
     const own = async (table: 'async_jobs' | 'events' | 'resource_tags'): Promise<number> =>
-      (await db.selectFrom(table).select('id').where('account_id', '=', h.t.demo.accountId).execute()).length;
+      (await db.selectFrom(table).select('id').where('account_id', '=', env.h.t.demo.accountId).execute())
+        .length;
     const counter = new RowCounter();
-    const app = countingApp(h.t.app, counter);
+    const services = countingServices(env.h.t.app, counter);
     const cases: [Caller, string, Record<string, string>, string, number][] = [
       // [caller, command, params, table, most rows the command may read from that table]
-      [h.t.demo, 'listAsyncJobs', {}, 'async_jobs', await own('async_jobs')],
-      [h.t.demo, 'listAsyncJobs', {}, 'resource_tags', await own('resource_tags')],
-      [h.t.demo, 'listEvents', {}, 'events', await own('events')],
-      [h.t.demo, 'listTags', {}, 'resource_tags', 3],
-      [h.t.demo, 'listTags', { keyword: 'a' }, 'resource_tags', 1],
+      [env.h.t.demo, 'listAsyncJobs', {}, 'async_jobs', await own('async_jobs')],
+      [env.h.t.demo, 'listAsyncJobs', {}, 'resource_tags', await own('resource_tags')],
+      [env.h.t.demo, 'listEvents', {}, 'events', await own('events')],
+      [env.h.t.demo, 'listTags', {}, 'resource_tags', 3],
+      [env.h.t.demo, 'listTags', { keyword: 'a' }, 'resource_tags', 1],
       // One page, plus the count row when the page is full.
-      [h.t.admin, 'listAsyncJobs', { listall: 'true', page: '2', pagesize: '5' }, 'async_jobs', 6],
-      [h.t.admin, 'listAsyncJobs', { listall: 'true', page: '2', pagesize: '5' }, 'resource_tags', 5],
-      [h.t.admin, 'listEvents', { account: 'bob', page: '4', pagesize: '5' }, 'events', 6],
-      [h.t.admin, 'listTags', { listall: 'true', page: '1', pagesize: '5' }, 'resource_tags', 6],
+      [env.h.t.admin, 'listAsyncJobs', { listall: 'true', page: '2', pagesize: '5' }, 'async_jobs', 6],
+      [env.h.t.admin, 'listAsyncJobs', { listall: 'true', page: '2', pagesize: '5' }, 'resource_tags', 5],
+      [env.h.t.admin, 'listEvents', { account: 'bob', page: '4', pagesize: '5' }, 'events', 6],
+      [env.h.t.admin, 'listTags', { listall: 'true', page: '1', pagesize: '5' }, 'resource_tags', 6],
     ];
     for (const [caller, command, params, table, most] of cases) {
       counter.reset();
-      const payload = await run(app, caller, command, params);
+      const payload = await run(services, caller, command, params);
       expect(payload).toBeTypeOf('object');
       expect(
         counter.rowsReadFrom(table),

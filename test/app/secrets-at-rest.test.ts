@@ -6,13 +6,11 @@
  * sealed at start, and a server with the wrong key refuses to start, saying so.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { App } from '../../src/app/app.ts';
-import { loadConfig } from '../../src/app/app-config.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/app/app.ts';
 import { seed } from '../../src/app/seed.ts';
 import { openSecretBox, parseKey } from '../../src/app/secret-key.ts';
 import { AccountStore } from '../../src/store/account-store.ts';
@@ -20,31 +18,9 @@ import { openStore } from '../../src/store/database.ts';
 import { SecretBox } from '../../src/store/secret-box.ts';
 import { startApiServer, type ApiHarness } from '../helpers/api-server.ts';
 import { createTempDatabase, postgresUnavailable, type TempDatabase } from '../helpers/postgres.ts';
-import { quietLog } from '../helpers/test-app.ts';
+import { useScratchDirs } from '../helpers/scratch-dirs.ts';
 
-const dirs: string[] = [];
-const apps: App[] = [];
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.stop();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vmsnap-secrets-'));
-  dirs.push(dir);
-  return dir;
-}
-
-async function open(dir: string): Promise<App> {
-  const app = await App.open({ config: loadConfig(dir, { plugins: [] }), log: quietLog });
-  apps.push(app);
-  return app;
-}
-
-async function stop(app: App): Promise<void> {
-  apps.splice(apps.indexOf(app), 1);
-  await app.stop();
-}
+const scratch = useScratchDirs('secrets');
 
 /** The columns as stored, read past the store (what a copy of the file gives away). */
 function rawColumns(dir: string): {
@@ -95,8 +71,8 @@ async function insertHost(app: App, token: string): Promise<string> {
 
 describe('secret columns at rest', () => {
   it('hold only sealed values; the store hands back the plain secrets', async () => {
-    const dir = tempDir();
-    const app = await open(dir);
+    const dir = scratch.dir();
+    const app = await scratch.open(dir);
     const { admin, demo } = await seed(app);
     const token = `agent-token-${randomBytes(8).toString('hex')}`;
     const hostId = await insertHost(app, token);
@@ -115,8 +91,8 @@ describe('secret columns at rest', () => {
   });
 
   it('registerUserKeys (an UPDATE) seals the new key too, and each seal uses a fresh IV', async () => {
-    const dir = tempDir();
-    const app = await open(dir);
+    const dir = scratch.dir();
+    const app = await scratch.open(dir);
     const { demo } = await seed(app);
     const accounts = new AccountStore(app.deps.db);
     const user = (await accounts.findByApiKey(demo.apiKey))?.user;
@@ -145,17 +121,17 @@ describe('secret columns at rest', () => {
   });
 
   it('plain rows from before encryption are sealed at start, once (a second start changes nothing)', async () => {
-    const dir = tempDir();
-    const first = await open(dir);
+    const dir = scratch.dir();
+    const first = await scratch.open(dir);
     const { admin } = await seed(first);
     const hostId = await insertHost(first, 'legacy-token');
-    await stop(first);
+    await scratch.stop(first);
     // What an older vmsnap left behind: plain text in both columns.
     rawUpdate(dir, 'UPDATE users SET secret_key = ? WHERE api_key = ?', admin.secretKey, admin.apiKey);
     rawUpdate(dir, 'UPDATE hosts SET agent_token = ? WHERE id = ?', 'legacy-token', hostId);
     expect(JSON.stringify(rawColumns(dir))).toContain(admin.secretKey);
 
-    const second = await open(dir);
+    const second = await scratch.open(dir);
     const sealed = rawColumns(dir);
     expect(JSON.stringify(sealed)).not.toContain(admin.secretKey);
     expect(JSON.stringify(sealed)).not.toContain('legacy-token');
@@ -163,29 +139,30 @@ describe('secret columns at rest', () => {
       admin.secretKey,
     );
     expect((await second.deps.inventory.getHost(hostId))?.agentToken).toBe('legacy-token');
-    await stop(second);
+    await scratch.stop(second);
 
-    await open(dir);
+    await scratch.open(dir);
     expect(rawColumns(dir)).toEqual(sealed);
   });
 
   it('a wrong key file stops the start with an error naming the key file and the column', async () => {
-    const dir = tempDir();
-    await seed(await open(dir));
-    await stop(apps[0] as App);
+    const dir = scratch.dir();
+    const first = await scratch.open(dir);
+    await seed(first);
+    await scratch.stop(first);
     const keyFile = join(dir, 'secret.key');
     writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
 
-    await expect(open(dir)).rejects.toThrow(
+    await expect(scratch.open(dir)).rejects.toThrow(
       `the database key from ${keyFile} cannot decrypt users.secret_key (row `,
     );
-    await expect(open(dir)).rejects.toThrow(/not the key the database's secrets were encrypted with/);
+    await expect(scratch.open(dir)).rejects.toThrow(/not the key the database's secrets were encrypted with/);
   });
 });
 
 describe('the database key', () => {
   it('is created once in the data dir: 32 random bytes, 0600, reused on the next start', () => {
-    const dir = tempDir();
+    const dir = scratch.dir();
     const box = openSecretBox(dir, {});
     const file = join(dir, 'secret.key');
     const text = readFileSync(file, 'utf8');
@@ -197,9 +174,9 @@ describe('the database key', () => {
 
   it('VMSNAP_DATABASE_KEY or VMSNAP_SECRET_KEY_FILE replace the data dir file (servers sharing a database share it)', () => {
     const key = randomBytes(32);
-    const dir = tempDir();
+    const dir = scratch.dir();
     const fromEnv = openSecretBox(dir, { VMSNAP_DATABASE_KEY: key.toString('hex') });
-    const keyFile = join(tempDir(), 'db.key');
+    const keyFile = join(scratch.dir(), 'db.key');
     writeFileSync(keyFile, key.toString('base64'), { mode: 0o600 });
     const fromFile = openSecretBox(dir, { VMSNAP_SECRET_KEY_FILE: keyFile });
     expect(fromFile.open(fromEnv.seal('shared'))).toBe('shared');
@@ -208,8 +185,8 @@ describe('the database key', () => {
   });
 
   it('a key file others can read, a malformed key, or both variables at once are refused', () => {
-    const dir = tempDir();
-    const keyFile = join(tempDir(), 'db.key');
+    const dir = scratch.dir();
+    const keyFile = join(scratch.dir(), 'db.key');
     writeFileSync(keyFile, randomBytes(32).toString('base64'));
     chmodSync(keyFile, 0o644);
     expect(() => openSecretBox(dir, { VMSNAP_SECRET_KEY_FILE: keyFile })).toThrow(

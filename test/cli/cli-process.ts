@@ -34,3 +34,23 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise
     child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
   });
 }
+
+/**
+ * The CLI with its stdout closed by the reader before it writes anything (`vmsnap … | head` once
+ * head has had enough): the exit code and stderr.
+ */
+export function runCliReaderGone(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: REPO,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Closed at once: the child cannot have written yet (its runtime is still loading).
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout: '', stderr }));
+  });
+}

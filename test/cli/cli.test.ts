@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/api/server.ts';
 import { openTestApp, type TestApp } from '../helpers/test-app.ts';
-import { cleanEnv, runCli, type CliResult } from './cli-process.ts';
+import { cleanEnv, runCli, runCliReaderGone, type CliResult } from './cli-process.ts';
 
 let t: TestApp;
 let server: FastifyInstance;
@@ -142,15 +142,13 @@ describe('vmsnap CLI as a subprocess', { timeout: 90_000 }, () => {
     );
   });
 
-  it('revert to the memory snapshot and delete the other one, both waiting, exit 0', async () => {
-    const firstId = await snapshotIdByName('first');
-    const secondId = await snapshotIdByName('second');
-    const reverted = await cli(['snapshot', 'revert', firstId]);
+  it('revert to the memory snapshot and delete the other one by name, both waiting, exit 0', async () => {
+    const reverted = await cli(['snapshot', 'revert', 'first']);
     expect(reverted.code, reverted.stderr).toBe(0);
-    expect(reverted.stdout).toContain(`reverted web-1 to snapshot ${firstId}`);
-    const deleted = await cli(['snapshot', 'delete', secondId]);
+    expect(reverted.stdout).toContain('reverted web-1 to snapshot first');
+    const deleted = await cli(['snapshot', 'delete', 'second', '--vm', 'web-1']);
     expect(deleted.code, deleted.stderr).toBe(0);
-    expect(deleted.stdout).toContain(`deleted snapshot ${secondId}`);
+    expect(deleted.stdout).toContain('deleted snapshot second');
     const left = await t.app.deps.snapshots.listByVm((await t.vm('web-1')).id);
     expect(left.map((s) => s.displayName)).toEqual(['first']);
     expect(left[0]?.current).toBe(true);
@@ -197,6 +195,22 @@ describe('vmsnap CLI as a subprocess', { timeout: 90_000 }, () => {
     expect(unknown.stderr).toContain('no VM named no-such-vm');
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toContain(`cannot reach ${down}: connect ECONNREFUSED`);
+  });
+
+  it('output piped into a reader that has gone (`vmsnap api … | head`): exit 0, no stack trace', async () => {
+    const keys = t.seeded.demo;
+    const r = await runCliReaderGone(
+      ['api', 'listApis'],
+      cleanEnv({
+        HOME: home,
+        VMSNAP_CLI_CONFIG: join(home, 'cli.json'),
+        VMSNAP_ENDPOINT: endpoint,
+        VMSNAP_API_KEY: keys.apiKey,
+        VMSNAP_SECRET_KEY: keys.secretKey,
+      }),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 
   it('profiles: set, use, list round trip; bad credentials give a readable 401', async () => {

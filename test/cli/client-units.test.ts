@@ -202,6 +202,23 @@ describe('profiles and credentials', () => {
     expect(() => parseParams(['novalue'])).toThrow('parameter novalue is not key=value');
     expect(() => parseParams(['=v'])).toThrow('not key=value');
   });
+
+  it('key@=file takes the trimmed value from the file, so a secret stays off the command line', () => {
+    const files: Record<string, string> = { '/etc/token': 's3cret-token\n' };
+    const read = (file: string): string => {
+      const text = files[file];
+      if (text === undefined) throw new Error(`ENOENT: no such file, open '${file}'`);
+      return text;
+    };
+    expect(parseParams(['url=http://h:8250', 'password@=/etc/token'], read)).toEqual({
+      url: 'http://h:8250',
+      password: 's3cret-token',
+    });
+    expect(() => parseParams(['password@=/nope'], read)).toThrow(
+      "cannot read password from /nope: ENOENT: no such file, open '/nope'",
+    );
+    expect(() => parseParams(['@=/etc/token'], read)).toThrow('not key@=file');
+  });
 });
 
 describe('snapshot tree', () => {

@@ -3,33 +3,28 @@
  * generated them, and never again: a restart prints the endpoint and where the keys are, so the
  * secret key does not land in every start's log. Keys given through the environment are not echoed.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestApiClient } from '../helpers/api-client.ts';
-import { startServe, type ServeRun } from '../helpers/serve-process.ts';
+import { useScratchDirs } from '../helpers/scratch-dirs.ts';
+import type { ServeRun } from '../helpers/serve-process.ts';
 
-const dirs: string[] = [];
-const runs: ServeRun[] = [];
-afterEach(async () => {
-  for (const run of runs.splice(0)) await run.stop();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const scratch = useScratchDirs('print-once');
 
+/** A data dir that does not exist yet: the first start creates it. */
 function dataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vmsnap-print-once-'));
-  dirs.push(dir);
-  return join(dir, 'data');
+  return join(scratch.dir(), 'data');
 }
 
-async function serveOnce(dir: string, env?: NodeJS.ProcessEnv): Promise<{ out: string; endpoint: string }> {
-  const run = startServe(dir, env === undefined ? {} : { env });
-  runs.push(run);
+async function serveOnce(
+  dir: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ out: string; endpoint: string; run: ServeRun }> {
+  const run = scratch.serve(dir, { env });
   const out = await run.ready();
   const endpoint = /vmsnap is running: (\S+)\/client\/api/.exec(out)?.[1];
   if (endpoint === undefined) throw new Error(`no endpoint in ${out}`);
-  return { out, endpoint };
+  return { out, endpoint, run };
 }
 
 function keyAfter(label: string, out: string): string {
@@ -45,7 +40,7 @@ describe('vmsnap serve prints generated admin credentials once', () => {
     const apiKey = keyAfter('admin api key', first.out);
     const secretKey = keyAfter('admin secret key', first.out);
     expect(first.out).toContain(`VMSNAP_SECRET_KEY=${secretKey}`);
-    await runs.splice(0)[0]?.stop();
+    await first.run.stop();
 
     const second = await serveOnce(dir);
     expect(second.out).toMatch(/vmsnap is running: http:\/\/127\.0\.0\.1:\d+\/client\/api/);

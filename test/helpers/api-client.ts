@@ -1,5 +1,6 @@
 /** A signing CloudStack API client for tests, over real HTTP (what `cs` and CloudMonkey do). */
 import { signRequest } from '../../src/api/protocol/index.ts';
+import { eventually } from './eventually.ts';
 
 export interface ApiResponse {
   readonly status: number;
@@ -61,12 +62,13 @@ export class TestApiClient {
 
   /** Polls queryAsyncJobResult until the job is final. */
   async waitForJob(jobId: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const job = await this.payload('queryAsyncJobResult', { jobid: jobId });
-      if (job['jobstatus'] !== 0) return job;
-      if (Date.now() > deadline) throw new Error(`job ${jobId} not done after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    return eventually(
+      async () => {
+        const job = await this.payload('queryAsyncJobResult', { jobid: jobId });
+        return job['jobstatus'] !== 0 ? job : undefined;
+      },
+      `job ${jobId} to finish`,
+      timeoutMs,
+    );
   }
 }

@@ -9,6 +9,7 @@
  * `HELD <command kind> <vm name>` (an agent answered but the answer is being held back: the host has done
  * the work and the database does not know yet), `DONE <jobId> <status>`.
  */
+import { assertNever } from '../../src/core/assert-never.ts';
 import type { AgentCommand, AnswerFor } from '../../src/core/plugin-api.ts';
 import type { ConfigureSimulatorInput } from '../../src/hypervisors/simulator/index.ts';
 import { App } from '../../src/app/app.ts';
@@ -102,7 +103,7 @@ async function submit(
     case 'stop':
       return app.vmManager.stop(system, vmId(step.vm));
     default:
-      return assertNever(step);
+      return assertNever(step, 'unexpected step');
   }
 }
 
@@ -124,10 +125,6 @@ function holdAnswers(app: App, holds: Workload['holdAfterAgent'] & object): void
     }
     return answer;
   };
-}
-
-function assertNever(value: never): never {
-  throw new Error(`unexpected step ${JSON.stringify(value)}`);
 }
 
 main().catch((err: unknown) => {

@@ -8,7 +8,10 @@ import type { Caller } from '../../src/manager/caller.ts';
 import { AccountStore } from '../../src/store/account-store.ts';
 import type { AsyncJobRow } from '../../src/store/schema.ts';
 import type { StoredVmSnapshot } from '../../src/store/vm-snapshot-store.ts';
+import { eventually } from './eventually.ts';
 import { quietLog } from './test-app.ts';
+
+export { eventually };
 
 export interface ReopenedApp {
   readonly app: App;
@@ -54,21 +57,6 @@ export async function waitJob(
 ): Promise<AsyncJobRow & { parsed: Record<string, unknown> }> {
   const row = await app.deps.jobs.waitFor(jobId, 20_000);
   return { ...row, parsed: row.result === null ? {} : (JSON.parse(row.result) as Record<string, unknown>) };
-}
-
-/** Polls until `probe` returns a value (not undefined) or the time is up. */
-export async function eventually<T>(
-  probe: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Waits until no job is queued or running. */

@@ -7,13 +7,20 @@ import pg from 'pg';
 
 export const PG_URL = process.env['VMSNAP_TEST_PG_URL'];
 
-/** Why PostgreSQL tests cannot run here, or undefined when they can. Throws in CI: no silent skips. */
+/**
+ * Why PostgreSQL tests cannot run here, or undefined when they can. Throws in CI: no silent skips.
+ * The reason is also printed: vitest's default reporter (`npm test`) shows a skipped suite only as a
+ * count, never by its name, but it shows what a test file writes to the console, under the file.
+ */
 export function postgresUnavailable(): string | undefined {
   if (PG_URL !== undefined && PG_URL !== '') return undefined;
   if (process.env['CI'] === 'true') {
     throw new Error('VMSNAP_TEST_PG_URL is not set in CI: .ci/run must start PostgreSQL');
   }
-  return 'PostgreSQL tests skipped: set VMSNAP_TEST_PG_URL (e.g. postgres://postgres@127.0.0.1:55432/postgres)';
+  const reason =
+    'PostgreSQL tests skipped: set VMSNAP_TEST_PG_URL (e.g. postgres://postgres@127.0.0.1:55432/postgres)';
+  console.warn(reason);
+  return reason;
 }
 
 export interface TempDatabase {

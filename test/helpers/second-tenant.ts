@@ -3,9 +3,9 @@
  * running VM with a memory snapshot (tagged), a stopped VM with a data disk, and so a finished job,
  * volumes, tags and events that user A (demo) must not be able to see or touch.
  */
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { TestApiClient } from './api-client.ts';
-import { itemsOf, type ApiHarness } from './api-server.ts';
+import { itemsOf, startApiServer, type ApiHarness } from './api-server.ts';
 import { createVms } from './vm-factory.ts';
 
 export interface SecondTenant {
@@ -75,5 +75,40 @@ export async function addSecondTenant(h: ApiHarness): Promise<SecondTenant> {
     snapshotName,
     jobId: snap['jobid'] as string,
     eventId: events[0]!['id'] as string,
+  };
+}
+
+/** A server with both tenants: `h` (seeded admin and demo) and `b`, bob. */
+export interface TwoTenants {
+  readonly h: ApiHarness;
+  readonly b: SecondTenant;
+}
+
+/**
+ * In a describe: an API server with the second tenant added, started before its tests (beforeAll
+ * hooks registered after this call run after the tenant exists) and closed after them. Read `h`
+ * and `b` inside hooks and tests only.
+ */
+export function useSecondTenant(): TwoTenants {
+  let h: ApiHarness | undefined;
+  let b: SecondTenant | undefined;
+  beforeAll(async () => {
+    h = await startApiServer();
+    b = await addSecondTenant(h);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  const must = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('useSecondTenant: read h and b inside tests and hooks only');
+    return value;
+  };
+  return {
+    get h() {
+      return must(h);
+    },
+    get b() {
+      return must(b);
+    },
   };
 }

@@ -21,7 +21,14 @@ export interface ServeRun {
   stop(): Promise<void>;
 }
 
-export function startServe(dataDir: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ServeRun {
+export interface ServeOptions {
+  /** Working directory (default: the repository). */
+  readonly cwd?: string;
+  /** Added to this process's environment (VMSNAP_LOG_LEVEL is `warn` unless given here). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export function startServe(dataDir: string, opts: ServeOptions = {}): ServeRun {
   const proc = spawn(
     process.execPath,
     [join(REPO, 'bin/vmsnap.js'), 'serve', '--port', '0', '--data-dir', dataDir],
@@ -60,7 +67,7 @@ export function startServe(dataDir: string, opts: { cwd?: string; env?: NodeJS.P
 /** Runs serve to its exit (a start that must be refused): exit code and stderr. */
 export async function serveUntilExit(
   dataDir: string,
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: ServeOptions = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const run = startServe(dataDir, opts);
   const code = await withBound(run.exited, 'vmsnap serve to exit').catch(async (e: unknown) => {

@@ -2,13 +2,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Logger, PluginHost, StorageDriver, VmSnapshotStrategy } from '../../src/core/plugin-api.ts';
 import {
-  loadPlugins,
-  parsePluginSpecs,
-  pluginSpecsFromEnv,
-  resolvePluginModule,
-} from '../../src/plugins/plugin-loader.ts';
+  PLUGIN_API_VERSION,
+  type Logger,
+  type PluginHost,
+  type StorageDriver,
+  type VmSnapshotStrategy,
+} from 'vmsnap/plugin-api';
+import { loadPlugins, resolvePluginModule } from '../../src/plugins/plugin-loader.ts';
 
 let base: string;
 
@@ -16,29 +17,35 @@ let base: string;
 const fixtures: Record<string, string> = {
   'good.mjs': `export default {
     name: 'good',
+    apiVersion: 1,
     register(host, options) {
       host.registerStrategy({ name: 'good-strategy', options });
     },
   };`,
   'async-good.mjs': `export default {
     name: 'async-good',
+    apiVersion: 1,
     async register(host) {
       await new Promise((r) => setTimeout(r, 5));
       host.registerStorageDriver({ name: 'late-driver' });
     },
   };`,
   'no-default.mjs': `export const name = 'x';`,
-  'no-register.mjs': `export default { name: 'half' };`,
-  'no-name.mjs': `export default { register() {} };`,
+  'no-register.mjs': `export default { name: 'half', apiVersion: 1 };`,
+  'no-name.mjs': `export default { apiVersion: 1, register() {} };`,
   'a-function.mjs': `export default function register() {}`,
-  'throws.mjs': `export default { name: 'boom', register() { throw new Error('license key missing'); } };`,
+  'throws.mjs': `export default { name: 'boom', apiVersion: 1, register() { throw new Error('license key missing'); } };`,
   'syntax-error.mjs': `export default {`,
-  'twin.mjs': `export default { name: 'good', register() {} };`,
+  'twin.mjs': `export default { name: 'good', apiVersion: 1, register() {} };`,
   'pkg/package.json': JSON.stringify({ name: 'pkg', type: 'module', main: 'lib/entry.mjs' }),
-  'pkg/lib/entry.mjs': `export default { name: 'from-package', register(host) { host.registerStorageDriver({ name: 'pkg-driver' }); } };`,
+  'pkg/lib/entry.mjs': `export default { name: 'from-package', apiVersion: 1, register(host) { host.registerStorageDriver({ name: 'pkg-driver' }); } };`,
   'pkg-no-main/package.json': JSON.stringify({ name: 'pkg-no-main', type: 'module' }),
-  'pkg-no-main/index.js': `export default { name: 'index-default', register() {} };`,
+  'pkg-no-main/index.js': `export default { name: 'index-default', apiVersion: 1, register() {} };`,
   'bare-dir/readme.txt': 'no package.json here',
+  // Built for other versions of the contract: `register` records that it ran, which it must not.
+  'api-v2.mjs': `export default { name: 'from-the-future', apiVersion: 2, register() { globalThis.registeredBadApi = true; } };`,
+  'api-v0.mjs': `export default { name: 'ancient', apiVersion: 0, register() { globalThis.registeredBadApi = true; } };`,
+  'api-none.mjs': `export default { name: 'unversioned', register() { globalThis.registeredBadApi = true; } };`,
 };
 
 beforeAll(() => {
@@ -141,6 +148,28 @@ describe('loadPlugins', () => {
     );
   });
 
+  it.each([
+    ['./api-v2.mjs', 'from-the-future', 'was built for plugin API version 2'],
+    ['./api-v0.mjs', 'ancient', 'was built for plugin API version 0'],
+    ['./api-none.mjs', 'unversioned', 'declares no apiVersion (a plugin API version number)'],
+  ])('refuses %s, built for another plugin API version, before it registers', async (module, name, built) => {
+    const { h, strategies, drivers } = host();
+    const global = globalThis as { registeredBadApi?: boolean };
+    delete global.registeredBadApi;
+    await expect(loadPlugins([{ module }], h, base)).rejects.toThrow(
+      `Plugin "${name}" from "${module}" ${built}, but this vmsnap provides plugin API version ${PLUGIN_API_VERSION}; ` +
+        `install a release of the plugin built for version ${PLUGIN_API_VERSION}`,
+    );
+    expect(global.registeredBadApi).toBeUndefined();
+    expect([...strategies, ...drivers]).toEqual([]);
+  });
+
+  it('loads a plugin declaring the current version, the one the contract exports', async () => {
+    expect(PLUGIN_API_VERSION).toBe(1);
+    const { h } = host();
+    await expect(loadPlugins([{ module: './twin.mjs' }], h, base)).resolves.toHaveLength(1);
+  });
+
   it('validates a bare module by its default export too', async () => {
     await expect(loadPlugins([{ module: 'node:path' }], host().h, base)).rejects.toThrow(
       'Plugin module "node:path" does not default-export a vmsnap plugin: the default export has no name',
@@ -158,29 +187,5 @@ describe('resolvePluginModule', () => {
     await expect(resolvePluginModule('./bare-dir', base)).rejects.toThrow(
       `Plugin module "./bare-dir" is a directory without package.json (${join(base, 'bare-dir')})`,
     );
-  });
-});
-
-describe('plugin specs from config and env', () => {
-  it('splits VMSNAP_PLUGINS on commas', () => {
-    expect(pluginSpecsFromEnv(' ./a , b,,')).toEqual([{ module: './a' }, { module: 'b' }]);
-    expect(pluginSpecsFromEnv(undefined)).toEqual([]);
-  });
-
-  it('accepts objects and strings in config.json plugins', () => {
-    expect(parsePluginSpecs([{ module: './x', options: { a: 1 } }, 'y'], 'config.json')).toEqual([
-      { module: './x', options: { a: 1 } },
-      { module: 'y' },
-    ]);
-    expect(parsePluginSpecs(undefined, 'config.json')).toEqual([]);
-  });
-
-  it.each([
-    [{}, 'config.json: "plugins" must be an array of {module, options?}'],
-    [[42], 'config.json: plugins[0] must be an object'],
-    [[{ module: '' }], 'config.json: plugins[0].module must be a non-empty string'],
-    [[{ module: 'x', options: [1] }], 'config.json: plugins[0].options must be an object'],
-  ])('rejects %j', (value, message) => {
-    expect(() => parsePluginSpecs(value, 'config.json')).toThrow(message);
   });
 });

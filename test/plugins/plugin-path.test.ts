@@ -3,26 +3,14 @@
  * whoever could write a file where the server happened to be started (`./evil.mjs`) ran code as the
  * server. Relative paths now resolve against the folder of config.json; bare names stay packages.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { configPath, loadConfig } from '../../src/app/app-config.ts';
 import { resolvePluginModule } from '../../src/plugins/plugin-loader.ts';
-import { startServe, type ServeRun } from '../helpers/serve-process.ts';
+import { useScratchDirs } from '../helpers/scratch-dirs.ts';
 
-const dirs: string[] = [];
-const runs: ServeRun[] = [];
-afterEach(async () => {
-  for (const run of runs.splice(0)) await run.stop();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vmsnap-plugin-path-'));
-  dirs.push(dir);
-  return dir;
-}
+const scratch = useScratchDirs('plugin-path');
 
 /** A plugin file that registers nothing; `marker`, if given, is written when the module is imported. */
 function pluginSource(name: string, marker?: string): string {
@@ -30,12 +18,12 @@ function pluginSource(name: string, marker?: string): string {
     marker === undefined
       ? ''
       : `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'ran');\n`;
-  return `${effect}export default { name: ${JSON.stringify(name)}, register() {} };\n`;
+  return `${effect}export default { name: ${JSON.stringify(name)}, apiVersion: 1, register() {} };\n`;
 }
 
 describe('relative plugin paths', () => {
   it('vmsnap serve loads ./plugin.mjs from the config folder, never the one in its working directory', async () => {
-    const root = tempDir();
+    const root = scratch.dir();
     const dataDir = join(root, 'data');
     const cwd = join(root, 'cwd');
     const marker = join(root, 'evil-ran');
@@ -45,22 +33,20 @@ describe('relative plugin paths', () => {
     writeFileSync(join(cwd, 'plugin.mjs'), pluginSource('evil', marker));
     writeFileSync(configPath(dataDir), JSON.stringify({ plugins: [{ module: './plugin.mjs' }] }));
 
-    const run = startServe(dataDir, { cwd });
-    runs.push(run);
-    const out = await run.ready();
+    const out = await scratch.serve(dataDir, { cwd }).ready();
 
     expect(out).toMatch(/plugins:\s+legit\n/);
     expect(existsSync(marker)).toBe(false);
   });
 
   it("the config's base directory is its own folder, wherever the process runs", () => {
-    const dataDir = tempDir();
+    const dataDir = scratch.dir();
     expect(process.cwd()).not.toBe(dataDir);
     expect(loadConfig(dataDir).pluginBaseDir).toBe(dataDir);
   });
 
   it('./ and ../ paths resolve against the base directory; bare names stay package names', async () => {
-    const base = join(tempDir(), 'conf');
+    const base = join(scratch.dir(), 'conf');
     mkdirSync(join(base, 'pkg'), { recursive: true });
     writeFileSync(join(base, 'plugin.mjs'), pluginSource('p'));
     writeFileSync(join(base, '..', 'up.mjs'), pluginSource('u'));
@@ -72,7 +58,7 @@ describe('relative plugin paths', () => {
   });
 
   it('URL specifiers, which would bypass the base directory and the file checks, are refused', async () => {
-    const base = tempDir();
+    const base = scratch.dir();
     for (const module of ['file:///tmp/evil.mjs', 'data:text/javascript,export default 1'])
       await expect(resolvePluginModule(module, base)).rejects.toThrow(
         `Plugin module "${module}" must be a path or a package name, not a URL`,

@@ -31,7 +31,7 @@ function plant(): Planted {
   const marker = join(base, 'ran');
   const source = `import { writeFileSync } from 'node:fs';
 writeFileSync(${JSON.stringify(marker)}, 'ran');
-export default { name: 'planted', register() {} };
+export default { name: 'planted', apiVersion: 1, register() {} };
 `;
   writeFileSync(join(base, 'plugin.mjs'), source);
   mkdirSync(join(base, 'pkg', 'lib'), { recursive: true });

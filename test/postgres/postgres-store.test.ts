@@ -7,6 +7,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { JobQueue } from '../../src/jobs/job-queue.ts';
 import { openStore, type OpenedStore } from '../../src/store/database.ts';
+import { until } from '../helpers/eventually.ts';
 import { openTestApp } from '../helpers/test-app.ts';
 import { createTempDatabase, postgresUnavailable, type TempDatabase } from '../helpers/postgres.ts';
 
@@ -119,9 +120,7 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL store ${skipReason ?? ''}`
       expect(killed.rowCount).toBeGreaterThan(0);
       // Each killed connection reports its loss; a query handed a connection whose loss has not
       // arrived yet would fail like any query on a dead link, so wait for all of them.
-      for (let i = 0; i < 100 && lost.length < (killed.rowCount ?? 1); i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await until(() => lost.length >= (killed.rowCount ?? 1), 'every killed connection to report its loss');
       expect(lost.filter((m) => m === 'idle PostgreSQL connection lost')).toHaveLength(killed.rowCount ?? 1);
       // The pool replaced the dead connections: the store still answers.
       const rows = await store.db.selectFrom('settings').selectAll().execute();

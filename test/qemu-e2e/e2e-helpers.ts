@@ -5,8 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { HttpAgentClient } from '../../src/hypervisors/qemu/http-agent-client.ts';
+import { HttpAgentClient } from '../../src/agent-client/http-agent-client.ts';
 import { QmpClient } from '../../src/hypervisors/qemu/qmp-client.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { repoRoot } from '../qemu/helpers.ts';
 
 export const TOKEN = 'e2e-agent-token-0123456789';
@@ -131,13 +132,7 @@ export async function waitFor<T>(
   timeoutMs: number,
   everyMs = 25,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  return eventually(probe, what, { timeoutMs, everyMs });
 }
 
 /** The guest's freeze status through the agent (guest-fsfreeze-status). */

@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { HttpAgentClient } from '../../src/hypervisors/qemu/http-agent-client.ts';
+import { HttpAgentClient } from '../../src/agent-client/http-agent-client.ts';
 import { QmpClient } from '../../src/hypervisors/qemu/qmp-client.ts';
 import { topNodes } from '../../src/hypervisors/qemu/live-block.ts';
 import { createSnap, snapTO, vmSpec } from './agent-fixtures.ts';

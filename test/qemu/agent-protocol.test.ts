@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAgentAnswer } from '../../src/hypervisors/qemu/agent-protocol/answers.ts';
 import { parseAgentCommand } from '../../src/hypervisors/qemu/agent-protocol/commands.ts';
-import { HttpAgentClient } from '../../src/hypervisors/qemu/http-agent-client.ts';
+import { HttpAgentClient } from '../../src/agent-client/http-agent-client.ts';
 import { qemuArgs, type VmProcessSpec } from '../../src/hypervisors/qemu/vm-process.ts';
 import type { AgentCommand } from '../../src/core/plugin-api.ts';
 import { createSnap, deleteSnap, revertSnap, snapTO, vmSpec } from './agent-fixtures.ts';

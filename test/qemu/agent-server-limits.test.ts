@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgentServer, type RunningAgentServer } from '../../src/hypervisors/qemu/agent-server.ts';
 import type { AgentServerLimits } from '../../src/hypervisors/qemu/agent-server-limits.ts';
+import { until } from '../helpers/eventually.ts';
 import { createSnap, vmSpec } from './agent-fixtures.ts';
 import { qemuAvailable, scratchDir } from './helpers.ts';
 
@@ -40,14 +41,14 @@ function trickle(port: number, head: string, drip = 'a'): Trickle {
 
 /** Resolves once `socket` is connected and the server counts `expected` connections. */
 async function serverHolds(server: RunningAgentServer, expected: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const count = await new Promise<number>((resolve, reject) =>
-      server.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
-    );
-    if (count >= expected) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`the server never held ${expected} connections`);
+  await until(
+    async () =>
+      (await new Promise<number>((resolve, reject) =>
+        server.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+      )) >= expected,
+    `the server to hold ${expected} connections`,
+    { everyMs: 10 },
+  );
 }
 
 describe('the agent server closes slow and excess connections', () => {

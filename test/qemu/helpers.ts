@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import type { QmpClient } from '../../src/hypervisors/qemu/qmp-client.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -46,9 +46,16 @@ export function scratchDir(label: string): { dir: string; cleanup: () => void } 
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Builds (once, cached in .guest-cache/) the tiny Linux guest with qemu-ga. */
+/**
+ * The tiny Linux guest with qemu-ga, built once per run by test/setup/test-guest.ts (vitest
+ * globalSetup). Outside such a run this builds it here: the script takes a lock, so concurrent
+ * callers wait for one build instead of racing it.
+ */
 export function testGuest(): { kernel: string; initrd: string } {
-  execFileSync(path.join(repoRoot, 'scripts/build-test-guest.sh'), { stdio: 'ignore', timeout: 300_000 });
+  const provided = inject('testGuest');
+  if (provided !== null && 'error' in provided) throw new Error(provided.error);
+  if (provided !== null) return provided;
+  execFileSync(path.join(repoRoot, 'scripts/build-test-guest.sh'), { stdio: 'ignore', timeout: 900_000 });
   const cache = path.join(repoRoot, '.guest-cache');
   return { kernel: path.join(cache, 'vmlinuz'), initrd: path.join(cache, 'initrd.gz') };
 }

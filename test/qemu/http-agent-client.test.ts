@@ -4,7 +4,7 @@
  * plain http or to a certificate other than the pinned one.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpAgentClient, MAX_ANSWER_BYTES } from '../../src/hypervisors/qemu/http-agent-client.ts';
+import { HttpAgentClient, MAX_ANSWER_BYTES } from '../../src/agent-client/http-agent-client.ts';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.ts';
 import { startFloodingServer, type FloodingServer } from '../helpers/flooding-server.ts';
 import { makeTestCert } from '../helpers/test-certs.ts';

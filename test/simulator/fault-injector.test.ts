@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   FaultInjector,
   SimulatedAgentError,
@@ -7,6 +7,7 @@ import {
   parseSimulatorValue,
 } from '../../src/hypervisors/simulator/index.ts';
 import type { SimulatorAgent } from '../../src/hypervisors/simulator/index.ts';
+import { fakeMsUntilSettled, useFakeClock } from '../helpers/fake-clock.ts';
 import { createSnapshot, snapshotTo, vmSpec } from './fixtures.ts';
 
 let world: SimulatorWorld;
@@ -59,9 +60,11 @@ describe('fault actions', () => {
 
   it('delay waits, then runs the command normally', async () => {
     world.faults.add({ command: 'CreateVMSnapshot', action: { kind: 'delay', ms: 120 } });
-    const started = Date.now();
-    expect(await host1.execute(snap('vm-a'))).toMatchObject({ result: true });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(110);
+    useFakeClock();
+    onTestFinished(() => void vi.useRealTimers());
+    const { value, ms } = await fakeMsUntilSettled(host1.execute(snap('vm-a')), 1_000);
+    expect(value).toMatchObject({ result: true });
+    expect(ms).toBe(120);
     expect(world.inspect('vm-a')?.snapshots).toHaveLength(1);
   });
 
@@ -78,7 +81,10 @@ describe('fault actions', () => {
       () => (settled = true),
       () => (settled = true),
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // However long we wait, nothing answers: a minute of fake time passes without an outcome.
+    useFakeClock();
+    onTestFinished(() => void vi.useRealTimers());
+    await vi.advanceTimersByTimeAsync(60_000);
     expect(settled).toBe(false);
     expect(world.faults.hungCalls).toBe(1);
     world.faults.clear();

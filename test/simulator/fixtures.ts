@@ -64,7 +64,3 @@ export function tempDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'vmsnap-sim-'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

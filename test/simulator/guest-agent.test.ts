@@ -1,22 +1,28 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   SimulatorWorld,
   formatGuestAgentMode,
   parseGuestAgentMode,
 } from '../../src/hypervisors/simulator/index.ts';
 import type { SimulatorAgent } from '../../src/hypervisors/simulator/index.ts';
-import { createSnapshot, sleep, snapshotTo, vmSpec } from './fixtures.ts';
+import { after, fakeMsUntilSettled, settlesAt, useFakeClock } from '../helpers/fake-clock.ts';
+import { createSnapshot, snapshotTo, vmSpec } from './fixtures.ts';
 
 const TIMEOUT_MS = 200;
 let world: SimulatorWorld;
 let host: SimulatorAgent;
 
+// Timeouts, slow calls and the watchdog run on the fake clock: exact, whatever the machine's load.
 beforeEach(async () => {
+  useFakeClock();
   world = new SimulatorWorld({ guestAgentTimeoutMs: TIMEOUT_MS });
   host = world.agentFor('host-1', 'zone-1');
   await host.execute({ kind: 'StartVM', vm: vmSpec('vm') });
 });
-afterEach(() => world.dispose());
+afterEach(() => {
+  world.dispose();
+  vi.useRealTimers();
+});
 
 const freeze = (budgetMs?: number) =>
   host.execute({
@@ -67,38 +73,27 @@ describe('guest agent modes', () => {
 
   it('slow: each call takes at least the given time', async () => {
     world.setGuestAgentMode('vm', { kind: 'slow', ms: 80 });
-    let started = Date.now();
-    expect(await host.execute({ kind: 'GuestPing', vmName: 'vm' })).toEqual({
+    expect(await settlesAt(80, host.execute({ kind: 'GuestPing', vmName: 'vm' }))).toEqual({
       result: true,
       available: true,
     });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(75);
-    started = Date.now();
-    expect(await freeze(5_000)).toMatchObject({ result: true, status: 'frozen' });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(75);
+    expect(await settlesAt(80, freeze(5_000))).toMatchObject({ result: true, status: 'frozen' });
   });
 
   it('slow beyond the timeout times out at the timeout', async () => {
     world.setGuestAgentMode('vm', 'slow:5000');
-    const started = Date.now();
-    expect(await freeze()).toEqual({
+    expect(await settlesAt(TIMEOUT_MS, freeze())).toEqual({
       result: false,
       details: `Guest agent command guest-fsfreeze-freeze timed out after ${TIMEOUT_MS} ms`,
     });
-    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('hung: freeze, thaw and ping time out within the configured timeout with a clear failure', async () => {
     world.setGuestAgentMode('vm', 'hung');
-    const started = Date.now();
-    const [f, t, p] = await Promise.all([
-      freeze(),
-      thaw(),
-      host.execute({ kind: 'GuestPing', vmName: 'vm' }),
-    ]);
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT_MS - 10);
-    expect(elapsed).toBeLessThan(TIMEOUT_MS + 500);
+    const [f, t, p] = await settlesAt(
+      TIMEOUT_MS,
+      Promise.all([freeze(), thaw(), host.execute({ kind: 'GuestPing', vmName: 'vm' })]),
+    );
     expect(f).toEqual({
       result: false,
       details: `Guest agent command guest-fsfreeze-freeze timed out after ${TIMEOUT_MS} ms`,
@@ -116,7 +111,10 @@ describe('guest agent modes', () => {
 
   it('a quiesced snapshot with a hung agent fails after the timeout and records nothing', async () => {
     world.setGuestAgentMode('vm', 'hung');
-    const answer = await host.execute(createSnapshot('vm', snapshotTo('q'), { quiesce: true }));
+    const answer = await settlesAt(
+      TIMEOUT_MS,
+      host.execute(createSnapshot('vm', snapshotTo('q'), { quiesce: true })),
+    );
     expect(answer).toEqual({
       result: false,
       details: `Guest agent command guest-fsfreeze-freeze timed out after ${TIMEOUT_MS} ms`,
@@ -168,10 +166,10 @@ describe('freeze watchdog', () => {
   it('thaws the guest when the budget runs out and no thaw comes', async () => {
     expect(await freeze(150)).toMatchObject({ result: true, status: 'frozen' });
     const deadline = world.inspect('vm')?.freezeDeadline;
-    expect(deadline).toBeGreaterThan(Date.now());
-    await sleep(100);
+    expect(deadline).toBe(Date.now() + 150);
+    await vi.advanceTimersByTimeAsync(149);
     expect(world.inspect('vm')?.frozen).toBe(true);
-    await sleep(120);
+    await vi.advanceTimersByTimeAsync(1);
     const view = world.inspect('vm');
     expect(view).toMatchObject({
       frozen: false,
@@ -179,22 +177,23 @@ describe('freeze watchdog', () => {
       counters: { freezes: 1, thaws: 0, watchdogThaws: 1 },
     });
     expect(view?.lastFreezeWindow?.thawedBy).toBe('watchdog');
-    expect(view?.lastFreezeWindow?.ms).toBeGreaterThanOrEqual(140);
+    expect(view?.lastFreezeWindow?.ms).toBe(150);
     expect(await status()).toMatchObject({ status: 'thawed' });
   });
 
   it('a thaw in time disarms the watchdog', async () => {
     await freeze(150);
     await thaw();
-    await sleep(200);
+    await vi.advanceTimersByTimeAsync(200);
     expect(world.inspect('vm')?.counters).toEqual({ freezes: 1, thaws: 1, watchdogThaws: 0 });
   });
 
   it('a hung thaw does not leave the guest frozen: the watchdog still thaws it', async () => {
     await freeze(250);
     world.setGuestAgentMode('vm', 'hung');
-    expect(await thaw()).toMatchObject({ result: false });
-    await sleep(100);
+    expect(await after(TIMEOUT_MS, thaw())).toMatchObject({ result: false });
+    expect(world.inspect('vm')?.frozen).toBe(true);
+    await vi.advanceTimersByTimeAsync(250 - TIMEOUT_MS);
     expect(world.inspect('vm')).toMatchObject({ frozen: false, counters: { watchdogThaws: 1 } });
   });
 
@@ -204,7 +203,9 @@ describe('freeze watchdog', () => {
       const agent = short.agentFor('h', 'z');
       await agent.execute({ kind: 'StartVM', vm: vmSpec('v') });
       await agent.execute({ kind: 'FreezeThaw', vmName: 'v', option: 'freeze' });
-      await sleep(160);
+      await vi.advanceTimersByTimeAsync(99);
+      expect(short.inspect('v')?.frozen).toBe(true);
+      await vi.advanceTimersByTimeAsync(1);
       expect(short.inspect('v')).toMatchObject({ frozen: false, counters: { watchdogThaws: 1 } });
     } finally {
       short.dispose();
@@ -229,15 +230,18 @@ describe('freeze watchdog', () => {
       world.setGuestAgentMode(vmName, 'hung');
       return original(vmName);
     };
-    const answer = await host.execute(
-      createSnapshot('vm', snapshotTo('q'), { quiesce: true, freezeBudgetMs: 300 }),
+    // The thaw times out after the guest agent timeout; the watchdog fires at the 300 ms budget.
+    const { value: answer, ms } = await fakeMsUntilSettled(
+      host.execute(createSnapshot('vm', snapshotTo('q'), { quiesce: true, freezeBudgetMs: 300 })),
+      1_000,
     );
+    expect(ms).toBe(TIMEOUT_MS);
     expect(answer).toMatchObject({
       result: true,
       details: expect.stringContaining('Thaw after snapshot failed'),
     });
     expect(world.inspect('vm')?.frozen).toBe(true);
-    await sleep(150);
+    await vi.advanceTimersByTimeAsync(300 - TIMEOUT_MS);
     expect(world.inspect('vm')).toMatchObject({ frozen: false, counters: { watchdogThaws: 1 } });
   });
 });

@@ -5,9 +5,10 @@ import type {
 } from '../../src/hypervisors/simulator/simulator-state.ts';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SimulatorWorld } from '../../src/hypervisors/simulator/index.ts';
-import { createSnapshot, sleep, snapshotTo, tempDir, vmSpec } from './fixtures.ts';
+import { useFakeClock } from '../helpers/fake-clock.ts';
+import { createSnapshot, snapshotTo, tempDir, vmSpec } from './fixtures.ts';
 
 let dir: string;
 let cleanup: () => void;
@@ -195,6 +196,10 @@ describe('durable run-time settings', () => {
 });
 
 describe('freeze watchdog across a restart', () => {
+  // Time passes on the fake clock (timers and Date; the state file's I/O stays real).
+  beforeEach(() => useFakeClock());
+  afterEach(() => vi.useRealTimers());
+
   async function frozenVm(budgetMs: number): Promise<void> {
     const world = openWorld();
     const host = world.agentFor('host-1', 'zone-1');
@@ -207,7 +212,7 @@ describe('freeze watchdog across a restart', () => {
 
   it('a guest whose deadline passed while the simulator was down is thawed on load', async () => {
     await frozenVm(150);
-    await sleep(200);
+    vi.advanceTimersByTime(150); // down until the deadline
     const restarted = openWorld();
     expect(restarted.inspect('vm')).toMatchObject({
       frozen: false,
@@ -221,9 +226,12 @@ describe('freeze watchdog across a restart', () => {
 
   it('a guest still within its budget stays frozen on load and the remaining time is re-armed', async () => {
     await frozenVm(300);
+    vi.advanceTimersByTime(100); // down for a third of the budget
     const restarted = openWorld();
     expect(restarted.inspect('vm')?.frozen).toBe(true);
-    await sleep(380);
+    await vi.advanceTimersByTimeAsync(199);
+    expect(restarted.inspect('vm')?.frozen).toBe(true);
+    await vi.advanceTimersByTimeAsync(1); // the deadline: re-armed for what was left, not a new budget
     expect(restarted.inspect('vm')).toMatchObject({ frozen: false, counters: { watchdogThaws: 1 } });
   });
 });

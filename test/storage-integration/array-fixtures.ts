@@ -13,6 +13,7 @@ import type { CreateSnapshotRequest } from '../../src/manager/vm-snapshot-manage
 import type { AsyncJobRow } from '../../src/store/schema.ts';
 import type { StoredVmSnapshot } from '../../src/store/vm-snapshot-store.ts';
 import type { SimulatedArray } from '../../examples/vendor-array-plugin/src/index.ts';
+import { EVENTUALLY_TIMEOUT_MS, eventually } from '../helpers/eventually.ts';
 import { openTestApp, type TestApp } from '../helpers/test-app.ts';
 import { firstZone } from '../helpers/vm-factory.ts';
 
@@ -195,14 +196,8 @@ export function jobError(job: AsyncJobRow): string {
 export async function waitUntil<T>(
   what: string,
   check: () => T | undefined,
-  timeoutMs = 5_000,
+  timeoutMs = EVENTUALLY_TIMEOUT_MS,
   everyMs = 5,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  return eventually(check, what, { timeoutMs, everyMs });
 }

@@ -41,7 +41,7 @@ async function revert(snapshotId: string): Promise<Awaited<ReturnType<typeof fin
 describe('a latest-only array', () => {
   it('refuses a revert past a newer snapshot up front, then reverts to the latest', async () => {
     expect((await t.app.deps.inventory.getVm(vm.id))?.state).toBe('Stopped');
-    expect(t.app.deps.registry.storageDrivers.get(FIRST_DRIVER)?.capabilities.revert).toBe('latest-only');
+    expect(arrayOf(t.app, FIRST_DRIVER).revertMode).toBe('latest-only');
 
     write('day-1');
     const older = await takeSnapshot(t, vm.id, { name: 'monday' });
@@ -58,7 +58,10 @@ describe('a latest-only array', () => {
     expect(refused.job.status).toBe('failed');
     expect([431, 530]).toContain(refused.job.result_code);
     expect(refused.error).toContain('can only revert to the latest snapshot');
-    expect(refused.error).toContain('tuesday');
+    // What blocks it, per volume, as the VM snapshot that owns each blocking array snapshot.
+    expect(refused.error).toMatch(
+      /^Cannot revert to monday: volume \S+ on storage driver \S+: .*; blocked by: tuesday \(snap-\d+\)/,
+    );
     expect(refused.error).not.toContain('monday (');
     // Nothing changed: the snapshot is still Ready, the array was never asked, the data is untouched.
     expect(refused.snap.state).toBe('Ready');

@@ -4,45 +4,27 @@
  * Also the out-of-the-box path: the config `vmsnap serve` writes on first start loads the plugin and
  * the seed serves `array-1` from `array-pool-1`.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { App } from '../../src/app/app.ts';
+import { describe, expect, it } from 'vitest';
+import type { App } from '../../src/app/app.ts';
 import { configPath, loadConfig, type AppConfig } from '../../src/app/app-config.ts';
 import { isSeeded, seed } from '../../src/app/seed.ts';
 import { AccountStore } from '../../src/store/account-store.ts';
-import { quietLog } from '../helpers/test-app.ts';
-import { FIRST_DRIVER, VENDOR_PLUGIN_DIR, arrayOf, waitUntil } from './array-fixtures.ts';
+import { useScratchDirs } from '../helpers/scratch-dirs.ts';
+import { FIRST_DRIVER, VENDOR_PLUGIN_DIR, arrayOf } from './array-fixtures.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
-const dirs: string[] = [];
-const apps: App[] = [];
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.stop();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vmsnap-config-'));
-  dirs.push(dir);
-  return dir;
-}
+const scratch = useScratchDirs('config');
 
 function writeConfig(dir: string, config: unknown): void {
   writeFileSync(configPath(dir), JSON.stringify(config, null, 2));
 }
 
-async function open(config: AppConfig): Promise<App> {
-  const app = await App.open({
-    config,
-    log: quietLog,
-    simulator: { guestAgentTimeoutMs: 300 },
-  });
-  apps.push(app);
-  return app;
+/** The App on `config`, as the vendor plugin's tests run it (short guest-agent timeouts). */
+function open(config: AppConfig): Promise<App> {
+  return scratch.open(config, { simulator: { guestAgentTimeoutMs: 300 } });
 }
 
 /** What the seed put on the array: the pool's driver and array-1's volumes with their drivers. */
@@ -70,7 +52,7 @@ async function snapshotArrayVm(app: App): Promise<{ strategy: string | null; sta
 
 describe('the vendor array plugin loaded from config.json', () => {
   it('by its package path: the driver is registered with the configured options and serves array-1', async () => {
-    const dir = tempDir();
+    const dir = scratch.dir();
     writeConfig(dir, {
       plugins: [{ module: VENDOR_PLUGIN_DIR, options: { latencyMs: 7, revertMode: 'latest-only' } }],
     });
@@ -84,11 +66,8 @@ describe('the vendor array plugin loaded from config.json', () => {
       { name: 'vendor-array', module: VENDOR_PLUGIN_DIR, resolved: join(VENDOR_PLUGIN_DIR, 'src/index.ts') },
     ]);
     const driver = app.deps.registry.storageDrivers.get(FIRST_DRIVER);
-    expect(driver?.capabilities).toMatchObject({
-      canSnapshot: true,
-      groupSnapshot: true,
-      revert: 'latest-only',
-    });
+    expect(driver?.capabilities).toMatchObject({ canSnapshot: true, needsQuiesce: true });
+    expect(arrayOf(app, FIRST_DRIVER).revertMode).toBe('latest-only');
     expect(arrayOf(app, FIRST_DRIVER).latencyMs).toBe(7);
 
     await seed(app);
@@ -103,7 +82,7 @@ describe('the vendor array plugin loaded from config.json', () => {
   });
 
   it('by a relative path, resolved from the plugin base directory', async () => {
-    const dir = tempDir();
+    const dir = scratch.dir();
     writeConfig(dir, {
       plugins: [{ module: './examples/vendor-array-plugin', options: { name: FIRST_DRIVER } }],
     });
@@ -115,7 +94,7 @@ describe('the vendor array plugin loaded from config.json', () => {
   });
 
   it('a bad option in config.json stops the App with a message naming the plugin and the option', async () => {
-    const dir = tempDir();
+    const dir = scratch.dir();
     writeConfig(dir, { plugins: [{ module: VENDOR_PLUGIN_DIR, options: { latencyMs: 'fast' } }] });
 
     await expect(open(loadConfig(dir))).rejects.toThrow(
@@ -126,7 +105,7 @@ describe('the vendor array plugin loaded from config.json', () => {
 
 describe('the config vmsnap serve writes on first start', () => {
   it('loads the plugin, and seeding serves array-1 from array-pool-1', async () => {
-    const served = tempDir();
+    const served = scratch.dir();
     const output = await runServeOnce(served);
     expect(output).toMatch(/plugins:\s+vendor-array/);
     expect(output).toMatch(/strategies:\s+hypervisor, storage/);
@@ -146,7 +125,7 @@ describe('the config vmsnap serve writes on first start', () => {
     expect(await new AccountStore(reopened.deps.db).findAccountByName('admin')).toBeDefined();
 
     // The same config on a fresh data dir: App.open + seed creates the array pool and VM.
-    const fresh = tempDir();
+    const fresh = scratch.dir();
     writeFileSync(configPath(fresh), readFileSync(configPath(served)));
     const app = await open(loadConfig(fresh));
     expect(app.plugins.map((p) => p.name)).toEqual(['vendor-array']);
@@ -161,36 +140,14 @@ describe('the config vmsnap serve writes on first start', () => {
 
 /** Runs `vmsnap serve --port 0` on an empty data dir until it is up, then stops it with SIGTERM. */
 async function runServeOnce(dataDir: string): Promise<string> {
-  const proc = spawn(
-    process.execPath,
-    [join(REPO, 'bin/vmsnap.js'), 'serve', '--port', '0', '--data-dir', dataDir],
-    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VMSNAP_LOG_LEVEL: 'silent' } },
-  );
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    proc.once('exit', (code, signal) => r({ code, signal })),
-  );
-  try {
-    await waitUntil(
-      'vmsnap serve to start',
-      () => {
-        if (proc.exitCode !== null) throw new Error(`vmsnap serve exited: ${stderr}`);
-        return stdout.includes('vmsnap is running') ? true : undefined;
-      },
-      20_000,
-      20,
-    );
-  } finally {
-    proc.kill('SIGTERM');
-  }
+  const run = scratch.serve(dataDir, { env: { VMSNAP_LOG_LEVEL: 'silent' } });
+  const stdout = await run.ready();
+  await run.stop();
   // A clean shutdown exits 0. serve prints its banner before it installs its SIGTERM handler, so a
   // SIGTERM sent right after the banner may still meet the default action: accept that too.
   expect([
     { code: 0, signal: null },
     { code: null, signal: 'SIGTERM' },
-  ]).toContainEqual(await exited);
+  ]).toContainEqual({ code: await run.exited, signal: run.proc.signalCode });
   return stdout;
 }

@@ -4,7 +4,7 @@
  * `vendor-array` would be ambiguous in logs and errors). It is what an operator with two arrays of
  * the same vendor would write: the vendor's plugin, renamed.
  */
-import { definePlugin } from '../../src/core/plugin-api.ts';
+import { definePlugin } from 'vmsnap/plugin-api';
 import vendorArrayPlugin from '../../examples/vendor-array-plugin/src/index.ts';
 
 export const SECOND_ARRAY_PLUGIN_NAME = 'vendor-array-second';

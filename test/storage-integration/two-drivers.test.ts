@@ -42,11 +42,15 @@ describe('a VM with volumes on two drivers', () => {
       1, 1,
     ]);
 
-    // Concurrent: each driver took at least its latency, the phase less than their sum.
+    // Concurrent: each driver took at least its latency, the phase less than the two driver times
+    // together (one after the other it would be at least their sum). Relative to what the drivers
+    // took on this run, so a busy machine that stretches every call cannot flip it.
     const d = snap.details;
-    expect(Number(d[`driver.${FIRST_DRIVER}.ms`])).toBeGreaterThanOrEqual(LATENCY_MS - 1);
-    expect(Number(d[`driver.${SECOND_DRIVER}.ms`])).toBeGreaterThanOrEqual(LATENCY_MS - 1);
-    expect(Number(d['phase.snapshot.ms'])).toBeLessThan(2 * LATENCY_MS);
+    const driverMs = [Number(d[`driver.${FIRST_DRIVER}.ms`]), Number(d[`driver.${SECOND_DRIVER}.ms`])];
+    expect(driverMs[0]).toBeGreaterThanOrEqual(LATENCY_MS - 1);
+    expect(driverMs[1]).toBeGreaterThanOrEqual(LATENCY_MS - 1);
+    const bothInTurn = driverMs[0]! + driverMs[1]!;
+    expect(Number(d['phase.snapshot.ms'])).toBeLessThan(bothInTurn);
 
     const guest = t.app.simulator.inspect(vm.instanceName);
     expect(guest?.counters).toEqual({ freezes: 1, thaws: 1, watchdogThaws: 0 });
@@ -56,8 +60,8 @@ describe('a VM with volumes on two drivers', () => {
     expect(d['thaw']).toBe('ok');
     // The freeze held across the slowest driver, not across both in turn.
     const window = Number(d['freezeWindowMs']);
-    expect(window).toBeGreaterThanOrEqual(LATENCY_MS - 1);
-    expect(window).toBeLessThan(2 * LATENCY_MS);
+    expect(window).toBeGreaterThanOrEqual(Math.max(...driverMs));
+    expect(window).toBeLessThan(bothInTurn);
 
     // One record per volume, each naming its driver and the snapshot its array holds.
     expect(snap.volumes).toHaveLength(4);

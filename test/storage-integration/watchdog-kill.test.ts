@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { App } from '../../src/app/app.ts';
 import { loadConfig } from '../../src/app/app-config.ts';
+import { until } from '../helpers/eventually.ts';
 import { quietLog } from '../helpers/test-app.ts';
 import { FIRST_DRIVER, jobError, snapshotsOnArray, vendorPlugin, waitUntil } from './array-fixtures.ts';
 import type { ServerOptions } from './server-process.ts';
@@ -25,7 +26,6 @@ const REPO = resolve(import.meta.dirname, '../..');
 const RUNNER = join(import.meta.dirname, 'server-process.ts');
 /** The array call outlasts the whole test: the kill always lands while the driver is cutting. */
 const ARRAY_LATENCY_MS = 3_000;
-const SLACK_MS = 200;
 
 type Child = TsChild;
 
@@ -148,7 +148,7 @@ describe('the management server is killed while a guest is frozen', () => {
     expect(worldVm(dir, s.instanceName)?.frozen).toBe(true);
 
     // (b) Back after the deadline: the watchdog thaws on load, before any job runs.
-    await new Promise((r) => setTimeout(r, Math.max(0, freezeDeadline! - Date.now() + 50)));
+    await until(() => Date.now() > freezeDeadline! + 50, 'the freeze deadline to pass');
     const app = await reopen(dir);
     const guest = app.simulator.inspect(s.instanceName);
     expect(guest?.frozen).toBe(false);
@@ -160,31 +160,40 @@ describe('the management server is killed while a guest is frozen', () => {
   });
 
   it('a restart before the deadline re-arms the watchdog, which thaws at the deadline', async () => {
-    // Long enough for the kill and an in-process App.open to fit before the deadline.
-    const budgetMs = 2_500;
-    const dir = tempDir();
-    const s = await killWhileFrozen(dir, budgetMs);
-    const { frozenAt, freezeDeadline } = s.frozen;
-    expect(freezeDeadline! - frozenAt!).toBeLessThanOrEqual(budgetMs);
+    // The kill and an in-process App.open must fit before the deadline. How long they take depends on
+    // the machine's load, so a restart that came back too late is not a failure of the code: the
+    // case is tried again with a longer budget (bounded).
+    for (const budgetMs of [2_500, 5_000, 10_000, 20_000]) {
+      const dir = tempDir();
+      const s = await killWhileFrozen(dir, budgetMs);
+      const { frozenAt, freezeDeadline } = s.frozen;
+      expect(freezeDeadline! - frozenAt!).toBeLessThanOrEqual(budgetMs);
 
-    const app = await reopen(dir);
-    expect(Date.now()).toBeLessThan(freezeDeadline!);
-    expect(app.simulator.inspect(s.instanceName)?.frozen).toBe(true);
+      const reopenedAt = Date.now();
+      const app = await reopen(dir);
+      const frozenOnLoad = app.simulator.inspect(s.instanceName)?.frozen;
+      if (Date.now() >= freezeDeadline!) continue;
+      expect(frozenOnLoad).toBe(true);
 
-    const window = await waitUntil(
-      'the re-armed watchdog to thaw the guest',
-      () => {
-        const guest = app.simulator.inspect(s.instanceName);
-        return guest?.frozen === false ? guest.lastFreezeWindow : undefined;
-      },
-      budgetMs + 2_000,
-    );
-    expect(window?.thawedBy).toBe('watchdog');
-    expect(window?.frozenAt).toBe(frozenAt);
-    // Frozen for the budget, not for the downtime plus the budget.
-    expect(window!.thawedAt - frozenAt!).toBeLessThanOrEqual(budgetMs + SLACK_MS);
-    expect(app.simulator.inspect(s.instanceName)?.counters.watchdogThaws).toBe(1);
+      const window = await waitUntil(
+        'the re-armed watchdog to thaw the guest',
+        () => {
+          const guest = app.simulator.inspect(s.instanceName);
+          return guest?.frozen === false ? guest.lastFreezeWindow : undefined;
+        },
+        budgetMs + 20_000,
+      );
+      expect(window?.thawedBy).toBe('watchdog');
+      expect(window?.frozenAt).toBe(frozenAt);
+      // Re-armed for what was left, not for a fresh budget: that would thaw at the earliest a whole
+      // budget after the restart began. Relative to the restart, so a late timer cannot flip it.
+      expect(window!.thawedAt).toBeGreaterThanOrEqual(freezeDeadline!);
+      expect(window!.thawedAt).toBeLessThan(reopenedAt + budgetMs);
+      expect(app.simulator.inspect(s.instanceName)?.counters.watchdogThaws).toBe(1);
 
-    await expectReconciled(app, s);
-  });
+      await expectReconciled(app, s);
+      return;
+    }
+    expect.fail('no restart came back before its freeze deadline, even with a 20 s budget');
+  }, 180_000);
 });

@@ -4,11 +4,12 @@
  */
 import type {
   DriverVolumeSnapshot,
+  RevertCheck,
   StorageDriver,
   StorageDriverCapabilities,
   StorageSnapshotRef,
   VolumeInfo,
-} from '../../src/core/plugin-api.ts';
+} from 'vmsnap/plugin-api';
 import { sleep } from './fake-strategy-context.ts';
 
 export interface DriverCall {
@@ -30,11 +31,11 @@ export class PerVolumeDriver implements StorageDriver {
     readonly name = 'plain',
     private readonly latencyMs = 0,
     capabilities: Partial<StorageDriverCapabilities> = {},
+    /** Like ZFS: a volume reverts only to its newest snapshot. */
+    private readonly latestOnly = false,
   ) {
     this.capabilities = {
       canSnapshot: true,
-      groupSnapshot: false,
-      revert: 'any',
       needsQuiesce: true,
       maxSnapshotsPerVolume: null,
       ...capabilities,
@@ -72,6 +73,15 @@ export class PerVolumeDriver implements StorageDriver {
 
   async listVolumeSnapshots(volume: VolumeInfo): Promise<readonly string[]> {
     return this.refsOf(volume.id);
+  }
+
+  async canRevert(volume: VolumeInfo, snapshot: DriverVolumeSnapshot): Promise<RevertCheck> {
+    const refs = this.refsOf(volume.id);
+    const at = refs.indexOf(snapshot.ref);
+    if (at < 0) return { ok: false, reason: `no snapshot ${snapshot.ref}`, blockers: [] };
+    const newer = refs.slice(at + 1);
+    if (!this.latestOnly || newer.length === 0) return { ok: true };
+    return { ok: false, reason: 'only the newest snapshot can be reverted', blockers: newer };
   }
 
   refsOf(volumeId: string): string[] {

@@ -40,7 +40,7 @@ describe('StorageVmSnapshotStrategy.reconcileTake', () => {
       const volume = volumes.find((v) => v.id === r.volumeId)!;
       expect(await driver.listVolumeSnapshots(volume)).toContain(r.ref);
     }
-    expect(result?.details?.['consistency']).toBe('crash-consistent');
+    expect(result?.facts?.consistency).toBe('crash-consistent');
   });
 
   it('removes the pieces of a cut that one array never took, and reports no snapshot', async () => {

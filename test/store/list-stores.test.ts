@@ -14,11 +14,12 @@ import { purgeFinishedJobs } from '../../src/jobs/job-purge.ts';
 import { openStore, type Db, type OpenedStore } from '../../src/store/database.ts';
 import { EventStore, type EventFilter } from '../../src/store/event-store.ts';
 import { listJobs, type JobFilter } from '../../src/store/job-list-store.ts';
-import type { PageRequest } from '../../src/store/list-page.ts';
+import type { PageRequest, PageResult } from '../../src/store/list-page.ts';
 import { migrationProvider } from '../../src/store/migrations.ts';
-import type { AsyncJobRow, Database, EventRow, TagRow } from '../../src/store/schema.ts';
+import type { Database, EventRow, TagRow } from '../../src/store/schema.ts';
 import { sortableId } from '../../src/store/sortable-id.ts';
 import { listTags, type TagFilter } from '../../src/store/tag-store.ts';
+import { finishedJobRow } from '../helpers/list-flood.ts';
 import { createTempDatabase, postgresUnavailable, type TempDatabase } from '../helpers/postgres.ts';
 
 const ACCOUNTS = ['acc-a', 'acc-b', 'acc-c'] as const;
@@ -33,11 +34,17 @@ const page: fc.Arbitrary<PageRequest> = fc.oneof(
 const scope = fc.constantFrom<string | null>(null, ...ACCOUNTS);
 const maybe = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(arb, { nil: undefined });
 
-function slice<T>(rows: T[], p: PageRequest): { rows: T[]; total: number } {
-  return {
-    rows: rows.slice(p.offset, p.limit === null ? undefined : p.offset + p.limit),
-    total: rows.length,
-  };
+/** The page read in SQL holds the rows, and the count, that filtering in memory and slicing give. */
+function expectSamePage(
+  got: PageResult<{ id: string }>,
+  expected: readonly { id: string }[],
+  p: PageRequest,
+): void {
+  const end = p.limit === null ? undefined : p.offset + p.limit;
+  expect({ ids: got.rows.map((r) => r.id), total: got.total }).toEqual({
+    ids: expected.slice(p.offset, end).map((r) => r.id),
+    total: expected.length,
+  });
 }
 
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -46,31 +53,6 @@ async function clear(db: Db): Promise<void> {
   await db.deleteFrom('async_jobs').execute();
   await db.deleteFrom('events').execute();
   await db.deleteFrom('resource_tags').execute();
-}
-
-function jobRow(accountId: string, at: number): Omit<AsyncJobRow, 'seq'> {
-  const id = sortableId();
-  return {
-    id,
-    account_id: accountId,
-    user_id: 'u',
-    cmd: 'cmd',
-    kind: 'tags',
-    queue_key: `done:${id}`,
-    instance_type: null,
-    instance_id: null,
-    payload: '{}',
-    status: 'succeeded',
-    result_code: 0,
-    result: null,
-    progress: null,
-    owner: null,
-    lease_until: null,
-    attempts: 1,
-    created: at,
-    started: at,
-    completed: at,
-  };
 }
 
 interface Engine {
@@ -123,7 +105,11 @@ describe.each(engines)('SQL-paged lists on $name give what filtering in memory g
         page,
         async (rows, accountId, from, p) => {
           await clear(store.db);
-          for (const [a, c] of rows) await store.db.insertInto('async_jobs').values(jobRow(a, c)).execute();
+          for (const [a, c] of rows)
+            await store.db
+              .insertInto('async_jobs')
+              .values(finishedJobRow(a, 'u', c))
+              .execute();
           const all = await store.db.selectFrom('async_jobs').selectAll().execute();
           const filter: JobFilter = { accountId, from };
           const expected = all
@@ -131,10 +117,7 @@ describe.each(engines)('SQL-paged lists on $name give what filtering in memory g
             .filter((j) => from === undefined || j.created >= from)
             .sort((a, b) => b.seq - a.seq);
           const got = await listJobs(store.db, filter, p);
-          expect({ ids: got.rows.map((r) => r.id), total: got.total }).toEqual({
-            ids: slice(expected, p).rows.map((r) => r.id),
-            total: expected.length,
-          });
+          expectSamePage(got, expected, p);
         },
       ),
       { numRuns: runs },
@@ -192,10 +175,7 @@ describe.each(engines)('SQL-paged lists on $name give what filtering in memory g
           .filter((e) => matchesKeyword(f.keyword, e.type, e.description))
           .sort((a, b) => b.created - a.created || byText(b.id, a.id));
         const got = await events.list(query, p);
-        expect({ ids: got.rows.map((r) => r.id), total: got.total }).toEqual({
-          ids: slice(expected, p).rows.map((r) => r.id),
-          total: expected.length,
-        });
+        expectSamePage(got, expected, p);
       }),
       { numRuns: runs },
     );
@@ -245,10 +225,7 @@ describe.each(engines)('SQL-paged lists on $name give what filtering in memory g
           .filter((t) => matchesKeyword(f.keyword, t.key, t.value))
           .sort((a, b) => a.created - b.created || byText(a.id, b.id));
         const got = await listTags(store.db, f, p);
-        expect({ ids: got.rows.map((r) => r.id), total: got.total }).toEqual({
-          ids: slice(expected, p).rows.map((r) => r.id),
-          total: expected.length,
-        });
+        expectSamePage(got, expected, p);
       }),
       { numRuns: runs },
     );

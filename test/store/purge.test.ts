@@ -10,6 +10,7 @@ import { EventStore } from '../../src/store/event-store.ts';
 import type { AsyncJobRow } from '../../src/store/schema.ts';
 import { SettingsStore } from '../../src/store/settings-store.ts';
 import { sortableId } from '../../src/store/sortable-id.ts';
+import { until } from '../helpers/eventually.ts';
 import { createTempDatabase, postgresUnavailable } from '../helpers/postgres.ts';
 import { RowCounter } from '../helpers/row-counter.ts';
 import { openTestApp } from '../helpers/test-app.ts';
@@ -220,10 +221,8 @@ describe('the App purges periodically', () => {
           0 &&
         (await db.selectFrom('events').select('id').where('description', '=', 'ancient').execute()).length ===
           0;
-      // Bounded wait for the condition (the round runs every 20 ms; the bound is only a safety net).
-      const deadline = Date.now() + 20_000;
-      while (!(await gone()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      expect(await gone()).toBe(true);
+      // The round runs every 20 ms; eventually's bound is only a safety net.
+      await until(gone, 'the purge round to remove the old rows', { everyMs: 10 });
     } finally {
       await t.close();
     }

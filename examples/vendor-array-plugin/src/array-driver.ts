@@ -5,11 +5,12 @@
 import type {
   DriverTakeResult,
   DriverVolumeSnapshot,
+  RevertCheck,
   StorageDriver,
   StorageDriverCapabilities,
   StorageSnapshotRef,
   VolumeInfo,
-} from '../../../src/core/plugin-api.ts';
+} from 'vmsnap/plugin-api';
 import type { SimulatedArray, VolumeRequest } from './simulated-array.ts';
 
 export interface ArrayStorageDriverOptions {
@@ -33,8 +34,6 @@ export class ArrayStorageDriver implements StorageDriver {
     this.name = options.name ?? DEFAULT_DRIVER_NAME;
     this.capabilities = {
       canSnapshot: true,
-      groupSnapshot: true,
-      revert: array.revertMode,
       needsQuiesce: options.needsQuiesce ?? true,
       maxSnapshotsPerVolume: array.maxSnapshotsPerVolume,
     };
@@ -83,6 +82,20 @@ export class ArrayStorageDriver implements StorageDriver {
 
   async listVolumeSnapshots(volume: VolumeInfo): Promise<readonly string[]> {
     return this.array.listSnapshots(volume.id);
+  }
+
+  /** The array's own rule: the snapshot must exist, and in latest-only mode be the newest. */
+  async canRevert(volume: VolumeInfo, snapshot: DriverVolumeSnapshot): Promise<RevertCheck> {
+    const { missing, newer } = await this.array.revertBlockers(volume.id, snapshot.ref);
+    if (missing) {
+      return { ok: false, reason: `snapshot ${snapshot.ref} no longer exists on the array`, blockers: [] };
+    }
+    if (newer.length === 0) return { ok: true };
+    return {
+      ok: false,
+      reason: 'the array can only revert to the latest snapshot',
+      blockers: newer,
+    };
   }
 
   /** The array keeps the vmsnap snapshot's name on every member of the cut. */

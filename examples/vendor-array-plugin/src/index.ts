@@ -5,7 +5,8 @@
  * State lives in `<dataDir>/vendor-array/<name>.json`.
  */
 import { join } from 'node:path';
-import { definePlugin } from '../../../src/core/plugin-api.ts';
+// Types only: nothing of vmsnap is loaded at run time, so the package works wherever it is installed.
+import type { PLUGIN_API_VERSION, VmsnapPlugin } from 'vmsnap/plugin-api';
 import { ArrayStorageDriver } from './array-driver.ts';
 import { parseVendorArrayOptions } from './options.ts';
 import { SimulatedArray } from './simulated-array.ts';
@@ -27,8 +28,12 @@ export function arrayStateFile(dataDir: string, name: string): string {
   return join(dataDir, 'vendor-array', `${name}.json`);
 }
 
-export default definePlugin({
+/** Built for this version of the contract; the compiler checks it against the contract it sees. */
+const apiVersion: typeof PLUGIN_API_VERSION = 1;
+
+export default {
   name: 'vendor-array',
+  apiVersion,
   register(host, rawOptions) {
     const options = parseVendorArrayOptions(rawOptions);
     const array = new SimulatedArray({
@@ -47,4 +52,4 @@ export default definePlugin({
       'vendor array driver registered',
     );
   },
-});
+} satisfies VmsnapPlugin;

@@ -188,6 +188,18 @@ export class SimulatedArray {
     this.save();
   }
 
+  /**
+   * Whether `volumeId` can be reverted to `snapshotId` now, asked before any revert: the snapshot
+   * must exist and, in `latest-only` mode, have no newer snapshots (returned as `newer`).
+   */
+  async revertBlockers(
+    volumeId: string,
+    snapshotId: string,
+  ): Promise<{ readonly missing: boolean; readonly newer: readonly string[] }> {
+    await this.roundTrip('list');
+    return this.blockersOf(volumeId, snapshotId);
+  }
+
   /** Snapshot ids of a volume, oldest first; an unknown volume has none. */
   async listSnapshots(volumeId: string): Promise<string[]> {
     await this.roundTrip('list');
@@ -233,21 +245,28 @@ export class SimulatedArray {
     }
   }
 
+  private blockersOf(volumeId: string, snapshotId: string): { missing: boolean; newer: string[] } {
+    const snapshots = this.volumes.get(volumeId)?.snapshots ?? [];
+    const index = snapshots.findIndex((s) => s.id === snapshotId);
+    if (index < 0) return { missing: true, newer: [] };
+    const newer = snapshots.slice(index + 1).map((s) => s.id);
+    return { missing: false, newer: this.revertMode === 'latest-only' ? newer : [] };
+  }
+
   private resolveRevert(
     volumeId: string,
     snapshotId: string,
   ): { volume: ArrayVolume; snapshot: ArrayVolumeSnapshot } {
     const volume = this.volumes.get(volumeId);
-    const index = volume?.snapshots.findIndex((s) => s.id === snapshotId) ?? -1;
-    const snapshot = volume?.snapshots[index];
+    const snapshot = volume?.snapshots.find((s) => s.id === snapshotId);
     if (!volume || !snapshot) {
       throw new ArrayError(
         'NOT_FOUND',
         `snapshot ${snapshotId} of volume ${volumeId} does not exist on the array`,
       );
     }
-    const newer = volume.snapshots.slice(index + 1).map((s) => s.id);
-    if (this.revertMode === 'latest-only' && newer.length > 0) {
+    const { newer } = this.blockersOf(volumeId, snapshotId);
+    if (newer.length > 0) {
       throw new ArrayError(
         'NOT_LATEST',
         `cannot revert volume ${volumeId} to ${snapshotId}: only the latest snapshot can be reverted; newer: ${newer.join(', ')}`,

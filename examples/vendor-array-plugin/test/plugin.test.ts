@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger, PluginHost, StorageDriver, VolumeInfo } from '../../../src/core/plugin-api.ts';
+import type { Logger, PluginHost, StorageDriver, VolumeInfo } from 'vmsnap/plugin-api';
 import { loadPlugins } from '../../../src/plugins/plugin-loader.ts';
 import { parseVendorArrayOptions } from '../src/options.ts';
 import { ArrayStorageDriver } from '../src/array-driver.ts';
@@ -67,11 +67,8 @@ describe('the vendor array plugin, loaded from its package path', () => {
     expect(host.drivers).toHaveLength(1);
     const driver = host.drivers[0]!;
     expect(driver.name).toBe('netapp');
-    expect(driver.capabilities).toMatchObject({
-      groupSnapshot: true,
-      revert: 'latest-only',
-      maxSnapshotsPerVolume: 64,
-    });
+    expect(driver.capabilities).toMatchObject({ maxSnapshotsPerVolume: 64 });
+    expect((driver as ArrayStorageDriver).array.revertMode).toBe('latest-only');
     expect(existsSync(join(host.dataDir, 'vendor-array', 'netapp.json'))).toBe(true);
   });
 

@@ -1,8 +1,8 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { StorageSnapshotRef, VolumeInfo } from '../../../src/core/plugin-api.ts';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import type { StorageSnapshotRef, VolumeInfo } from 'vmsnap/plugin-api';
 import { ArrayStorageDriver } from '../src/array-driver.ts';
 import { ArrayError, SimulatedArray } from '../src/simulated-array.ts';
 
@@ -62,20 +62,25 @@ describe('consistency-group snapshots', () => {
     expect(driver.name).toBe('netapp');
     expect(driver.capabilities).toEqual({
       canSnapshot: true,
-      groupSnapshot: true,
-      revert: 'latest-only',
       needsQuiesce: false,
       maxSnapshotsPerVolume: 3,
     });
+    expect(driver.array.revertMode).toBe('latest-only');
   });
 
   it('honours the per-call latency, once per group call', async () => {
     const driver = memoryDriver({ stateFile: null, latencyMs: 40 });
-    const started = Date.now();
-    await driver.takeVmSnapshot(volumes(8), ref('s1'));
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(38);
-    expect(elapsed).toBeLessThan(200);
+    // On the fake clock: one round trip for the 8 volumes, exactly the latency, however busy the machine.
+    vi.useFakeTimers();
+    onTestFinished(() => void vi.useRealTimers());
+    let done = false;
+    const taking = driver.takeVmSnapshot(volumes(8), ref('s1')).finally(() => (done = true));
+    await vi.advanceTimersByTimeAsync(39);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(done).toBe(true);
+    await taking;
+    expect(driver.array.callCount('take')).toBe(1);
   });
 
   it('enforces the snapshot limit atomically across the group', async () => {
@@ -143,6 +148,25 @@ describe('revert', () => {
 
     await driver.revertVmSnapshot(vols, second.volumes);
     expect(driver.array.getVolume('vol-0')!.data).toBe('second');
+  });
+
+  it('canRevert answers what revertVmSnapshot would refuse, without reverting anything', async () => {
+    const { driver, vols, first, second } = await twoSnapshots('latest-only');
+    expect(await driver.canRevert(vols[0]!, first.volumes[0]!)).toEqual({
+      ok: false,
+      reason: 'the array can only revert to the latest snapshot',
+      blockers: [second.volumes[0]!.ref],
+    });
+    expect(await driver.canRevert(vols[0]!, second.volumes[0]!)).toEqual({ ok: true });
+    expect(await driver.canRevert(vols[0]!, { volumeId: 'vol-0', ref: 'snap-999999' })).toEqual({
+      ok: false,
+      reason: 'snapshot snap-999999 no longer exists on the array',
+      blockers: [],
+    });
+    expect(driver.array.callCount('revert')).toBe(0);
+    expect(driver.array.getVolume('vol-0')!.data).toBe('third');
+    const any = await twoSnapshots('any');
+    expect(await any.driver.canRevert(any.vols[0]!, any.first.volumes[0]!)).toEqual({ ok: true });
   });
 
   it('any mode reverts to an older snapshot and keeps the newer ones', async () => {

@@ -1,7 +1,6 @@
 /** createAccount (admin), listAccounts, registerUserKeys. */
 import { InvalidParameterError } from '../../core/errors.ts';
 import { loadOwned } from '../../manager/access.ts';
-import { AccountStore } from '../../store/account-store.ts';
 import { forgetCredentials } from '../authenticate.ts';
 import { formatDate } from '../protocol/index.ts';
 import { defineCommand, listParams, param, required } from '../command.ts';
@@ -36,7 +35,8 @@ function renderAccount(a: AccountRow, users: UserRow[], showKeys: boolean): Reco
 
 export const createAccount = defineCommand({
   name: 'createAccount',
-  description: 'Creates an account with one user and API keys (admin). accounttype 0 = user, 1 = admin.',
+  description:
+    'Creates an account with one user and no API keys (admin), as CloudStack does: get them with registerUserKeys. accounttype 0 = user, 1 = admin.',
   admin: true,
   params: {
     username: required(param.string('Unique username')),
@@ -47,16 +47,16 @@ export const createAccount = defineCommand({
     lastname: param.string('Last name'),
     password: param.string('Password (accepted for compatibility; vmsnap uses API keys only)'),
   },
-  async handler({ app, args }) {
+  async handler({ services, args }) {
     const name = args.account ?? args.username;
-    const store = new AccountStore(app.deps.db);
+    const store = services.accounts;
     if ((await store.findAccountByName(name)) !== undefined) {
       throw new InvalidParameterError(`The specified account: ${name} already exists`);
     }
     const type = args.accounttype ?? 0;
     if (type !== 0 && type !== 1)
       throw new InvalidParameterError(`Invalid account type ${type}: use 0 (user) or 1 (admin)`);
-    const created = await store.createAccount(name, type === 1 ? 'admin' : 'user');
+    const created = await store.createAccountWithoutKeys(name, type === 1 ? 'admin' : 'user');
     const view = renderAccount(created.account, [created.user], true);
     return { account: view };
   },
@@ -70,14 +70,14 @@ export const listAccounts = defineCommand({
     name: param.string('List account by account name'),
     ...listParams,
   },
-  async handler({ app, caller, args, reader }) {
-    const store = new AccountStore(app.deps.db);
+  async handler({ services, caller, args, reader }) {
+    const store = services.accounts;
     const accounts = (await store.listAccounts())
       .filter((a) => caller.isAdmin || a.id === caller.accountId)
       .filter((a) => args.id === undefined || a.id === args.id)
       .filter((a) => args.name === undefined || a.name === args.name)
       .filter((a) => matchesKeyword(args.keyword, a.name));
-    return pagedList(app, reader, 'account', accounts, async (a) =>
+    return pagedList(services, reader, 'account', accounts, async (a) =>
       renderAccount(a, await store.usersOf(a.id), caller.isAdmin || a.id === caller.accountId),
     );
   },
@@ -87,8 +87,8 @@ export const registerUserKeys = defineCommand({
   name: 'registerUserKeys',
   description: 'Generates new API keys for a user; the old keys stop working at once',
   params: { id: required(param.uuid('User id')) },
-  async handler({ app, caller, args }) {
-    const store = new AccountStore(app.deps.db);
+  async handler({ services, caller, args }) {
+    const store = services.accounts;
     // Another account's user is reported like a missing one: no oracle for which user ids exist.
     const { user } = await loadOwned(
       caller,
@@ -99,7 +99,7 @@ export const registerUserKeys = defineCommand({
       () => new InvalidParameterError(`Unable to find user by id ${args.id}`),
     );
     const keys = await store.registerKeys(user.id);
-    forgetCredentials(app);
+    forgetCredentials(services);
     return { userkeys: { apikey: keys.apiKey, secretkey: keys.secretKey } };
   },
 });

@@ -1,7 +1,6 @@
 /** listConfigurations / updateConfiguration (admin): vmsnapshot.max and friends. */
 import { InvalidParameterError } from '../../core/errors.ts';
-import { INT32_RANGE, parseStrictInteger, SAFE_LONG_RANGE } from '../../core/strict-integer.ts';
-import { SETTINGS, settingDefinition } from '../../store/settings-store.ts';
+import { checkSettingValue, isSettingName, SETTINGS, settingDefinition } from '../../store/settings-store.ts';
 import { defineCommand, listParams, param, required } from '../command.ts';
 import { matchesKeyword, pagedList } from '../list-support.ts';
 
@@ -29,12 +28,12 @@ export const listConfigurations = defineCommand({
     category: param.string('Lists configurations by category'),
     ...listParams,
   },
-  async handler({ app, args, reader }) {
+  async handler({ services, args, reader }) {
     const items = SETTINGS.filter((s) => args.name === undefined || s.name.includes(args.name))
       .filter((s) => args.category === undefined || s.category === args.category)
       .filter((s) => matchesKeyword(args.keyword, s.name, s.description));
-    return pagedList(app, reader, 'configuration', items, (s) =>
-      render(s.name, app.deps.settings.get(s.name)),
+    return pagedList(services, reader, 'configuration', items, (s) =>
+      render(s.name, services.settings.get(s.name)),
     );
   },
 });
@@ -47,22 +46,13 @@ export const updateConfiguration = defineCommand({
     name: required(param.string('The name of the configuration')),
     value: param.string('The value of the configuration', 4096),
   },
-  async handler({ app, args }) {
+  async handler({ services, args }) {
     const def = settingDefinition(args.name);
-    if (def === undefined) throw new InvalidParameterError(`Configuration ${args.name} does not exist`);
+    if (def === undefined || !isSettingName(args.name))
+      throw new InvalidParameterError(`Configuration ${args.name} does not exist`);
     const value = args.value ?? def.defaultValue;
-    // A number setting is read with Number() on every use: only a plain decimal integer within the
-    // type's range may be stored, or `1e9` / `0x10` / an int overflow would mean something else there.
-    const range = def.type === 'Integer' ? INT32_RANGE : def.type === 'Long' ? SAFE_LONG_RANGE : undefined;
-    if (range !== undefined && parseStrictInteger(value, range) === null) {
-      throw new InvalidParameterError(`Configuration ${args.name} must be a number, got ${value}`);
-    }
-    if (def.options !== undefined && !def.options.includes(value)) {
-      throw new InvalidParameterError(
-        `Configuration ${args.name} must be one of ${def.options.join(', ')}, got ${value}`,
-      );
-    }
-    await app.deps.settings.set(args.name, value);
+    checkSettingValue(def, value);
+    await services.settings.set(args.name, value);
     return { configuration: render(args.name, value) };
   },
 });

@@ -1,11 +1,12 @@
 /** deployVirtualMachine: creates a VM with empty disks on an Up KVM host of the zone. */
 import { InvalidParameterError } from '../../core/errors.ts';
-import { AccountStore } from '../../store/account-store.ts';
+import type { HypervisorType } from '../../core/plugin-api.ts';
 import { parseStrictInteger } from '../../core/strict-integer.ts';
 import { defineCommand, param, required } from '../command.ts';
 import { invalidValueError } from '../protocol/index.ts';
 
 const COMMAND = 'deployVirtualMachine';
+const HYPERVISORS: readonly HypervisorType[] = ['KVM', 'Simulator'];
 
 export const deployVirtualMachine = defineCommand({
   name: COMMAND,
@@ -23,17 +24,21 @@ export const deployVirtualMachine = defineCommand({
       'vmsnap: comma-separated disk sizes in MiB, ROOT first (default 1024); plain decimal integers, 1 to 16 disks',
     ),
     hostid: param.uuid('Destination host (admin)'),
+    hypervisor: param.enumOf(
+      HYPERVISORS,
+      'The hypervisor on which to deploy the Instance; any Up host of the zone when absent',
+    ),
     startvm: param.boolean('True by default: start the Instance once created'),
     account: param.string('Owner account name (admin)'),
     serviceofferingid: param.uuid('Accepted for compatibility'),
     templateid: param.uuid('Accepted for compatibility'),
   },
-  async handler({ app, caller, args }) {
+  async handler({ services, caller, args }) {
     const sizes = diskSizes(args.disksizes ?? '1024');
     let owner: string | undefined;
     if (args.account !== undefined) {
       if (!caller.isAdmin) throw new InvalidParameterError('Only an admin can deploy for another account');
-      const acc = await new AccountStore(app.deps.db).findAccountByName(args.account);
+      const acc = await services.accounts.findAccountByName(args.account);
       if (acc === undefined)
         throw new InvalidParameterError(`Unable to find account ${args.account} in domain ROOT`);
       owner = acc.id;
@@ -41,13 +46,14 @@ export const deployVirtualMachine = defineCommand({
     if (args.hostid !== undefined && !caller.isAdmin)
       throw new InvalidParameterError('Only an admin can choose the host');
     const name = args.displayname ?? args.name;
-    const { vmId, jobId } = await app.vmManager.deploy(caller, {
+    const { vmId, jobId } = await services.vmManager.deploy(caller, {
       zoneId: args.zoneid,
       memoryMb: args.memory ?? 256,
       cpus: args.cpunumber ?? 1,
       diskSizesMb: sizes,
       start: args.startvm ?? true,
       ...(args.hostid !== undefined ? { hostId: args.hostid } : {}),
+      ...(args.hypervisor !== undefined ? { hypervisor: args.hypervisor } : {}),
       ...(name !== undefined ? { name } : {}),
       ...(owner !== undefined ? { ownerAccountId: owner } : {}),
     });

@@ -1,8 +1,18 @@
 /** listEvents: the audit trail, scoped to the caller's account. */
-import { formatDate } from '../protocol/index.ts';
+import { formatDate, type RequestDate } from '../protocol/index.ts';
 import { defineCommand, listParams, param } from '../command.ts';
 import { listPaging, listScope, pagedPayload } from '../list-support.ts';
 import { DOMAIN, loadLookups } from '../render/lookups.ts';
+
+const EVENT_LEVELS = ['INFO', 'WARN', 'ERROR'] as const;
+
+/** The user CloudStack names for what the system does on its own. */
+const SYSTEM_USER = 'system';
+
+/** The first instant after an end date: a day alone covers the whole day, a time its whole second. */
+function endOf(date: RequestDate): number {
+  return date.ms + (date.dayOnly ? 86_400_000 : 1_000);
+}
 
 export const listEvents = defineCommand({
   name: 'listEvents',
@@ -10,31 +20,31 @@ export const listEvents = defineCommand({
   params: {
     id: param.uuid('The ID of the event'),
     type: param.string('The event type (see event types)'),
-    level: param.string('The event level (INFO, WARN, ERROR)'),
-    startdate: param.string('The start date range of the list you want to retrieve (yyyy-MM-dd)'),
-    enddate: param.string('The end date range of the list you want to retrieve (yyyy-MM-dd)'),
+    level: param.enumOf(EVENT_LEVELS, 'The event level'),
+    startdate: param.date('The start date range of the list you want to retrieve'),
+    enddate: param.date('The end date range of the list you want to retrieve (a day alone: to its end)'),
     ...listParams,
   },
-  async handler({ app, caller, args, reader }) {
-    const scope = await listScope(app, caller, args, args.id !== undefined);
-    const lookups = await loadLookups(app);
-    const start = args.startdate === undefined ? Number.NaN : Date.parse(args.startdate);
-    const end = args.enddate === undefined ? Number.NaN : Date.parse(args.enddate) + 86_400_000;
-    const page = await app.deps.events.list(
+  async handler({ services, caller, args, reader }) {
+    const scope = await listScope(services, caller, args, args.id !== undefined);
+    const lookups = await loadLookups(services);
+    const page = await services.events.list(
       {
         accountId: scope.accountId,
         id: args.id,
         type: args.type,
         level: args.level,
-        from: Number.isNaN(start) ? undefined : start,
-        before: Number.isNaN(end) ? undefined : end,
+        from: args.startdate?.ms,
+        before: args.enddate === undefined ? undefined : endOf(args.enddate),
         keyword: args.keyword,
       },
-      listPaging(app, reader),
+      listPaging(services, reader),
     );
     return pagedPayload('event', page, (e) => ({
       id: e.id,
-      username: lookups.accountName(e.account_id),
+      // Who acted (the caller, or the system for host alerts and internal failures); `account` is
+      // the account the event belongs to, such as the owner of the VM an admin stopped.
+      username: e.user_id === null ? SYSTEM_USER : (lookups.userName(e.user_id) ?? e.user_id),
       type: e.type,
       level: e.level,
       description: e.description,

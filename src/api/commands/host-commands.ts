@@ -23,11 +23,11 @@ export const addHost = defineCommand({
         'Without it the certificate the agent presents now is pinned (trust on first use)',
     ),
   },
-  async handler({ app, caller, args }) {
+  async handler({ services, caller, args }) {
     const hypervisor = args.hypervisor.toUpperCase() === 'KVM' ? 'KVM' : undefined;
     if (hypervisor === undefined)
       throw new InvalidParameterError(`Only KVM hosts can be added; got ${args.hypervisor}`);
-    const host = await app.hostManager.addHost({
+    const host = await services.hostManager.addHost({
       zoneId: args.zoneid,
       hypervisor,
       url: args.url,
@@ -36,7 +36,7 @@ export const addHost = defineCommand({
       ...(args.hostname !== undefined ? { name: args.hostname } : {}),
       ...(args.certfingerprint !== undefined ? { tlsFingerprint: args.certfingerprint } : {}),
     });
-    const lookups = await loadLookups(app);
+    const lookups = await loadLookups(services);
     return {
       count: 1,
       host: [

@@ -1,4 +1,7 @@
-/** Every API command vmsnap serves. listApis and docs/api.md are generated from this list. */
+/**
+ * Every API command vmsnap serves. listApis and the README's API reference (`npm run docs:api`) are
+ * generated from this list.
+ */
 import { defineCommand, param, type ApiCommand } from '../command.ts';
 import { createAccount, listAccounts, registerUserKeys } from './account-commands.ts';
 import { listConfigurations, updateConfiguration } from './config-commands.ts';

@@ -7,12 +7,12 @@ export const listZones = defineCommand({
   name: 'listZones',
   description: 'Lists zones',
   params: { id: param.uuid('The ID of the zone'), name: param.string('The name of the zone'), ...listParams },
-  async handler({ app, args, reader }) {
-    const zones = (await app.deps.db.selectFrom('zones').selectAll().orderBy('created').execute())
+  async handler({ services, args, reader }) {
+    const zones = (await services.zones.list())
       .filter((z) => args.id === undefined || z.id === args.id)
       .filter((z) => args.name === undefined || z.name === args.name)
       .filter((z) => matchesKeyword(args.keyword, z.name));
-    return pagedList(app, reader, 'zone', zones, (z) => ({
+    return pagedList(services, reader, 'zone', zones, (z) => ({
       id: z.id,
       name: z.name,
       networktype: 'Basic',
@@ -35,11 +35,9 @@ export const listHosts = defineCommand({
     hypervisor: param.string('Hypervisor type'),
     ...listParams,
   },
-  async handler({ app, args, reader }) {
-    const zones = new Map(
-      (await app.deps.db.selectFrom('zones').selectAll().execute()).map((z) => [z.id, z.name]),
-    );
-    const hosts = (await app.deps.inventory.listHosts())
+  async handler({ services, args, reader }) {
+    const zones = new Map((await services.zones.list()).map((z) => [z.id, z.name]));
+    const hosts = (await services.inventory.listHosts())
       .filter((h) => args.id === undefined || h.id === args.id)
       .filter((h) => args.zoneid === undefined || h.zoneId === args.zoneid)
       .filter((h) => args.name === undefined || h.name === args.name)
@@ -48,7 +46,7 @@ export const listHosts = defineCommand({
         (h) => args.hypervisor === undefined || h.hypervisor.toLowerCase() === args.hypervisor.toLowerCase(),
       )
       .filter((h) => matchesKeyword(args.keyword, h.name));
-    return pagedList(app, reader, 'host', hosts, (h) => ({
+    return pagedList(services, reader, 'host', hosts, (h) => ({
       id: h.id,
       name: h.name,
       state: h.status,
@@ -59,6 +57,8 @@ export const listHosts = defineCommand({
       resourcestate: 'Enabled',
       lastpinged: h.lastHeartbeat === null ? undefined : formatDate(h.lastHeartbeat),
       ...(h.url !== null ? { ipaddress: new URL(h.url).hostname } : {}),
+      // vmsnap: the agent certificate pinned at addHost (https agents), as addHost returned it.
+      ...(h.tlsFingerprint !== null ? { certfingerprint: h.tlsFingerprint } : {}),
     }));
   },
 });
@@ -73,17 +73,15 @@ export const listStoragePools = defineCommand({
     name: param.string('The name of the storage pool'),
     ...listParams,
   },
-  async handler({ app, args, reader }) {
-    const zones = new Map(
-      (await app.deps.db.selectFrom('zones').selectAll().execute()).map((z) => [z.id, z.name]),
-    );
-    const drivers = app.deps.registry.storageDrivers;
-    const pools = (await app.deps.inventory.listPools())
+  async handler({ services, args, reader }) {
+    const zones = new Map((await services.zones.list()).map((z) => [z.id, z.name]));
+    const drivers = services.storageDrivers;
+    const pools = (await services.inventory.listPools())
       .filter((p) => args.id === undefined || p.id === args.id)
       .filter((p) => args.zoneid === undefined || p.zoneId === args.zoneid)
       .filter((p) => args.name === undefined || p.name === args.name)
       .filter((p) => matchesKeyword(args.keyword, p.name));
-    return pagedList(app, reader, 'storagepool', pools, (p) => {
+    return pagedList(services, reader, 'storagepool', pools, (p) => {
       const driver = drivers.get(p.driver);
       return {
         id: p.id,

@@ -2,7 +2,6 @@
 import { loadOwned } from '../../manager/access.ts';
 import { defineCommand, listParams, param, required } from '../command.ts';
 import type { AsyncJobRow } from '../../store/schema.ts';
-import { listJobs } from '../../store/job-list-store.ts';
 import { listPaging, listScope, pagedPayload } from '../list-support.ts';
 import { invalidEntityError } from '../protocol/index.ts';
 import { renderJob } from '../render/job-response.ts';
@@ -12,17 +11,17 @@ export const queryAsyncJobResult = defineCommand({
   name: 'queryAsyncJobResult',
   description: 'Retrieves the current status of an asynchronous job',
   params: { jobid: required(param.uuid('The ID of the asynchronous job')) },
-  async handler({ app, caller, args }) {
+  async handler({ services, caller, args }) {
     // Another account's job is reported exactly like a missing one: no information leaks.
     const { job } = await loadOwned(
       caller,
       async () => {
-        const found = await app.deps.jobs.get(args.jobid);
+        const found = await services.jobs.get(args.jobid);
         return found === undefined ? undefined : { job: found, accountId: found.account_id };
       },
       () => invalidEntityError('queryAsyncJobResult', 'jobid', args.jobid),
     );
-    return renderJob(app, job, caller.isAdmin);
+    return renderJob(services, job, caller.isAdmin);
   },
 });
 
@@ -30,21 +29,19 @@ export const listAsyncJobs = defineCommand({
   name: 'listAsyncJobs',
   description: 'Lists all pending asynchronous jobs for the account',
   params: {
-    startdate: param.string('The start date of the async job (yyyy-MM-dd)'),
+    startdate: param.date('The start date of the async job'),
     ...listParams,
   },
-  async handler({ app, caller, args, reader }) {
-    const scope = await listScope(app, caller, args, false);
-    const start = args.startdate === undefined ? Number.NaN : Date.parse(args.startdate);
-    const page = await listJobs(
-      app.deps.db,
-      { accountId: scope.accountId, from: Number.isNaN(start) ? undefined : start },
-      listPaging(app, reader),
+  async handler({ services, caller, args, reader }) {
+    const scope = await listScope(services, caller, args, false);
+    const page = await services.jobs.list(
+      { accountId: scope.accountId, from: args.startdate?.ms },
+      listPaging(services, reader),
     );
     // Results name snapshots and VMs: their tags are shown as queryAsyncJobResult shows them,
     // read for this page's jobs only.
-    const lookups = await loadLookups(app, resultTagScopes(page.rows));
-    return pagedPayload('asyncjobs', page, (j) => renderJob(app, j, caller.isAdmin, lookups));
+    const lookups = await loadLookups(services, resultTagScopes(page.rows));
+    return pagedPayload('asyncjobs', page, (j) => renderJob(services, j, caller.isAdmin, lookups));
   },
 });
 

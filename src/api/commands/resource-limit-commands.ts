@@ -7,7 +7,6 @@ import { InvalidParameterError } from '../../core/errors.ts';
 import {
   resourceTypeByName,
   resourceTypeByOrdinal,
-  ResourceLimitManager,
   type CountView,
   type LimitOwner,
   type LimitView,
@@ -63,7 +62,7 @@ export const listResourceLimits = defineCommand({
     ),
     ...listParams,
   },
-  async handler({ app, caller, args, reader }) {
+  async handler({ services, caller, args, reader }) {
     let type: ResourceType | undefined;
     if (args.resourcetypename !== undefined) {
       type = resourceTypeByName(args.resourcetypename);
@@ -71,10 +70,10 @@ export const listResourceLimits = defineCommand({
     } else {
       type = typeOf(args.resourcetype, 'Please specify a valid resource type.');
     }
-    const limits = new ResourceLimitManager(app.deps);
+    const limits = services.limits;
     const owner = await limits.resolveOwner(caller, args.account, args.domainid, 'listResourceLimits');
     const items = await limits.list(owner, type);
-    return pagedList(app, reader, 'resourcelimit', items, renderLimit);
+    return pagedList(services, reader, 'resourcelimit', items, renderLimit);
   },
 });
 
@@ -91,10 +90,10 @@ export const updateResourceLimit = defineCommand({
     ),
     domainid: param.uuid("The account's domain (ROOT); alone, the domain itself, whose limits cannot change"),
   },
-  async handler({ app, caller, args }) {
+  async handler({ services, caller, args }) {
     const type = resourceTypeByOrdinal(args.resourcetype);
     if (type === undefined) throw new InvalidParameterError('Please specify valid resource type');
-    const limits = new ResourceLimitManager(app.deps);
+    const limits = services.limits;
     if (args.account === undefined && args.domainid === undefined) {
       throw new InvalidParameterError(
         'AccountId or domainId have to be specified in order to update resource limit',
@@ -117,9 +116,9 @@ export const updateResourceCount = defineCommand({
     account: param.string('Update resource count for a specified account of the domain'),
     resourcetype: param.integer(`Type of resource to count; all when absent: ${TYPES_HELP}`),
   },
-  async handler({ app, caller, args }) {
+  async handler({ services, caller, args }) {
     const type = typeOf(args.resourcetype, 'Please specify valid resource type');
-    const limits = new ResourceLimitManager(app.deps);
+    const limits = services.limits;
     const owner = await limits.resolveOwner(caller, args.account, args.domainid, 'updateResourceCount');
     const counts = await limits.counts(owner, type);
     return { count: counts.length, resourcecount: counts.map(renderCount) };

@@ -20,23 +20,24 @@ export const configureSimulator = defineCommand({
     count: param.integer('How many times the rule applies; forever when absent'),
     clear: param.boolean('vmsnap: remove every fault rule first'),
   },
-  async handler({ app, args }) {
-    if (args.clear === true) app.simulator.faults.clear();
+  async handler({ services, args }) {
     let vmName: string | undefined;
     if (args.virtualmachineid !== undefined) {
-      const vm = await app.deps.inventory.getVm(args.virtualmachineid);
+      const vm = await services.inventory.getVm(args.virtualmachineid);
       if (vm === undefined)
         throw new InvalidParameterError(`Unable to find Instance ${args.virtualmachineid}`);
       vmName = vm.instanceName;
     }
     try {
-      const res = app.simulator.configure({
+      const res = services.simulator.configure({
         value: args.value,
         ...(args.name !== undefined ? { name: args.name } : {}),
         ...(args.zoneid !== undefined ? { zoneId: args.zoneid } : {}),
         ...(args.hostid !== undefined ? { hostId: args.hostid } : {}),
         ...(vmName !== undefined ? { vmName } : {}),
         ...(args.count !== undefined ? { count: args.count } : {}),
+        // Cleared by configure only once the whole request is known to be good.
+        ...(args.clear === true ? { clear: true } : {}),
       });
       return res.kind === 'fault'
         ? { success: true, id: res.rule.id, displaytext: `fault rule ${res.rule.id} armed` }

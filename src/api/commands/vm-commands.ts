@@ -18,14 +18,14 @@ export const listVirtualMachines = defineCommand({
     tags: param.map('List resources by tags (key/value pairs)'),
     ...listParams,
   },
-  async handler({ app, caller, args, reader }) {
+  async handler({ services, caller, args, reader }) {
     const ids = args.ids ?? (args.id !== undefined ? [args.id] : undefined);
-    const scope = await listScope(app, caller, args, ids !== undefined);
+    const scope = await listScope(services, caller, args, ids !== undefined);
     // Admin only, as in CloudStack (which ignores it from users): a user filtering its own VMs by
     // host would learn which host ids exist, and which of them run its VMs.
     const hostId = caller.isAdmin ? args.hostid : undefined;
-    const lookups = await loadLookups(app, { type: 'UserVm' });
-    const vms = (await app.deps.inventory.listVms())
+    const lookups = await loadLookups(services, { type: 'UserVm' });
+    const vms = (await services.inventory.listVms())
       .filter((v) => scope.visible(v.accountId))
       .filter((v) => ids === undefined || ids.includes(v.id))
       .filter((v) => args.name === undefined || v.displayName === args.name)
@@ -34,7 +34,7 @@ export const listVirtualMachines = defineCommand({
       .filter((v) => hostId === undefined || v.hostId === hostId)
       .filter((v) => matchesKeyword(args.keyword, v.displayName, v.instanceName))
       .filter((v) => matchesTags(lookups.tagsOf('UserVm', v.id), args.tags));
-    return pagedList(app, reader, 'virtualmachine', vms, (v) => renderVm(v, lookups, caller.isAdmin));
+    return pagedList(services, reader, 'virtualmachine', vms, (v) => renderVm(v, lookups, caller.isAdmin));
   },
 });
 
@@ -43,8 +43,8 @@ export const startVirtualMachine = defineCommand({
   description: 'Starts an Instance (async)',
   async: true,
   params: { id: required(param.uuid('The ID of the Instance')) },
-  async handler({ app, caller, args }) {
-    return { jobid: (await app.vmManager.start(caller, args.id)).jobId };
+  async handler({ services, caller, args }) {
+    return { jobid: (await services.vmManager.start(caller, args.id)).jobId };
   },
 });
 
@@ -56,8 +56,8 @@ export const stopVirtualMachine = defineCommand({
     id: required(param.uuid('The ID of the Instance')),
     forced: param.boolean('Force stop the Instance'),
   },
-  async handler({ app, caller, args }) {
-    return { jobid: (await app.vmManager.stop(caller, args.id, args.forced ?? false)).jobId };
+  async handler({ services, caller, args }) {
+    return { jobid: (await services.vmManager.stop(caller, args.id, args.forced ?? false)).jobId };
   },
 });
 
@@ -70,31 +70,26 @@ export const listVolumes = defineCommand({
     type: param.string('The type of the volume (ROOT, DATADISK)'),
     ...listParams,
   },
-  async handler({ app, caller, args, reader }) {
-    const scope = await listScope(app, caller, args, args.id !== undefined);
-    const lookups = await loadLookups(app);
-    const rows = await app.deps.db
-      .selectFrom('volumes')
-      .select(['id', 'vm_id', 'state', 'created'])
-      .where('removed', 'is', null)
-      .orderBy('created')
-      .execute();
-    const vms = new Map((await app.deps.inventory.listVms()).map((v) => [v.id, v]));
+  async handler({ services, caller, args, reader }) {
+    const scope = await listScope(services, caller, args, args.id !== undefined);
+    const lookups = await loadLookups(services);
+    const rows = await services.volumes.listLive();
+    const vms = new Map((await services.inventory.listVms()).map((v) => [v.id, v]));
     const out = [];
-    for (const vmId of new Set(rows.map((r) => r.vm_id))) {
+    for (const vmId of new Set(rows.map((r) => r.vmId))) {
       if (vmId === null) continue;
       const vm = vms.get(vmId);
       if (vm === undefined || !scope.visible(vm.accountId)) continue;
       if (args.virtualmachineid !== undefined && vm.id !== args.virtualmachineid) continue;
-      for (const v of await app.deps.inventory.volumesOf(vmId)) {
+      for (const v of await services.inventory.volumesOf(vmId)) {
         const row = rows.find((r) => r.id === v.id);
         if (args.id !== undefined && v.id !== args.id) continue;
         if (args.type !== undefined && v.type !== args.type.toUpperCase()) continue;
         if (!matchesKeyword(args.keyword, v.name)) continue;
-        out.push({ v, vm, state: row?.state ?? 'Ready', created: Number(row?.created ?? 0) });
+        out.push({ v, vm, state: row?.state ?? 'Ready', created: row?.created ?? 0 });
       }
     }
-    return pagedList(app, reader, 'volume', out, (o) =>
+    return pagedList(services, reader, 'volume', out, (o) =>
       renderVolume(o.v, o.vm, o.state, o.created, lookups, caller.isAdmin),
     );
   },

@@ -1,7 +1,7 @@
 /** createVMSnapshot, listVMSnapshot, revertToVMSnapshot, deleteVMSnapshot (CloudStack 4.2+ shapes). */
 import { InvalidParameterError } from '../../core/errors.ts';
 import { LISTED_BY_DEFAULT, VM_SNAPSHOT_STATES } from '../../core/vm-snapshot-state.ts';
-import type { VmSnapshotState } from '../../core/plugin-api.ts';
+import { MEMORY_SNAPSHOT_MODES, QUIESCE_POLICIES, type VmSnapshotState } from '../../core/plugin-api.ts';
 import type { StoredVmSnapshot } from '../../store/vm-snapshot-store.ts';
 import { defineCommand, listParams, param, required } from '../command.ts';
 import { listScope, matchesKeyword, pagedList } from '../list-support.ts';
@@ -19,26 +19,21 @@ export const createVMSnapshot = defineCommand({
     description: param.string('The description of the snapshot'),
     snapshotmemory: param.boolean('Snapshot memory if true'),
     quiescevm: param.boolean('Quiesce the Instance (guest agent freeze) if true'),
-    memorymode: param.string('vmsnap: live (background RAM save) or internal (snapshot-save), QEMU hosts'),
-    quiescepolicy: param.string('vmsnap: required (fail without a guest agent) or best-effort'),
+    memorymode: param.enumOf(
+      MEMORY_SNAPSHOT_MODES,
+      'vmsnap: live (background RAM save) or internal (snapshot-save), QEMU hosts',
+    ),
+    quiescepolicy: param.enumOf(
+      QUIESCE_POLICIES,
+      'vmsnap: required (fail without a guest agent) or best-effort',
+    ),
   },
-  async handler({ app, caller, args }) {
-    const options: Record<string, string> = {};
-    if (args.memorymode !== undefined) {
-      if (args.memorymode !== 'live' && args.memorymode !== 'internal') {
-        throw new InvalidParameterError(`Invalid memorymode ${args.memorymode}: use live or internal`);
-      }
-      options['memoryMode'] = args.memorymode;
-    }
-    if (args.quiescepolicy !== undefined) {
-      if (args.quiescepolicy !== 'required' && args.quiescepolicy !== 'best-effort') {
-        throw new InvalidParameterError(
-          `Invalid quiescepolicy ${args.quiescepolicy}: use required or best-effort`,
-        );
-      }
-      options['quiescePolicy'] = args.quiescepolicy;
-    }
-    const { snapshot, jobId } = await app.snapshotManager.create(caller, {
+  async handler({ services, caller, args }) {
+    const options = {
+      ...(args.memorymode !== undefined ? { memoryMode: args.memorymode } : {}),
+      ...(args.quiescepolicy !== undefined ? { quiescePolicy: args.quiescepolicy } : {}),
+    };
+    const { snapshot, jobId } = await services.snapshotManager.create(caller, {
       vmId: args.virtualmachineid,
       ...(args.name !== undefined ? { name: args.name } : {}),
       ...(args.description !== undefined ? { description: args.description } : {}),
@@ -63,7 +58,7 @@ export const listVMSnapshot = defineCommand({
     tags: param.map('List resources by tags (key/value pairs)'),
     ...listParams,
   },
-  async handler({ app, caller, args, reader }) {
+  async handler({ services, caller, args, reader }) {
     if (args.vmsnapshotid !== undefined && args.vmsnapshotids !== undefined) {
       throw new InvalidParameterError('Specify either id or ids but not both parameters');
     }
@@ -73,17 +68,14 @@ export const listVMSnapshot = defineCommand({
       );
     }
     const ids = args.vmsnapshotids ?? (args.vmsnapshotid !== undefined ? [args.vmsnapshotid] : undefined);
-    const scope = await listScope(app, caller, args, ids !== undefined);
+    const scope = await listScope(services, caller, args, ids !== undefined);
     const states: readonly string[] = args.state !== undefined ? [args.state] : LISTED_BY_DEFAULT;
-    let q = app.deps.db.selectFrom('vm_snapshots').select('vm_id').select('id').where('removed', 'is', null);
-    if (ids !== undefined) q = q.where('id', 'in', ids.length > 0 ? ids : ['-']);
-    if (args.virtualmachineid !== undefined) q = q.where('vm_id', '=', args.virtualmachineid);
-    const candidates = await q.execute();
-    const vmIds = [...new Set(candidates.map((c) => c.vm_id))];
+    const candidates = await services.snapshots.matchingIds({ ids, vmId: args.virtualmachineid });
+    const vmIds = [...new Set(candidates.map((c) => c.vmId))];
     const all: StoredVmSnapshot[] = [];
-    for (const vmId of vmIds) all.push(...(await app.deps.snapshots.listByVm(vmId)));
+    for (const vmId of vmIds) all.push(...(await services.snapshots.listByVm(vmId)));
     const wanted = new Set(candidates.map((c) => c.id));
-    const lookups = await loadLookups(app, { type: 'VMSnapshot' });
+    const lookups = await loadLookups(services, { type: 'VMSnapshot' });
     const byId = new Map(all.map((s) => [s.id, s]));
     const filtered = all
       .filter((s) => wanted.has(s.id))
@@ -93,8 +85,8 @@ export const listVMSnapshot = defineCommand({
       .filter((s) => matchesKeyword(args.keyword, s.name, s.displayName, s.description))
       .filter((s) => matchesTags(lookups.tagsOf('VMSnapshot', s.id), args.tags))
       .sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id));
-    const vms = new Map((await app.deps.inventory.listVms()).map((v) => [v.id, v]));
-    return pagedList(app, reader, 'vmSnapshot', filtered, (s) =>
+    const vms = new Map((await services.inventory.listVms()).map((v) => [v.id, v]));
+    return pagedList(services, reader, 'vmSnapshot', filtered, (s) =>
       renderVmSnapshot(s, vms.get(s.vmId), s.parentId === null ? undefined : byId.get(s.parentId), lookups),
     );
   },
@@ -106,8 +98,8 @@ export const revertToVMSnapshot = defineCommand({
   async: true,
   since: '4.2.0',
   params: { vmsnapshotid: required(param.uuid('The ID of the snapshot')) },
-  async handler({ app, caller, args }) {
-    const { jobId } = await app.snapshotManager.revert(caller, args.vmsnapshotid);
+  async handler({ services, caller, args }) {
+    const { jobId } = await services.snapshotManager.revert(caller, args.vmsnapshotid);
     return { jobid: jobId };
   },
 });
@@ -118,8 +110,8 @@ export const deleteVMSnapshot = defineCommand({
   async: true,
   since: '4.2.0',
   params: { vmsnapshotid: required(param.uuid('The ID of the snapshot')) },
-  async handler({ app, caller, args }) {
-    const { jobId } = await app.snapshotManager.delete(caller, args.vmsnapshotid);
+  async handler({ services, caller, args }) {
+    const { jobId } = await services.snapshotManager.delete(caller, args.vmsnapshotid);
     return { jobid: jobId };
   },
 });

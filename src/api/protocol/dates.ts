@@ -56,3 +56,29 @@ function parseZoneOffset(zone: string): number | null {
   if (hours > 23 || minutes > 59) return null;
   return (zone.startsWith('-') ? -1 : 1) * (hours * 60 + minutes);
 }
+
+/** A date a caller filters by: the instant it names, and whether it named a whole day. */
+export interface RequestDate {
+  readonly ms: number;
+  /** `yyyy-MM-dd` alone: the day, from 00:00:00 UTC (an end date then covers the whole day). */
+  readonly dayOnly: boolean;
+}
+
+const DAY_PATTERN = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DAY_TIME_PATTERN = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
+
+/**
+ * CloudStack's DATE parameters (ParamProcessWorker): `yyyy-MM-dd`, `yyyy-MM-dd HH:mm:ss`, and the
+ * wire format `yyyy-MM-dd'T'HH:mm:ssZ`; times without a zone are UTC. Strict: null for anything
+ * else (CloudStack then answers 431, where JavaScript's Date.parse would guess).
+ */
+export function parseRequestDate(text: string): RequestDate | null {
+  const day = DAY_PATTERN.exec(text);
+  if (day !== null) {
+    const parsed = parseCloudStackDate(`${text}T00:00:00Z`);
+    return parsed === null ? null : { ms: parsed.getTime(), dayOnly: true };
+  }
+  const dayTime = DAY_TIME_PATTERN.exec(text);
+  const parsed = parseCloudStackDate(dayTime !== null ? `${text.replace(' ', 'T')}Z` : text);
+  return parsed === null ? null : { ms: parsed.getTime(), dayOnly: false };
+}

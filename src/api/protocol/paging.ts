@@ -4,7 +4,9 @@
  *    9999);
  * 2. BaseListCmd.getPageSize: a `pagesize` above the maximum, or `page` together with
  *    `pagesize=-1`, is an InvalidParameterValueException (431, cserrorcode 4350);
- * 3. BaseListCmd.getStartIndex: offset `pagesize * (page - 1)`; a page <= 0 reads from 0.
+ * 3. BaseListCmd.getStartIndex: offset `pagesize * (page - 1)`. CloudStack reads a page <= 0 from
+ *    the start; vmsnap refuses it (431), as a page before the first is a caller's mistake that would
+ *    otherwise look like a successful read of page 1.
  * Without `page`/`pagesize` a list is capped at the maximum (`default.page.size`), as in
  * CloudStack; `count` must still be the total before paging.
  */
@@ -38,9 +40,10 @@ export function readPaging(reader: ParamReader, maxPageSize: number): Paging {
   }
   const page = reader.integer('page');
   if (pageSize !== undefined) checkPageSize(reader, pageSize, page, maxPageSize);
+  if (page !== undefined && page < 1) throw invalidValueError(reader.command, 'page', String(page));
   const limit = pageSize ?? maxPageSize;
   if (limit === PAGESIZE_UNLIMITED) return { offset: 0, limit: null };
-  const offset = page !== undefined && page > 0 ? limit * (page - 1) : 0;
+  const offset = page !== undefined ? limit * (page - 1) : 0;
   return { offset, limit };
 }
 

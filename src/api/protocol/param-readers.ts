@@ -28,6 +28,14 @@ export function invalidValueError(command: string, name: string, value: string):
   );
 }
 
+/** ParamProcessWorker's answer to a DATE parameter that does not parse. */
+export function unparsableDateError(command: string, value: string): ServerApiError {
+  return new ServerApiError(
+    ApiErrorCode.PARAM_ERROR,
+    `Unable to parse date ${value} for command ${messageName(command)}, please pass dates in the format mentioned in the api documentation`,
+  );
+}
+
 /** A UUID parameter that is malformed or names no entity (also for the caller's entity lookups). */
 export function invalidEntityError(command: string, name: string, value: string): ServerApiError {
   return new ServerApiError(

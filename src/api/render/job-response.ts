@@ -3,8 +3,8 @@
  * (`{vmsnapshot: id}`, `{virtualmachine: id}`, `{success: true}`, or an error) and rendered here,
  * so the job layer never depends on the API's response shapes.
  */
-import type { App } from '../../app/app.ts';
 import type { AsyncJobRow } from '../../store/schema.ts';
+import type { ApiServices } from '../api-services.ts';
 import { formatDate } from '../protocol/index.ts';
 import { DOMAIN, loadLookups, type Lookups, type TagScope } from './lookups.ts';
 import { renderVm } from './vm-response.ts';
@@ -13,7 +13,7 @@ import { renderVmSnapshot } from './vm-snapshot-response.ts';
 const STATUS_CODE: Record<string, number> = { queued: 0, running: 0, succeeded: 1, failed: 2 };
 
 export async function renderJob(
-  app: App,
+  services: ApiServices,
   job: AsyncJobRow,
   isAdmin: boolean,
   lookups?: Lookups,
@@ -35,9 +35,9 @@ export async function renderJob(
   };
   if (status !== 0) {
     // Names are looked up only for a result: a poll of a running job is one read (clients poll hard).
-    const l = lookups ?? (await loadLookups(app, tagScopeOf(job)));
+    const l = lookups ?? (await loadLookups(services, tagScopeOf(job)));
     out['jobresulttype'] = 'object';
-    out['jobresult'] = await renderResult(app, job, isAdmin, l);
+    out['jobresult'] = await renderResult(services, job, isAdmin, l);
     if (job.completed !== null) out['completed'] = formatDate(Number(job.completed));
   } else if (job.progress !== null) {
     // vmsnap extension: what the job is doing now (CloudStack has no such field; clients ignore it).
@@ -46,18 +46,23 @@ export async function renderJob(
   return out;
 }
 
-async function renderResult(app: App, job: AsyncJobRow, isAdmin: boolean, l: Lookups): Promise<unknown> {
+async function renderResult(
+  services: ApiServices,
+  job: AsyncJobRow,
+  isAdmin: boolean,
+  l: Lookups,
+): Promise<unknown> {
   const result = job.result === null ? {} : (JSON.parse(job.result) as Record<string, unknown>);
   if (job.status === 'failed') return { errorcode: result['errorcode'], errortext: result['errortext'] };
   if (typeof result['vmsnapshot'] === 'string') {
-    const snap = await app.deps.snapshots.get(result['vmsnapshot'], true);
+    const snap = await services.snapshots.get(result['vmsnapshot'], true);
     if (snap === undefined) return {};
-    const vm = await app.deps.inventory.getVm(snap.vmId);
-    const parent = snap.parentId === null ? undefined : await app.deps.snapshots.get(snap.parentId, true);
+    const vm = await services.inventory.getVm(snap.vmId);
+    const parent = snap.parentId === null ? undefined : await services.snapshots.get(snap.parentId, true);
     return { vmsnapshot: renderVmSnapshot(snap, vm, parent, l) };
   }
   if (typeof result['virtualmachine'] === 'string') {
-    const vm = await app.deps.inventory.getVm(result['virtualmachine']);
+    const vm = await services.inventory.getVm(result['virtualmachine']);
     return vm === undefined ? {} : { virtualmachine: renderVm(vm, l, isAdmin) };
   }
   return result;

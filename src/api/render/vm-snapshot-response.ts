@@ -3,6 +3,7 @@
  * the strategy that took the snapshot, the consistency level, the pause and freeze window, and how
  * long each phase took. Clients ignore fields they do not know.
  */
+import { factsFromDetails } from '../../core/snapshot-facts.ts';
 import type { StoredVm } from '../../store/inventory-store.ts';
 import type { StoredVmSnapshot } from '../../store/vm-snapshot-store.ts';
 import { formatDate } from '../protocol/index.ts';
@@ -14,17 +15,7 @@ export function renderVmSnapshot(
   parent: StoredVmSnapshot | undefined,
   lookups: Lookups,
 ): Record<string, unknown> {
-  const details = s.details;
-  const phases: Record<string, number> = {};
-  for (const [k, v] of Object.entries(details)) {
-    const m = /^phase\.(.+)\.ms$/.exec(k);
-    if (m?.[1] !== undefined && typeof v === 'number') phases[m[1]] = v;
-  }
-  const drivers: Record<string, number> = {};
-  for (const [k, v] of Object.entries(details)) {
-    const m = /^driver\.(.+)\.ms$/.exec(k);
-    if (m?.[1] !== undefined && typeof v === 'number') drivers[m[1]] = v;
-  }
+  const facts = factsFromDetails(s.details);
   const out: Record<string, unknown> = {
     id: s.id,
     name: s.name,
@@ -53,15 +44,13 @@ export function renderVmSnapshot(
     out['parent'] = parent.id;
     out['parentName'] = parent.displayName;
   }
-  const str = (k: string): string | undefined => (typeof details[k] === 'string' ? details[k] : undefined);
-  const num = (k: string): number | undefined => (typeof details[k] === 'number' ? details[k] : undefined);
-  if (str('consistency') !== undefined) out['consistency'] = str('consistency');
-  if (num('pauseMs') !== undefined) out['pausems'] = num('pauseMs');
-  if (num('freezeWindowMs') !== undefined) out['freezewindowms'] = num('freezeWindowMs');
-  if (num('totalMs') !== undefined) out['durationms'] = num('totalMs');
-  if (str('memoryMode') !== undefined) out['memorymode'] = str('memoryMode');
-  if (Object.keys(phases).length > 0) out['phasetimesms'] = phases;
-  if (Object.keys(drivers).length > 0) out['drivertimesms'] = drivers;
-  if (str('error') !== undefined) out['errortext'] = str('error');
+  if (facts.consistency !== undefined) out['consistency'] = facts.consistency;
+  if (facts.pauseMs !== undefined) out['pausems'] = facts.pauseMs;
+  if (facts.freezeWindowMs !== undefined) out['freezewindowms'] = facts.freezeWindowMs;
+  if (facts.totalMs !== undefined) out['durationms'] = facts.totalMs;
+  if (facts.memoryMode !== undefined) out['memorymode'] = facts.memoryMode;
+  if (facts.phaseMs !== undefined) out['phasetimesms'] = facts.phaseMs;
+  if (facts.driverMs !== undefined) out['drivertimesms'] = facts.driverMs;
+  if (facts.error !== undefined) out['errortext'] = facts.error;
   return out;
 }

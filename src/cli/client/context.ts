@@ -7,6 +7,7 @@ import { ApiClient } from './api-client.ts';
 import { createOutput, type Output } from './output.ts';
 import type { ProgressStream } from './progress-line.ts';
 import { configFilePath, loadConfig, resolveCredentials } from './profiles.ts';
+import { exitQuietlyOnEpipe } from './stdout-epipe.ts';
 
 export interface GlobalOptions {
   readonly profile?: string;
@@ -28,10 +29,13 @@ export function globalOptions(cmd: Command): GlobalOptions {
 }
 
 export function outputFor(cmd: Command): Output {
+  // Output piped into `head` must not end in a stack trace.
+  exitQuietlyOnEpipe();
   return createOutput(globalOptions(cmd).json === true);
 }
 
 export function clientContext(cmd: Command): ClientContext {
+  exitQuietlyOnEpipe();
   const opts = globalOptions(cmd);
   const config = loadConfig(configFilePath());
   const credentials = resolveCredentials(config, opts.profile, process.env);

@@ -1,42 +1,78 @@
 /**
  * How client commands write: a table (cli-table3) for people, or the raw API payload as JSON for
  * scripts. Commands get an Output instead of touching process.stdout, so tests and the `--json`
- * switch stay in one place.
+ * switch stay in one place. On a terminal, a table wider than the terminal wraps its free-text
+ * columns (names) inside their cells instead of letting the terminal fold every row.
  */
 import Table from 'cli-table3';
+import { fitColumns } from './table-width.ts';
 
 export type Cell = string | number | boolean | undefined | null;
+
+export interface TableOptions {
+  /**
+   * Columns of free text (names, endpoints) that may wrap to fit the terminal. Other columns (ids,
+   * states, times) keep their width, so an id is never split.
+   */
+  readonly wrap?: readonly number[];
+}
 
 export interface Output {
   readonly json: boolean;
   /** Writes a line to stdout. */
   line(text: string): void;
-  table(head: readonly string[], rows: readonly (readonly Cell[])[]): void;
+  table(head: readonly string[], rows: readonly (readonly Cell[])[], options?: TableOptions): void;
   /** Key/value rows, for one object (a job, a single snapshot). */
   record(rows: readonly (readonly [string, Cell])[]): void;
   printJson(value: unknown): void;
 }
 
 export interface Streams {
-  readonly stdout: { write(text: string): unknown };
+  readonly stdout: {
+    write(text: string): unknown;
+    readonly isTTY?: boolean;
+    /** The terminal's width; only read when isTTY (a pipe or file gets full-width rows). */
+    readonly columns?: number;
+  };
 }
 
 export function createOutput(json: boolean, streams: Streams = { stdout: process.stdout }): Output {
   const write = (text: string): void => void streams.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  const width = streams.stdout.isTTY === true ? streams.stdout.columns : undefined;
+  const render = (head: readonly string[], rows: readonly string[][], wrap: readonly number[]): string => {
+    const colWidths = width === undefined ? undefined : fitColumns([head, ...rows], width, wrap);
+    const table = new Table({
+      ...(head.length > 0 ? { head: [...head] } : {}),
+      style: NO_COLOR,
+      chars: NO_ROW_LINES,
+      // Hard wrap: a long name without spaces must wrap too, and no character is dropped.
+      ...(colWidths !== undefined ? { colWidths, wordWrap: true, wrapOnWordBoundary: false } : {}),
+    });
+    for (const row of rows) table.push(row);
+    return table.toString();
+  };
   return {
     json,
     line: write,
-    table(head, rows) {
-      const table = new Table({ head: [...head], style: NO_COLOR, chars: NO_ROW_LINES });
-      for (const row of rows) table.push(row.map(cellText));
-      write(table.toString());
+    table(head, rows, options = {}) {
+      write(
+        render(
+          head,
+          rows.map((row) => row.map(cellText)),
+          options.wrap ?? [],
+        ),
+      );
     },
     record(rows) {
-      const table = new Table({ style: NO_COLOR, chars: NO_ROW_LINES });
-      for (const [key, value] of rows) {
-        if (value !== undefined && value !== null && value !== '') table.push([key, cellText(value)]);
-      }
-      write(table.toString());
+      const shown = rows.filter(([, value]) => value !== undefined && value !== null && value !== '');
+      // The value column is the free text.
+      write(
+        render(
+          [],
+          shown.map(([key, value]) => [key, cellText(value)]),
+          [1],
+        ),
+      );
     },
     printJson(value) {
       write(JSON.stringify(value, null, 2));

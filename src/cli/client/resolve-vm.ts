@@ -8,6 +8,11 @@ import { str } from './output.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** An id rather than a name (names that look like UUIDs cannot be given by name). */
+export function isUuid(ref: string): boolean {
+  return UUID.test(ref);
+}
+
 export interface VmRef {
   readonly id: string;
   readonly name: string;
@@ -15,7 +20,7 @@ export interface VmRef {
 }
 
 export async function resolveVm(client: ApiClient, ref: string): Promise<VmRef> {
-  const byId = UUID.test(ref);
+  const byId = isUuid(ref);
   const payload = await client.call('listVirtualMachines', byId ? { id: ref } : { name: ref, listall: true });
   const vms = itemsOf(payload, 'virtualmachine');
   const [vm] = vms;

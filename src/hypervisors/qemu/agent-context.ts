@@ -7,7 +7,7 @@
  * operation reached (`step`).
  *
  * **Accelerator.** KVM is probed once (`kvmWorks`). Here `/dev/kvm` works for OS-less VMs but fails
- * for Linux guests (qemu-notes.md §1), so VMs that boot a kernel always use TCG; OS-less VMs use KVM
+ * for Linux guests (nested KVM there fails on cmpxchg16b, xrstor and int3 emulation), so VMs that boot a kernel always use TCG; OS-less VMs use KVM
  * when the probe says it works (`accel: 'auto'`).
  */
 import path from 'node:path';
@@ -41,6 +41,8 @@ export interface QemuHostAgentOptions {
   /** Guest RAM from this file (benchmark: incompressible RAM without an OS). Applied to every VM. */
   readonly ramFileFor?: (vmName: string) => string | undefined;
   readonly log?: Logger;
+  /** How long a guest agent may take to answer its first request (a sync) before it counts as absent. */
+  readonly guestSyncTimeoutMs?: number;
   /** Called after each persisted snapshot step: tests and fault injection (pause, observe, crash). */
   readonly afterStep?: (vmName: string, step: string) => Promise<void> | void;
 }
@@ -69,6 +71,11 @@ export class AgentContext {
     });
   }
 
+  /** See {@link QemuHostAgentOptions.guestSyncTimeoutMs}. */
+  get guestSyncTimeoutMs(): number {
+    return this.options.guestSyncTimeoutMs ?? 10_000;
+  }
+
   requireVm(name: string): VmRecord {
     return this.store.vm(name) ?? fail(`VM ${name} is not defined on this host`);
   }
@@ -76,7 +83,10 @@ export class AgentContext {
   /** Tracks a QEMU process (started or re-attached) and connects to its guest agent. */
   adopt(name: string, vm: RunningVm): void {
     this.running.set(name, vm);
-    this.guests.set(name, new GuestAgentClient(vm.paths.qga, { timeoutMs: 5000 }));
+    this.guests.set(
+      name,
+      new GuestAgentClient(vm.paths.qga, { timeoutMs: 5000, syncTimeoutMs: this.guestSyncTimeoutMs }),
+    );
     vm.qmp.onClose(() => {
       // QEMU exited (guest poweroff, crash, kill): forget it unless a newer process replaced it.
       if (this.running.get(name) === vm) {

@@ -7,12 +7,8 @@
  * `snapshot-rollback.ts`).
  */
 
-/** An expected refusal: answered, not logged. */
-export class CommandFailure extends Error {}
+// The refusal convention is shared with the simulator (../command-failure.ts).
+export { CommandFailure, fail } from '../command-failure.ts';
 
 /** The QEMU process can no longer be trusted (see rollbackCreate). */
 export class QemuWedgedError extends Error {}
-
-export function fail(details: string): never {
-  throw new CommandFailure(details);
-}

@@ -4,6 +4,8 @@
  * the VMs keep running and are re-attached on the next start.
  *
  *   VMSNAP_AGENT_TOKEN (required), VMSNAP_AGENT_PORT (default 8250), VMSNAP_AGENT_HOST (127.0.0.1),
+ *   VMSNAP_AGENT_TLS_CERT + VMSNAP_AGENT_TLS_KEY (PEM files: serve https, as `vmsnap agent
+ *   --tls-cert/--tls-key`; the key file must be private to its owner),
  *   VMSNAP_AGENT_STATE_DIR, VMSNAP_AGENT_POOL_DIR, VMSNAP_AGENT_ACCEL (auto|kvm|tcg),
  *   VMSNAP_AGENT_GUEST_KERNEL + VMSNAP_AGENT_GUEST_INITRD (boot VMs with this kernel, for tests),
  *   VMSNAP_AGENT_GUEST_NAME_PATTERN (only VMs whose name matches this regexp boot that kernel),
@@ -11,7 +13,9 @@
  *   VMSNAP_AGENT_PAUSE_AFTER_STEP=<step>:<ms> (fault injection: hold after a persisted snapshot step),
  *   VMSNAP_AGENT_SAVE_STALL_MS (fault injection: the RAM save's writer stalls that long).
  */
+import { X509Certificate } from 'node:crypto';
 import type { Logger } from '../../core/plugin-api.ts';
+import { readAgentTls } from './agent-secrets.ts';
 import { startAgentServer } from './agent-server.ts';
 
 function env(name: string, fallback?: string): string {
@@ -43,6 +47,11 @@ const initrd = process.env.VMSNAP_AGENT_GUEST_INITRD;
 const namePattern = process.env.VMSNAP_AGENT_GUEST_NAME_PATTERN;
 const bandwidth = process.env.VMSNAP_AGENT_SAVE_BANDWIDTH;
 const stall = process.env.VMSNAP_AGENT_SAVE_STALL_MS;
+const tls = readAgentTls({
+  cert: process.env.VMSNAP_AGENT_TLS_CERT || undefined,
+  key: process.env.VMSNAP_AGENT_TLS_KEY || undefined,
+  names: { cert: 'VMSNAP_AGENT_TLS_CERT', key: 'VMSNAP_AGENT_TLS_KEY' },
+});
 
 const server = await startAgentServer({
   token,
@@ -51,6 +60,7 @@ const server = await startAgentServer({
   stateDir: env('VMSNAP_AGENT_STATE_DIR', '.vmsnap/agent'),
   poolDir: env('VMSNAP_AGENT_POOL_DIR', '.vmsnap/pool'),
   log,
+  ...(tls !== undefined ? { tls } : {}),
   ...(accel === 'kvm' || accel === 'tcg' || accel === 'auto' ? { accel } : {}),
   ...(memoryMode === 'live' || memoryMode === 'internal' ? { defaultMemoryMode: memoryMode } : {}),
   ...(kernel && initrd
@@ -67,6 +77,9 @@ const server = await startAgentServer({
     : {}),
 });
 console.log(`vmsnap-agent listening ${server.url}`);
+// As `vmsnap agent`: what to give addHost as certfingerprint.
+if (tls !== undefined)
+  console.log(`vmsnap-agent certificate SHA-256 fingerprint ${new X509Certificate(tls.cert).fingerprint256}`);
 
 const stop = (): void => {
   server.close().then(

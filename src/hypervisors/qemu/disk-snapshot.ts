@@ -18,18 +18,10 @@ import type { AgentContext } from './agent-context.ts';
 import { fail } from './agent-failure.ts';
 import type { PendingOp, SnapshotRecord, VmRecord } from './agent-state.ts';
 import { flushByFreeze, freezeGuest, recordFreeze, thawGuest } from './guest-freeze.ts';
-import {
-  abandonCut,
-  commitCut,
-  pauseFromEvents,
-  prepareCut,
-  round,
-  topNodes,
-  type DiskCut,
-} from './live-block.ts';
+import { abandonCut, commitCut, prepareCut, topNodes, type DiskCut } from './live-block.ts';
 import * as img from './qemu-img.ts';
-import { hostNowMs } from './qmp-client.ts';
 import type { RunningVm } from './vm-process.ts';
+import { hostNowMs, pauseFromEvents, round } from './host-timing.ts';
 
 /** One cut per new overlay: the disk's current top node and file, and the overlay that goes on it. */
 export function cutsFor(
@@ -71,6 +63,12 @@ export async function cutRunning(
   const cuts = cutsFor(vm, await topNodes(running.qmp), pending);
   const guest = ctx.guests.get(vm.name);
   if (quiesce && !guest) fail(`cannot quiesce ${vm.name}: no guest agent`);
+  // Asked before any freeze is recorded: a VM without qemu-ga (an OS-less one) fails in one wait,
+  // with nothing to thaw.
+  if (quiesce && guest && !(await guest.ping(ctx.guestSyncTimeoutMs)))
+    fail(
+      `cannot quiesce ${vm.name}: its guest agent (qemu-ga) did not answer within ${ctx.guestSyncTimeoutMs} ms`,
+    );
   const since = running.qmp.mark();
   let freezeStart = 0;
   let freezeMs = 0;

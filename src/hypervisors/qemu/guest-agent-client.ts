@@ -2,7 +2,7 @@
  * A QEMU guest agent (qemu-ga) client over the VM's chardev unix socket.
  *
  * QGA has no greeting, and requests sent before qemu-ga opened its port are answered late, in a pile
- * (qemu-notes.md §3 pitfall 4). So every (re)connection is synced first: `0xFF` (resets qemu-ga's
+ * (seen with qemu-ga 7.2 in a guest still booting). So every (re)connection is synced first: `0xFF` (resets qemu-ga's
  * parser) plus `guest-sync-delimited {id}` with a fresh id per attempt, and every reply is thrown away
  * until that id comes back. After that, requests go one at a time through a queue.
  */
@@ -142,12 +142,19 @@ export class GuestAgentClient {
     this.synced = false;
   }
 
+  /**
+   * Syncs, retrying short attempts until `syncTimeoutMs`. The error names the whole wait, not the
+   * last attempt's share of it (which once read "timed out after 478 ms" after 30 s of trying).
+   */
   private async ensureSynced(syncTimeoutMs: number): Promise<void> {
     if (this.synced && this.socket && !this.socket.destroyed) return;
-    const deadline = Date.now() + syncTimeoutMs;
+    const started = Date.now();
+    const deadline = started + syncTimeoutMs;
     const attemptMs = this.options.syncAttemptMs ?? 500;
+    let attempts = 0;
     let lastError: unknown = null;
     while (Date.now() < deadline) {
+      attempts++;
       try {
         if (!this.socket || this.socket.destroyed) await this.open();
         await this.syncOnce(Math.min(attemptMs, Math.max(50, deadline - Date.now())));
@@ -161,7 +168,13 @@ export class GuestAgentClient {
         }
       }
     }
-    throw new QmpTimeoutError(`guest agent not answering sync on ${this.socketPath}: ${String(lastError)}`);
+    const cause =
+      lastError === null || lastError instanceof QmpTimeoutError
+        ? 'no answer'
+        : `last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}`;
+    throw new QmpTimeoutError(
+      `guest agent did not answer within ${Date.now() - started} ms (${attempts} sync attempts, ${cause}): is qemu-ga running in the guest?`,
+    );
   }
 
   private async syncOnce(timeoutMs: number): Promise<void> {

@@ -11,8 +11,7 @@ import type { AgentContext, Answer } from './agent-context.ts';
 import { fail } from './agent-failure.ts';
 import type { FreezeRecord, VmRecord } from './agent-state.ts';
 import type { GuestAgentClient } from './guest-agent-client.ts';
-import { round } from './live-block.ts';
-import { hostNowMs } from './qmp-client.ts';
+import { hostNowMs, round } from './host-timing.ts';
 
 function requireGuest(ctx: AgentContext, name: string): GuestAgentClient {
   return ctx.guests.get(name) ?? fail(`VM ${name} is not running`);
@@ -89,7 +88,7 @@ export async function watchdogThaw(ctx: AgentContext, name: string): Promise<voi
       await ctx.store.save();
     }
   } catch (error) {
-    ctx.log.error({ vm: name, error: String(error) }, 'watchdog thaw failed');
+    ctx.log.error({ vm: name, err: error }, 'watchdog thaw failed');
   }
 }
 

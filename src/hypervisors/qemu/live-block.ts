@@ -1,12 +1,12 @@
 /**
- * Block and migration operations on a running QEMU, over QMP: find a disk's top node, cut all disks in
- * one atomic transaction, merge with block-commit, and save / load the RAM state (background snapshot).
- * Exact messages: qemu-notes.md §2 and §4.
+ * Block operations on a running QEMU, over QMP: find a disk's top node, cut all disks in one atomic
+ * transaction, merge with block-commit. (Saving and loading RAM is in ram-save.ts.)
  */
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as img from './qemu-img.ts';
-import { QmpTimeoutError, type QmpClient, type QmpEvent } from './qmp-client.ts';
+import type { QmpClient } from './qmp-client.ts';
 
 export interface TopNode {
   readonly node: string;
@@ -56,7 +56,8 @@ export interface DiskCut {
  * The overlays are created and opened (`blockdev-add`) before the transaction, so the transaction,
  * which is the guest's freeze window, only switches the graph (`blockdev-snapshot`); creating the files
  * inside it (`blockdev-snapshot-sync`) costs several flushes per disk. On failure every overlay node
- * and file is removed (QEMU itself leaves files behind, qemu-notes.md §2).
+ * and file is removed (when one action of a transaction fails, QEMU 7.2 drops the whole transaction but leaves the
+ * files it created for the others on disk).
  */
 export async function prepareCut(
   qmp: QmpClient,
@@ -115,6 +116,17 @@ export async function cutDisks(
 }
 
 /**
+ * A fresh job id. QEMU accepts only ids that start with a letter and go on with letters, digits,
+ * `-`, `.` and `_` (`id_wellformed`); node names QEMU generates for backing files (`#block151`) are
+ * not such ids, so ids are never built from node names.
+ */
+export function qmpJobId(kind: string): string {
+  const id = `${kind}-${randomBytes(4).toString('hex')}`;
+  if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(id)) throw new Error(`not a valid QEMU job id: ${id}`);
+  return id;
+}
+
+/**
  * Merges `top` into `base` live. When `top` is the active layer the job stops in `ready` and needs
  * `job-complete`, after which the device writes to `base`; otherwise QEMU re-points top's child at base.
  */
@@ -125,7 +137,7 @@ export async function commitLive(
   baseNode: string,
   timeoutMs = 120_000,
 ): Promise<void> {
-  const jobId = `commit-${topNode}`;
+  const jobId = qmpJobId('commit');
   const active = rootNode === topNode;
   const args: Record<string, unknown> = {
     'job-id': jobId,
@@ -146,71 +158,4 @@ export async function commitLive(
   // and the file node `-blockdev` named after it (`d<n>f`, see vm-process.ts); absent ones error.
   await qmp.execute('blockdev-del', { 'node-name': topNode }).catch(() => undefined);
   await qmp.execute('blockdev-del', { 'node-name': `${topNode}f` }).catch(() => undefined);
-}
-
-/** Enables the background-snapshot save (userfaultfd write-protect) and MIGRATION events. */
-export async function prepareBackgroundSave(qmp: QmpClient, bandwidthBytes: number): Promise<void> {
-  await qmp.execute('migrate-set-capabilities', {
-    capabilities: [
-      { capability: 'background-snapshot', state: true },
-      { capability: 'events', state: true },
-    ],
-  });
-  // The default 128 MiB/s would make the save crawl (qemu-notes.md §4).
-  await qmp.execute('migrate-set-parameters', { 'max-bandwidth': bandwidthBytes });
-}
-
-/** `exec:` URIs run through /bin/sh: quote the path. */
-export function shellQuote(file: string): string {
-  return `'${file.replaceAll("'", "'\\''")}'`;
-}
-
-export type MigrationEnd = 'completed' | 'failed' | 'cancelled';
-
-/** Waits for the migration to end (MIGRATION events, `query-migrate` polling as a fallback). */
-export async function waitMigration(
-  qmp: QmpClient,
-  sinceSeq: number,
-  timeoutMs: number,
-): Promise<MigrationEnd> {
-  const deadline = Date.now() + timeoutMs;
-  const isEnd = (e: QmpEvent): boolean =>
-    e.event === 'MIGRATION' && ['completed', 'failed', 'cancelled'].includes(String(e.data.status));
-  for (;;) {
-    const seen = qmp.eventsSince(sinceSeq).find(isEnd);
-    if (seen) return String(seen.data.status) as MigrationEnd;
-    // A short timeout: a QEMU that stops answering here is wedged (see the agent's rollback).
-    const answer = (await qmp.execute('query-migrate', undefined, 5000)) as { status?: string };
-    if (answer.status === 'completed' || answer.status === 'failed' || answer.status === 'cancelled') {
-      return answer.status;
-    }
-    const left = deadline - Date.now();
-    if (left <= 0)
-      throw new QmpTimeoutError(`migration did not end within ${timeoutMs} ms (${answer.status})`);
-    await qmp.waitEvent(isEnd, Math.min(left, 200), qmp.mark()).catch((error: unknown) => {
-      if (!(error instanceof QmpTimeoutError)) throw error;
-    });
-  }
-}
-
-/** Cancels a migration still running and waits for it to stop (QEMU waits for its writer first). */
-export async function cancelMigration(qmp: QmpClient): Promise<void> {
-  const answer = (await qmp.execute('query-migrate')) as { status?: string };
-  if (!answer.status || ['completed', 'failed', 'cancelled', 'none'].includes(answer.status)) return;
-  const since = qmp.mark();
-  await qmp.execute('migrate_cancel', undefined, 10 * 60_000);
-  await waitMigration(qmp, since, 10 * 60_000);
-}
-
-/** Pause between the first STOP and the next RESUME seen since `sinceSeq`, from QEMU's timestamps. */
-export function pauseFromEvents(qmp: QmpClient, sinceSeq: number): number {
-  const events = qmp.eventsSince(sinceSeq);
-  const stop = events.find((e) => e.event === 'STOP');
-  if (!stop) return 0;
-  const resume = events.find((e) => e.event === 'RESUME' && e.seq > stop.seq);
-  return resume ? round(resume.qemuMs - stop.qemuMs) : Number.NaN;
-}
-
-export function round(ms: number): number {
-  return Math.round(ms * 100) / 100;
 }

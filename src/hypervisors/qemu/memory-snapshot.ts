@@ -10,26 +10,16 @@
  *
  * Reverting to either is in `snapshot-revert.ts`.
  */
-import { randomBytes } from 'node:crypto';
 import type { HostTimings } from '../../core/plugin-api.ts';
 import type { AgentContext } from './agent-context.ts';
 import { fail } from './agent-failure.ts';
 import type { SnapshotRecord, VmRecord } from './agent-state.ts';
 import { adoptOverlays, cutsFor, diskSizes } from './disk-snapshot.ts';
-import {
-  abandonCut,
-  commitCut,
-  pauseFromEvents,
-  prepareBackgroundSave,
-  prepareCut,
-  round,
-  shellQuote,
-  topNodes,
-  waitMigration,
-} from './live-block.ts';
+import { abandonCut, commitCut, prepareCut, topNodes, qmpJobId } from './live-block.ts';
 import { createPrivateFile } from './private-files.ts';
-import { hostNowMs } from './qmp-client.ts';
 import type { RunningVm } from './vm-process.ts';
+import { hostNowMs, pauseFromEvents, round } from './host-timing.ts';
+import { prepareBackgroundSave, shellQuote, waitMigration } from './ram-save.ts';
 
 const GIB = 1024 * 1024 * 1024;
 
@@ -114,7 +104,7 @@ export async function saveInternal(
   if (devices.length === 0) fail('an internal memory snapshot needs at least one disk for the VM state');
   const since = qmp.mark();
   await ctx.step(vm, 'saving');
-  const jobId = `save-${randomBytes(3).toString('hex')}`;
+  const jobId = qmpJobId('save');
   await qmp.runJob(jobId, () =>
     qmp.execute('snapshot-save', { 'job-id': jobId, tag: record.name, vmstate: devices[0], devices }),
   );

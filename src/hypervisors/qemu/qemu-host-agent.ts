@@ -120,6 +120,11 @@ export class QemuHostAgent implements HypervisorAgent {
     return this.ctx.store.vm(vmName);
   }
 
+  /** Every VM of this host's state (tests compare the pool's files with what they refer to). */
+  vmRecords(): readonly VmRecord[] {
+    return this.ctx.store.data.vms;
+  }
+
   /**
    * Checks a command as received (schema, then where its paths lead) without running it; the
    * refusal names the field. Nothing is touched either way.
@@ -138,7 +143,7 @@ export class QemuHostAgent implements HypervisorAgent {
     } catch (error) {
       const details = error instanceof Error ? error.message : String(error);
       if (!(error instanceof CommandFailure))
-        this.ctx.log.warn({ command: command.kind, details }, 'QEMU agent command failed');
+        this.ctx.log.warn({ command: command.kind, err: error }, 'QEMU agent command failed');
       return { result: false, details };
     }
   }

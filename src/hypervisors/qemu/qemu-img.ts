@@ -1,7 +1,7 @@
 /**
  * Thin wrappers over the `qemu-img` binary, for disks of VMs that are not running (offline snapshot,
- * merge, revert). Every call has a timeout. `snapshot -c` accepts a duplicate tag (qemu-notes.md §2),
- * so {@link snapshotCreate} refuses one itself.
+ * merge, revert). Every call has a timeout. `snapshot -c` accepts a duplicate tag (qemu-img 7.2 adds a
+ * second snapshot of the same name under a new ID), so {@link snapshotCreate} refuses one itself.
  */
 import { execFile } from 'node:child_process';
 import { withPrivateFile } from './private-files.ts';

@@ -1,12 +1,12 @@
 /**
  * A QMP client over a unix socket, with nothing but `node:net`.
  *
- * Protocol facts this relies on (qemu-notes.md §2): QEMU greets first, the client must send
+ * Protocol facts this relies on (seen on QEMU 7.2): QEMU greets first, the client must send
  * `qmp_capabilities` before anything else, replies carry the request `id`, events interleave freely and
  * carry QEMU's own µs timestamp. Snapshot jobs report errors only in `query-jobs`, never in the reply.
  */
 import net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { hostNowMs } from './host-timing.ts';
 
 export type JsonObject = { [key: string]: unknown };
 
@@ -65,10 +65,6 @@ interface Pending {
 type EventListener = (event: QmpEvent) => void;
 
 const EVENT_LOG_LIMIT = 2000;
-
-export function hostNowMs(): number {
-  return performance.timeOrigin + performance.now();
-}
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -335,7 +331,7 @@ export function connectOnce(path: string): Promise<net.Socket> {
   });
 }
 
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new QmpTimeoutError(`${what} timed out after ${ms} ms`)), ms);

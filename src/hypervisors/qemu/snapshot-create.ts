@@ -23,10 +23,9 @@ import { volumeAnswer, type AgentContext, type Answer } from './agent-context.ts
 import { fail } from './agent-failure.ts';
 import type { SnapshotMode, SnapshotRecord, VmRecord } from './agent-state.ts';
 import { cutRunning, cutStopped } from './disk-snapshot.ts';
-import { round } from './live-block.ts';
 import { saveInternal, saveLive } from './memory-snapshot.ts';
-import { hostNowMs } from './qmp-client.ts';
 import { rollbackCreate } from './snapshot-rollback.ts';
+import { hostNowMs, round } from './host-timing.ts';
 
 export async function createSnapshot(
   ctx: AgentContext,

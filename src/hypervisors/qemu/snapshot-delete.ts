@@ -5,18 +5,21 @@
  * - External: the snapshot image of each disk is merged with its only child (the child's data
  *   wins): block-commit live when the running VM uses the chain, `qemu-img commit` + `rebase -u`
  *   offline. An image with several children is kept and the snapshot answered `hidden: true`; it is
- *   merged later, once a delete or revert leaves it a single child (`collectHidden`).
+ *   merged by the first delete after a delete or revert left it a single child (`collectHidden`);
+ *   the manager then sees it gone (CheckVMSnapshot) and removes its row.
+ * - A merge that fails leaves no operation pending (each chain stays usable: a failed commit leaves
+ *   the child holding all its data) and keeps the disks not yet merged on the snapshot, so the VM
+ *   takes snapshots again at once and a retried delete merges the rest, Hidden ones included.
  *
  * Deleting an unknown snapshot succeeds (idempotent). As CloudStack: deleting the current snapshot
  * makes its parent current.
  */
-import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { CommandOf } from '../../core/plugin-api.ts';
 import { volumeAnswer, type AgentContext, type Answer } from './agent-context.ts';
 import { fail } from './agent-failure.ts';
-import type { DiskRecord, SnapshotRecord, VmRecord } from './agent-state.ts';
-import { commitLive, nodeForFile, topNodes } from './live-block.ts';
+import type { DiskRecord, SnapshotDisk, SnapshotRecord, VmRecord } from './agent-state.ts';
+import { commitLive, nodeForFile, topNodes, qmpJobId } from './live-block.ts';
 import * as img from './qemu-img.ts';
 
 /** As CloudStack: deleting the current snapshot makes its parent current. */
@@ -40,19 +43,21 @@ async function deleteFrom(
 ): Answer<'DeleteVMSnapshot'> {
   const vm = ctx.requireVm(command.vmName);
   const snap = vm.snapshots.find((s) => s.name === command.target.name);
-  if (!snap) return { result: true, volumes: vm.disks.map(volumeAnswer) }; // idempotent
-  if (snap.state === 'Error' || snap.disks.length === 0) {
-    vm.snapshots = vm.snapshots.filter((s) => s !== snap);
-    await ctx.store.save();
-    return { result: true, volumes: vm.disks.map(volumeAnswer) };
-  }
-  if (snap.mode === 'internal') {
+  let hidden = false;
+  if (snap?.mode === 'internal' && snap.state !== 'Error' && snap.disks.length > 0) {
     await deleteInternal(ctx, vm, snap);
     return { result: true, volumes: vm.disks.map(volumeAnswer) };
   }
-  if (snap.vmstate) await rm(snap.vmstate, { force: true });
-  snap.vmstate = null;
-  const hidden = await mergeExternal(ctx, vm, snap);
+  if (snap && (snap.state === 'Error' || snap.disks.length === 0)) {
+    vm.snapshots = vm.snapshots.filter((s) => s !== snap);
+    await ctx.store.save();
+  } else if (snap) {
+    if (snap.vmstate) await rm(snap.vmstate, { force: true });
+    snap.vmstate = null;
+    hidden = await mergeExternal(ctx, vm, snap);
+  }
+  // Also when the snapshot is already gone (idempotent): a retried delete whose Hidden merge failed
+  // the first time finishes that merge here.
   await collectHidden(ctx, vm);
   return { result: true, volumes: vm.disks.map(volumeAnswer), ...(hidden ? { hidden: true } : {}) };
 }
@@ -64,7 +69,7 @@ async function deleteInternal(ctx: AgentContext, vm: VmRecord, snap: SnapshotRec
     const devices = vm.disks.map(
       (d) => tops.get(d.deviceId)?.node ?? fail(`disk vd${d.deviceId} not attached`),
     );
-    const jobId = `del-${randomBytes(3).toString('hex')}`;
+    const jobId = qmpJobId('del');
     await running.qmp.runJob(jobId, () =>
       running.qmp.execute('snapshot-delete', { 'job-id': jobId, tag: snap.name, devices }),
     );
@@ -83,10 +88,6 @@ async function deleteInternal(ctx: AgentContext, vm: VmRecord, snap: SnapshotRec
  * children: the snapshot is kept Hidden. Returns true when hidden.
  */
 async function mergeExternal(ctx: AgentContext, vm: VmRecord, snap: SnapshotRecord): Promise<boolean> {
-  const childrenOf = (disk: DiskRecord, file: string): string[] =>
-    Object.entries(disk.backing)
-      .filter(([, backing]) => backing === file)
-      .map(([child]) => child);
   const blocked = snap.disks.some((d) => {
     const disk = vm.disks.find((x) => x.deviceId === d.deviceId);
     return disk !== undefined && childrenOf(disk, d.image).length > 1;
@@ -104,28 +105,54 @@ async function mergeExternal(ctx: AgentContext, vm: VmRecord, snap: SnapshotReco
     newFiles: [],
     vmstate: null,
   };
-  await ctx.store.save();
-  for (const d of snap.disks) {
-    const disk = vm.disks.find((x) => x.deviceId === d.deviceId);
-    if (!disk) continue;
-    const image = d.image;
-    const [child] = childrenOf(disk, image);
-    if (child === undefined) {
-      // Nothing builds on it any more (its branch was reverted away): the file just goes.
-      if (disk.backing[image] !== undefined && !otherSnapshotUses(vm, snap, image)) {
-        delete disk.backing[image];
-        await rm(image, { force: true });
-      }
-      continue;
+  try {
+    await ctx.step(vm, 'merging');
+    for (const d of [...snap.disks]) {
+      await mergeDisk(ctx, vm, snap, d);
+      // Persisted per disk: a retry after a failure merges only the disks left, never one twice
+      // (a merged disk's image now holds its child's data, and its child is the next snapshot's).
+      snap.disks = snap.disks.filter((x) => x !== d);
+      await ctx.store.save();
     }
-    await commitChild(ctx, vm, disk, child, image);
-    // Whatever referred to the child now refers to the image, which holds the child's view.
-    for (const other of vm.snapshots) for (const od of other.disks) if (od.image === child) od.image = image;
+  } finally {
+    // A failed commit leaves its chain usable (the child still holds all its data), so the VM is
+    // not blocked: the snapshot keeps the disks left to merge, and a retried delete merges them.
+    vm.pending = null;
+    await ctx.store.save();
   }
   vm.snapshots = vm.snapshots.filter((s) => s !== snap);
-  vm.pending = null;
   await ctx.store.save();
   return false;
+}
+
+/** Merges one disk's snapshot image with its only child, or drops it when nothing builds on it. */
+async function mergeDisk(
+  ctx: AgentContext,
+  vm: VmRecord,
+  snap: SnapshotRecord,
+  d: SnapshotDisk,
+): Promise<void> {
+  const disk = vm.disks.find((x) => x.deviceId === d.deviceId);
+  if (!disk) return;
+  const image = d.image;
+  const [child] = childrenOf(disk, image);
+  if (child === undefined) {
+    // Nothing builds on it any more (its branch was reverted away): the file just goes.
+    if (disk.backing[image] !== undefined && !otherSnapshotUses(vm, snap, image)) {
+      delete disk.backing[image];
+      await rm(image, { force: true });
+    }
+    return;
+  }
+  await commitChild(ctx, vm, disk, child, image);
+  // Whatever referred to the child now refers to the image, which holds the child's view.
+  for (const other of vm.snapshots) for (const od of other.disks) if (od.image === child) od.image = image;
+}
+
+function childrenOf(disk: DiskRecord, file: string): string[] {
+  return Object.entries(disk.backing)
+    .filter(([, backing]) => backing === file)
+    .map(([child]) => child);
 }
 
 function otherSnapshotUses(vm: VmRecord, snap: SnapshotRecord, file: string): boolean {
@@ -161,10 +188,15 @@ async function commitChild(
   await rm(child, { force: true });
 }
 
-/** Hidden snapshots whose images are down to one child can now be merged. */
+/**
+ * Hidden snapshots whose images are down to one child can now be merged. A failed merge fails the
+ * delete that ran it (the snapshot stays Hidden, the VM is not blocked); retrying finishes it.
+ */
 async function collectHidden(ctx: AgentContext, vm: VmRecord): Promise<void> {
   for (const snap of vm.snapshots.filter((s) => s.state === 'Hidden')) {
-    const stillBlocked = await mergeExternal(ctx, vm, snap);
-    if (stillBlocked) continue;
+    if (snap.disks.length === 0) {
+      vm.snapshots = vm.snapshots.filter((s) => s !== snap);
+      await ctx.store.save();
+    } else await mergeExternal(ctx, vm, snap);
   }
 }

@@ -18,9 +18,10 @@ import type { CommandOf, HostTimings } from '../../core/plugin-api.ts';
 import { volumeAnswer, type AgentContext, type Answer } from './agent-context.ts';
 import { fail } from './agent-failure.ts';
 import type { DiskRecord, SnapshotRecord, VmRecord } from './agent-state.ts';
-import { pauseFromEvents, round, shellQuote, topNodes, waitMigration } from './live-block.ts';
+import { topNodes, qmpJobId } from './live-block.ts';
 import * as img from './qemu-img.ts';
-import { hostNowMs } from './qmp-client.ts';
+import { hostNowMs, pauseFromEvents, round } from './host-timing.ts';
+import { shellQuote, waitMigration } from './ram-save.ts';
 
 /** A completed revert makes the target the snapshot the VM runs from (CheckVMSnapshot `current`). */
 export async function revertSnapshot(
@@ -147,13 +148,13 @@ async function revertInternal(ctx: AgentContext, vm: VmRecord, snap: SnapshotRec
     (d) => tops.get(d.deviceId)?.node ?? fail(`disk vd${d.deviceId} not attached`),
   );
   const since = qmp.mark();
-  const jobId = `load-${randomBytes(3).toString('hex')}`;
+  const jobId = qmpJobId('load');
   try {
     await qmp.runJob(jobId, () =>
       qmp.execute('snapshot-load', { 'job-id': jobId, tag: snap.name, vmstate: devices[0], devices }),
     );
   } finally {
-    // A failed snapshot-load leaves the VM paused in restore-vm (qemu-notes.md §2).
+    // A failed snapshot-load leaves the VM paused in runstate restore-vm (STOP with no RESUME: QEMU 7.2).
     if ((await running.status()) !== 'running') await qmp.execute('cont');
   }
   return { pauseMs: pauseFromEvents(qmp, since) };

@@ -9,16 +9,16 @@
  * `quit` hangs): the agent kills that QEMU, merges the overlays back offline and starts the VM again
  * (a cold boot: RAM state is lost, disks are consistent).
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { AgentContext } from './agent-context.ts';
 import { QemuWedgedError } from './agent-failure.ts';
 import type { PendingOp, SnapshotRecord, VmRecord } from './agent-state.ts';
-import { cancelMigration, commitLive, nodeForFile, topNodes, waitMigration } from './live-block.ts';
+import { commitLive, nodeForFile, topNodes, qmpJobId } from './live-block.ts';
 import * as img from './qemu-img.ts';
 import { QmpTimeoutError } from './qmp-client.ts';
 import type { RunningVm } from './vm-process.ts';
+import { cancelMigration, waitMigration } from './ram-save.ts';
 
 /** Failed or interrupted create: VM running on a consistent chain, partial files gone, snapshot Error. */
 export async function rollbackCreate(
@@ -29,7 +29,7 @@ export async function rollbackCreate(
 ): Promise<void> {
   const pending = vm.pending;
   ctx.log.warn(
-    { vm: vm.name, snapshot: record.name, step: pending?.step, cause: String(cause) },
+    { vm: vm.name, snapshot: record.name, step: pending?.step, err: cause },
     'snapshot failed: rolling back',
   );
   let running = ctx.running.get(vm.name);
@@ -45,10 +45,7 @@ export async function rollbackCreate(
         // guest stops (its RAM stays write-protected), later QMP may go silent and `quit` never
         // completes (measured). Kill it; the disks are merged back offline below and the VM is
         // started again (cold boot: its RAM state is lost) on the consistent chain.
-        ctx.log.error(
-          { vm: vm.name, error: String(error) },
-          'QEMU wedged after the failed save: restarting the VM',
-        );
+        ctx.log.error({ vm: vm.name, err: error }, 'QEMU wedged after the failed save: restarting the VM');
         await ctx.halt(vm.name, true);
         running = undefined;
       }
@@ -56,7 +53,7 @@ export async function rollbackCreate(
     if (pending) await undoCutOffline(ctx, vm, pending, running);
     if (pending?.wasRunning && !ctx.running.has(vm.name)) await ctx.launch(vm, false);
   } catch (error) {
-    ctx.log.error({ vm: vm.name, error: String(error) }, 'rollback incomplete');
+    ctx.log.error({ vm: vm.name, err: error }, 'rollback incomplete');
   }
   record.state = 'Error';
   record.disks = [];
@@ -127,7 +124,7 @@ async function rollbackRunning(
     disk.active = base!;
   }
   if (record.mode === 'internal') {
-    const jobId = `del-${randomBytes(3).toString('hex')}`;
+    const jobId = qmpJobId('del');
     const devices = [...tops.values()].map((t) => t.node);
     await qmp
       .runJob(jobId, () => qmp.execute('snapshot-delete', { 'job-id': jobId, tag: record.name, devices }))
@@ -152,6 +149,6 @@ async function settleMigration(ctx: AgentContext, vmName: string, qmp: RunningVm
     });
   } catch (error) {
     if (error instanceof QmpTimeoutError) throw error;
-    ctx.log.error({ vm: vmName, error: String(error) }, 'settling the RAM save failed');
+    ctx.log.error({ vm: vmName, err: error }, 'settling the RAM save failed');
   }
 }

@@ -51,7 +51,7 @@ export async function recoverFreezes(ctx: AgentContext): Promise<void> {
       vm.freeze = null;
       changed = true;
     } catch (error) {
-      ctx.log.error({ vm: vm.name, error: String(error) }, 'thaw after restart failed: retrying in 1 s');
+      ctx.log.error({ vm: vm.name, err: error }, 'thaw after restart failed: retrying in 1 s');
       ctx.watchdog.arm(vm.name, Date.now() + 1000);
     }
   }
@@ -66,7 +66,7 @@ async function thawIfFrozen(ctx: AgentContext, name: string, guest: GuestAgentCl
     ctx.log.warn({ vm: name }, 'guest frozen with no freeze on record: thawing it');
     await guest.fsfreezeThaw(5000);
   } catch (error) {
-    ctx.log.warn({ vm: name, error: String(error) }, 'checking the guest freeze after restart failed');
+    ctx.log.warn({ vm: name, err: error }, 'checking the guest freeze after restart failed');
   }
 }
 

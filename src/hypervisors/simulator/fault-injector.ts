@@ -9,8 +9,10 @@
  * Rules are persisted with the simulator's state (through `onChange`), so a fault set before a restart
  * of the process is still in force after it, as CloudStack's rows in `mockconfiguration` are.
  */
+import { assertNever } from '../../core/assert-never.ts';
 import { randomUUID } from 'node:crypto';
-import type { AgentCommand, AgentCommandKind, AnswerFailure } from '../../core/plugin-api.ts';
+import type { AgentCommand, AgentCommandKind } from '../../core/plugin-api.ts';
+import { fail } from '../command-failure.ts';
 import { AGENT_COMMAND_KINDS } from '../../core/plugin-api.ts';
 import { ReleasableWaits } from './releasable-waits.ts';
 import type { faultRuleSchema, GuestAgentMode } from './simulator-state.ts';
@@ -59,7 +61,11 @@ export class FaultInjector {
     this.onChange = options.onChange ?? (() => {});
   }
 
-  add(rule: NewFaultRule): FaultRule {
+  /**
+   * Adds a rule; with `replace`, it replaces every rule (and releases hung calls). The rule is checked
+   * before anything changes, and the new list is persisted in one write.
+   */
+  add(rule: NewFaultRule, options: { readonly replace?: boolean } = {}): FaultRule {
     const count = rule.count ?? null;
     if (count !== null && (!Number.isInteger(count) || count <= 0)) {
       throw new Error(`Fault count must be a positive integer or null, got ${count}`);
@@ -71,8 +77,10 @@ export class FaultInjector {
       action: rule.action,
       count,
     });
-    this.rules = [...this.rules.filter((r) => r.id !== added.id), added];
+    const kept = options.replace === true ? [] : this.rules.filter((r) => r.id !== added.id);
+    this.rules = [...kept, added];
     this.changed();
+    if (options.replace === true) this.waits.releaseHangs();
     return cloneRule(added);
   }
 
@@ -100,7 +108,11 @@ export class FaultInjector {
     return this.waits.pendingHangs;
   }
 
-  /** Finds the first rule (in insertion order) matching the command here, and consumes one count. */
+  /**
+   * Finds the first rule (in insertion order) matching the command here, and consumes one count. The
+   * consumed count is persisted (onChange) before this returns, so before the fault fires: a `count=1`
+   * rule whose call was under way when the process died does not fire again after a restart.
+   */
   take(command: AgentCommand, site: FaultSite): FaultAction | null {
     const vmName = vmNameOf(command);
     const rule = this.rules.find((r) => matches(r, command.kind, site, vmName));
@@ -114,20 +126,21 @@ export class FaultInjector {
   }
 
   /**
-   * Carries out an action. Returns the failure answer for `fail`, null when the command should then run
-   * normally (`delay`); rejects for `throw` and for a `hang` or `delay` released by clear()/dispose().
+   * Carries out an action. Resolves when the command should then run normally (`delay`); `fail` is
+   * a refusal (a CommandFailure, answered `result:false`); rejects for `throw` and for a
+   * `hang` or `delay` released by clear()/dispose().
    */
-  async apply(action: FaultAction, kind: AgentCommandKind): Promise<AnswerFailure | null> {
+  async apply(action: FaultAction, kind: AgentCommandKind): Promise<void> {
     switch (action.kind) {
       case 'fail':
-        return { result: false, details: action.message ?? SIMULATED_FAILURE };
+        return fail(action.message ?? SIMULATED_FAILURE);
       case 'throw':
         throw new SimulatedAgentError(action.message ?? `Simulated fault in ${kind}`);
       case 'delay':
         if ((await this.waits.sleep(action.ms)) === 'released') {
           throw new SimulatedAgentError(`Simulated delay of ${kind} released: simulator disposed`);
         }
-        return null;
+        return;
       case 'hang':
         await this.waits.hang();
         throw new SimulatedAgentError(`Simulated hang of ${kind} released`);
@@ -239,8 +252,4 @@ export function commandKindFromName(name: string): AgentCommandKind | '*' {
   const mapped = CLOUDSTACK_COMMAND_NAMES[text.toLowerCase()];
   if (mapped) return mapped;
   throw new Error(`Unknown simulator command name '${name}'`);
-}
-
-function assertNever(value: never): never {
-  throw new Error(`Unexpected value: ${JSON.stringify(value)}`);
 }

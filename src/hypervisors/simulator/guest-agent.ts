@@ -4,6 +4,7 @@
  * Like the KVM agent (which gives qemu-guest-agent 10 s), the host side never waits forever: every
  * call has a timeout, and a slow or hung agent turns into a clear failure when it runs out.
  */
+import { assertNever } from '../../core/assert-never.ts';
 import type { GuestAgentMode } from './simulator-state.ts';
 import type { ReleasableWaits } from './releasable-waits.ts';
 
@@ -52,7 +53,7 @@ export async function callGuestAgent(
     case 'hung':
       return timedOut(command, timeoutMs, waits);
     default:
-      return assertNever(mode);
+      return assertNever(mode, 'Unexpected guest agent mode');
   }
 }
 
@@ -67,8 +68,4 @@ async function timedOut(
 
 function released(command: GuestAgentCommand): GuestCallResult {
   return { ok: false, details: `Guest agent command ${command} abandoned: simulator disposed` };
-}
-
-function assertNever(value: never): never {
-  throw new Error(`Unexpected guest agent mode: ${JSON.stringify(value)}`);
 }

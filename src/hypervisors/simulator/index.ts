@@ -1,7 +1,7 @@
 /** The simulator hypervisor: simulated hosts with durable VM and snapshot state, guest agents and faults. */
 export { SimulatorAgent } from './simulator-agent.ts';
 export type { SimulatorAgentOptions } from './simulator-agent.ts';
-export { SimulatorWorld, DEFAULT_FREEZE_BUDGET_MS } from './simulator-world.ts';
+export { SimulatorWorld } from './simulator-world.ts';
 export type {
   ConfigureSimulatorInput,
   ConfigureSimulatorResult,

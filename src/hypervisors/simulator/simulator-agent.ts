@@ -6,13 +6,14 @@
  * Every command first goes through the fault injector (fail / throw / delay / hang); then it runs, and
  * any change is persisted before the answer is returned.
  */
+import { assertNever } from '../../core/assert-never.ts';
 import type {
   AgentCommand,
   AgentCommandKind,
-  AnswerFailure,
   AnswerFor,
   AnswerOf,
   CommandOf,
+  HostTimings,
   InventoryPool,
   PowerState,
   VolumeAnswerTO,
@@ -20,6 +21,7 @@ import type {
   VmSpecTO,
 } from '../../core/plugin-api.ts';
 import type { HypervisorAgent } from '../../core/plugin-api.ts';
+import { fail, refusalAnswer } from '../command-failure.ts';
 import type { FaultInjector } from './fault-injector.ts';
 import type { SimSnapshot, SimVm } from './simulator-state.ts';
 import type { SimVmView, SimulatorWorld } from './simulator-world.ts';
@@ -55,12 +57,14 @@ export class SimulatorAgent implements HypervisorAgent {
 
   async execute<C extends AgentCommand>(command: C): Promise<AnswerFor<C>> {
     if (this.world.isDisposed) throw new Error(`Simulated host ${this.hostId} is shut down`);
-    const action = this.faults.take(command, { zoneId: this.zoneId, hostId: this.hostId });
-    if (action) {
-      const failure = await this.faults.apply(action, command.kind);
-      if (failure) return failure;
+    try {
+      const action = this.faults.take(command, { zoneId: this.zoneId, hostId: this.hostId });
+      if (action) await this.faults.apply(action, command.kind);
+      return await this.dispatch(command);
+    } catch (err) {
+      // A refusal is a failed answer; anything else (a `throw` fault, a bug) rejects.
+      return refusalAnswer(err);
     }
-    return this.dispatch(command);
   }
 
   /** Read-only view of a VM (power, guest agent, freeze counters, snapshot tree). */
@@ -97,7 +101,7 @@ export class SimulatorAgent implements HypervisorAgent {
       case 'Ping':
         return { result: true, hypervisor: 'Simulator' };
       default:
-        return assertNever(command);
+        return assertNever(command, 'Unsupported agent command');
     }
   }
 
@@ -108,31 +112,35 @@ export class SimulatorAgent implements HypervisorAgent {
   private async createSnapshot(cmd: CommandOf<'CreateVMSnapshot'>): Promise<AnswerOf<'CreateVMSnapshot'>> {
     const started = this.clock();
     const vm = this.localVm(cmd.vmName);
-    if (!vm) return fail(`Create VM Snapshot Failed due to  can not find vm: ${cmd.vmName}`);
+    if (!vm) fail(`Create VM Snapshot Failed due to  can not find vm: ${cmd.vmName}`);
     const memory = cmd.target.type === 'DiskAndMemory';
     if (memory && vm.powerState !== 'PowerOn') {
-      return fail(
+      fail(
         `Create VM Snapshot Failed due to  vm is not running: ${cmd.vmName} with domainState = ${domainState(vm.powerState)}`,
       );
     }
-    if (vm.snapshots[cmd.target.name]) return fail(duplicateSnapshot(cmd.target.name));
+    if (vm.snapshots[cmd.target.name]) fail(duplicateSnapshot(cmd.target.name));
 
+    const pauseMs = simulatedPauseMs(cmd, vm.memoryMb);
     // A stopped guest has nothing to flush: quiesce only applies to a running VM.
     if (!cmd.quiesce || vm.powerState !== 'PowerOn') {
-      const failure = await this.recordSnapshot(cmd);
-      if (failure) return failure;
-      return this.createAnswer(cmd, { totalMs: this.clock() - started });
+      await this.recordSnapshot(cmd);
+      // As the QEMU agent: 0 when the guest was not frozen.
+      return this.createAnswer(cmd, { pauseMs, freezeMs: 0, totalMs: this.clock() - started });
     }
 
     const frozen = await this.world.guestFreeze(cmd.vmName, cmd.freezeBudgetMs);
-    if (!frozen.ok) return fail(frozen.details);
+    if (!frozen.ok) fail(frozen.details);
     const frozenAt = this.clock();
-    const failure = await this.recordSnapshot(cmd);
-    // Thaw always, also when recording failed: the guest must never stay frozen because of us.
-    const thawed = await this.world.guestThaw(cmd.vmName);
+    let thawed: Awaited<ReturnType<SimulatorWorld['guestThaw']>>;
+    try {
+      await this.recordSnapshot(cmd);
+    } finally {
+      // Thaw always, also when recording failed: the guest must never stay frozen because of us.
+      thawed = await this.world.guestThaw(cmd.vmName);
+    }
     const freezeMs = this.clock() - frozenAt;
-    if (failure) return failure;
-    const timings = { freezeMs, totalMs: this.clock() - started };
+    const timings = { pauseMs, freezeMs, totalMs: this.clock() - started };
     if (!thawed.ok) {
       // The snapshot exists; the watchdog thaws the guest when the budget runs out.
       return { ...this.createAnswer(cmd, timings), details: `Thaw after snapshot failed: ${thawed.details}` };
@@ -141,10 +149,10 @@ export class SimulatorAgent implements HypervisorAgent {
   }
 
   /** Adds the snapshot to the tree and makes it current; re-checked because a freeze may have waited. */
-  private async recordSnapshot(cmd: CommandOf<'CreateVMSnapshot'>): Promise<AnswerFailure | null> {
+  private async recordSnapshot(cmd: CommandOf<'CreateVMSnapshot'>): Promise<void> {
     const vm = this.localVm(cmd.vmName);
-    if (!vm) return fail(`Create VM Snapshot Failed due to  can not find vm: ${cmd.vmName}`);
-    if (vm.snapshots[cmd.target.name]) return fail(duplicateSnapshot(cmd.target.name));
+    if (!vm) fail(`Create VM Snapshot Failed due to  can not find vm: ${cmd.vmName}`);
+    if (vm.snapshots[cmd.target.name]) fail(duplicateSnapshot(cmd.target.name));
     // The tree must stay whole: a parent the simulator never saw (the database disagrees) becomes a root.
     const parentName = cmd.target.parent?.name ?? null;
     const snapshot: SimSnapshot = {
@@ -160,12 +168,11 @@ export class SimulatorAgent implements HypervisorAgent {
     vm.snapshots[snapshot.name] = snapshot;
     vm.currentSnapshot = snapshot.name;
     await this.world.persist(vm.name);
-    return null;
   }
 
   private createAnswer(
     cmd: CommandOf<'CreateVMSnapshot'>,
-    timings: { freezeMs?: number; totalMs: number },
+    timings: HostTimings,
   ): AnswerOf<'CreateVMSnapshot'> {
     // Internal-snapshot behaviour (libvirt with memory, and the CloudStack simulator): paths unchanged.
     const volumes = cmd.volumes.map(volumeAnswer);
@@ -180,9 +187,9 @@ export class SimulatorAgent implements HypervisorAgent {
   ): Promise<AnswerOf<'RevertToVMSnapshot'>> {
     const started = this.clock();
     const vm = this.localVm(cmd.vmName);
-    if (!vm) return fail(`No VM by name ${cmd.vmName}`);
+    if (!vm) fail(`No VM by name ${cmd.vmName}`);
     const snapshot = vm.snapshots[cmd.target.name];
-    if (!snapshot) return fail(`Cannot find vmSnapshot with name: ${cmd.target.name}`);
+    if (!snapshot) fail(`Cannot find vmSnapshot with name: ${cmd.target.name}`);
     this.world.resetFreeze(vm);
     // As the KVM wrapper: a disk-only snapshot has no running state to return to, so the domain is destroyed.
     vm.powerState = snapshot.type === 'DiskAndMemory' ? 'PowerOn' : 'PowerOff';
@@ -200,7 +207,7 @@ export class SimulatorAgent implements HypervisorAgent {
 
   private async deleteSnapshot(cmd: CommandOf<'DeleteVMSnapshot'>): Promise<AnswerOf<'DeleteVMSnapshot'>> {
     const vm = this.localVm(cmd.vmName);
-    if (!vm) return fail(`No VM by name ${cmd.vmName}`);
+    if (!vm) fail(`No VM by name ${cmd.vmName}`);
     const snapshot = vm.snapshots[cmd.target.name];
     // As the KVM wrapper: a snapshot that is already gone counts as deleted.
     if (!snapshot) return { result: true, volumes: cmd.volumes.map(volumeAnswer) };
@@ -237,11 +244,11 @@ export class SimulatorAgent implements HypervisorAgent {
   private async startVm(cmd: CommandOf<'StartVM'>): Promise<AnswerOf<'StartVM'>> {
     const anyZone = this.world.vmRecord(cmd.vm.name);
     if (anyZone && anyZone.zoneId !== this.zoneId) {
-      return fail(`VM ${cmd.vm.name} already exists in zone ${anyZone.zoneId}`);
+      fail(`VM ${cmd.vm.name} already exists in zone ${anyZone.zoneId}`);
     }
     const known = this.zoneVm(cmd.vm.name);
     if (known?.powerState === 'PowerOn' && known.hostId !== this.hostId) {
-      return fail(`VM ${cmd.vm.name} is already running on host ${known.hostId}`);
+      fail(`VM ${cmd.vm.name} is already running on host ${known.hostId}`);
     }
     const vm = known ?? this.defineVm(cmd.vm, cmd.vm.volumes);
     // The database's definition wins for the hardware; the snapshot tree stays the simulator's own.
@@ -266,7 +273,7 @@ export class SimulatorAgent implements HypervisorAgent {
   }
 
   private async createVm(cmd: CommandOf<'CreateVM'>): Promise<AnswerOf<'CreateVM'>> {
-    if (this.world.vmRecord(cmd.vm.name)) return fail(`VM ${cmd.vm.name} already exists`);
+    if (this.world.vmRecord(cmd.vm.name)) fail(`VM ${cmd.vm.name} already exists`);
     const volumes = cmd.vm.volumes.map((v) => ({ ...v, path: volumePath(v, cmd.poolPath) }));
     const vm = this.defineVm(cmd.vm, volumes);
     this.world.putVm(vm);
@@ -321,21 +328,22 @@ export class SimulatorAgent implements HypervisorAgent {
   // -------------------------------------------------------------------------------------------------
 
   private async freezeThaw(cmd: CommandOf<'FreezeThaw'>): Promise<AnswerOf<'FreezeThaw'>> {
-    if (!this.localVm(cmd.vmName)) return fail(`No VM by name ${cmd.vmName}`);
+    if (!this.localVm(cmd.vmName)) fail(`No VM by name ${cmd.vmName}`);
     const outcome =
       cmd.option === 'freeze'
         ? await this.world.guestFreeze(cmd.vmName, cmd.budgetMs)
         : cmd.option === 'thaw'
           ? await this.world.guestThaw(cmd.vmName)
           : await this.world.guestStatus(cmd.vmName);
-    if (!outcome.ok) return fail(outcome.details);
+    if (!outcome.ok) fail(outcome.details);
     return { result: true, status: outcome.status, frozenFilesystems: outcome.filesystems };
   }
 
   private async guestPing(cmd: CommandOf<'GuestPing'>): Promise<AnswerOf<'GuestPing'>> {
-    if (!this.localVm(cmd.vmName)) return fail(`No VM by name ${cmd.vmName}`);
+    if (!this.localVm(cmd.vmName)) fail(`No VM by name ${cmd.vmName}`);
     const outcome = await this.world.guestPing(cmd.vmName);
-    return outcome.ok ? { result: true, available: outcome.available } : fail(outcome.details);
+    if (!outcome.ok) fail(outcome.details);
+    return { result: true, available: outcome.available };
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -379,9 +387,6 @@ export class SimulatorAgent implements HypervisorAgent {
   }
 }
 
-function fail(details: string): AnswerFailure {
-  return { result: false, details };
-}
 function destroyed(): AnswerOf<'DestroyVM'> {
   return { result: true };
 }
@@ -395,6 +400,22 @@ function volumePath(volume: VolumeTO, poolPath: string | undefined): string {
   return `${poolPath ?? `/sim/${volume.poolId}`}/${volume.id}.${ext}`;
 }
 
+/** Simulated RAM bandwidth of an internal memory snapshot, which pauses the VM for the whole save. */
+const SIMULATED_RAM_SAVE_MB_PER_MS = 4;
+/** Simulated pause of a live memory snapshot: the final copy of dirty pages only. */
+const SIMULATED_LIVE_PAUSE_MS = 5;
+
+/**
+ * How long the simulated VM is paused by a take, reported (never slept) so `pausems` means the same
+ * as on QEMU hosts: 0 for a disk-only snapshot; for memory, a deterministic figure of the mode and the
+ * VM's memory (internal saves all RAM while paused, live only the last dirty pages).
+ */
+export function simulatedPauseMs(cmd: CommandOf<'CreateVMSnapshot'>, memoryMb: number): number {
+  if (cmd.target.type !== 'DiskAndMemory') return 0;
+  if (cmd.memoryMode === 'live') return SIMULATED_LIVE_PAUSE_MS;
+  return Math.round((memoryMb / SIMULATED_RAM_SAVE_MB_PER_MS) * 100) / 100;
+}
+
 /** libvirt's name of the domain state, as the KVM wrapper prints it. */
 function domainState(power: PowerState): string {
   return power === 'PowerOn' ? 'VIR_DOMAIN_RUNNING' : 'VIR_DOMAIN_SHUTOFF';
@@ -403,8 +424,4 @@ function domainState(power: PowerState): string {
 /** libvirt's error for a snapshot name already taken, wrapped as the KVM agent wraps libvirt errors. */
 function duplicateSnapshot(name: string): string {
   return `Create VM snapshot failed due to operation failed: domain snapshot '${name}' already exists`;
-}
-
-function assertNever(value: never): never {
-  throw new Error(`Unsupported agent command: ${JSON.stringify(value)}`);
 }

@@ -9,6 +9,7 @@
  * One process must own a given state file at a time: the world keeps the state in memory and rewrites
  * the whole file on each change.
  */
+import { DEFAULT_FREEZE_BUDGET_MS } from '../../core/freeze-budget.ts';
 import type { AgentCommandKind, PowerState, VolumeTO } from '../../core/plugin-api.ts';
 import { FaultInjector, commandKindFromName, parseSimulatorValue } from './fault-injector.ts';
 import type { FaultRule } from './fault-injector.ts';
@@ -32,8 +33,6 @@ import type {
   SimulatorStateData,
   SimulatorStateStore,
 } from './simulator-state.ts';
-
-export const DEFAULT_FREEZE_BUDGET_MS = 10_000;
 
 export interface SimulatorWorldOptions {
   /**
@@ -62,6 +61,8 @@ export interface ConfigureSimulatorInput {
   readonly hostId?: string;
   readonly vmName?: string;
   readonly count?: number | null;
+  /** Replace every fault rule by this one (a fault value only); nothing changes if the input is bad. */
+  readonly clear?: boolean;
 }
 
 export type ConfigureSimulatorResult =
@@ -154,23 +155,25 @@ export class SimulatorWorld {
     return this.state.guestAgents[vmName] ?? { kind: 'present' };
   }
 
-  /** CloudStack's `configureSimulator`: adds a fault rule, or sets a VM's guest agent mode. */
+  /**
+   * CloudStack's `configureSimulator`: adds a fault rule, or sets a VM's guest agent mode. Every part
+   * of the input is checked before anything changes: a bad value with `clear` clears nothing.
+   */
   configure(input: ConfigureSimulatorInput): ConfigureSimulatorResult {
     const parsed = parseSimulatorValue(input.value);
     if (parsed.kind === 'guestAgent') {
       if (input.vmName === undefined) throw new Error('A guestagent value needs a VM name');
+      if (input.clear === true) this.faults.clear();
       this.setGuestAgentMode(input.vmName, parsed.mode);
       return { kind: 'guestAgent', vmName: input.vmName, mode: formatGuestAgentMode(parsed.mode) };
     }
     const command: AgentCommandKind | '*' = commandKindFromName(input.name ?? '*');
     const scope = { zoneId: input.zoneId, hostId: input.hostId, vmName: input.vmName };
     const definedScope = Object.fromEntries(Object.entries(scope).filter(([, v]) => v !== undefined));
-    const rule = this.faults.add({
-      command,
-      scope: definedScope,
-      action: parsed.action,
-      count: input.count ?? null,
-    });
+    const rule = this.faults.add(
+      { command, scope: definedScope, action: parsed.action, count: input.count ?? null },
+      { replace: input.clear === true },
+    );
     return { kind: 'fault', rule };
   }
 

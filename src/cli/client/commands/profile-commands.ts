@@ -50,6 +50,7 @@ export function registerProfileCommands(program: Command): void {
       out.table(
         ['', 'name', 'endpoint', 'api key', 'secret key'],
         profiles.map((p) => [p.current ? '*' : '', p.name, p.endpoint, abbreviate(p.apiKey), p.secretKey]),
+        { wrap: [1, 2] },
       );
     });
 

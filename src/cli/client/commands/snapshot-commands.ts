@@ -1,13 +1,14 @@
 /**
  * `vmsnap snapshot create|list|revert|delete`: createVMSnapshot, listVMSnapshot (shown as a tree),
  * revertToVMSnapshot, deleteVMSnapshot, with vmsnap's extra fields (strategy, consistency, pause
- * and freeze window) in the result row.
+ * and freeze window) in the result row. Snapshots and VMs are given by id or by name.
  */
 import type { Command } from 'commander';
 import { isPayload, type Payload } from '../api-client.ts';
 import { awaitJob } from '../await-job.ts';
 import { clientContext, type ClientContext } from '../context.ts';
 import { ms, str } from '../output.ts';
+import { resolveSnapshot } from '../resolve-snapshot.ts';
 import { resolveVm } from '../resolve-vm.ts';
 import { snapshotTrees, treeLabel } from '../snapshot-tree.ts';
 
@@ -41,20 +42,27 @@ export function registerSnapshotCommands(program: Command): void {
     .action(async (opts: { vm?: string }, cmd: Command) => list(clientContext(cmd), opts.vm));
 
   snapshot
-    .command('revert <snapshot-id>')
-    .description('revert the VM to a snapshot; waits for the job unless --no-wait')
+    .command('revert <snapshot>')
+    .description('revert the VM to a snapshot (id or name); waits for the job unless --no-wait')
+    .option('--vm <vm>', 'look the name up among the snapshots of this VM only (id or name)')
     .option('--no-wait', 'print the job id and return at once')
-    .action(async (id: string, opts: { wait: boolean }, cmd: Command) =>
-      runSnapshotJob(clientContext(cmd), 'revertToVMSnapshot', id, opts.wait),
+    .action(async (ref: string, opts: JobOptions, cmd: Command) =>
+      runSnapshotJob(clientContext(cmd), 'revertToVMSnapshot', ref, opts),
     );
 
   snapshot
-    .command('delete <snapshot-id>')
-    .description('delete a snapshot; waits for the job unless --no-wait')
+    .command('delete <snapshot>')
+    .description('delete a snapshot (id or name); waits for the job unless --no-wait')
+    .option('--vm <vm>', 'look the name up among the snapshots of this VM only (id or name)')
     .option('--no-wait', 'print the job id and return at once')
-    .action(async (id: string, opts: { wait: boolean }, cmd: Command) =>
-      runSnapshotJob(clientContext(cmd), 'deleteVMSnapshot', id, opts.wait),
+    .action(async (ref: string, opts: JobOptions, cmd: Command) =>
+      runSnapshotJob(clientContext(cmd), 'deleteVMSnapshot', ref, opts),
     );
+}
+
+interface JobOptions {
+  wait: boolean;
+  vm?: string;
 }
 
 async function create(ctx: ClientContext, ref: string, opts: CreateOptions): Promise<void> {
@@ -100,6 +108,7 @@ function printResultRow(ctx: ClientContext, s: Payload): void {
         ms(s['durationms']),
       ],
     ],
+    { wrap: [1] },
   );
 }
 
@@ -123,6 +132,7 @@ async function list(ctx: ClientContext, vmRef: string | undefined): Promise<void
         str(row.snapshot['strategy']),
         str(row.snapshot['created']),
       ]),
+      { wrap: [1] },
     );
   }
 }
@@ -130,22 +140,23 @@ async function list(ctx: ClientContext, vmRef: string | undefined): Promise<void
 async function runSnapshotJob(
   ctx: ClientContext,
   command: 'revertToVMSnapshot' | 'deleteVMSnapshot',
-  snapshotId: string,
-  wait: boolean,
+  ref: string,
+  opts: JobOptions,
 ): Promise<void> {
+  const { id: snapshotId, label } = await resolveSnapshot(ctx.client, ref, opts.vm);
   const started = await ctx.client.call(command, { vmsnapshotid: snapshotId });
   const jobId = str(started['jobid']);
-  if (!wait) {
+  if (!opts.wait) {
     if (ctx.out.json) return ctx.out.printJson(started);
     return ctx.out.record([['job id', jobId]]);
   }
   const verb = command === 'revertToVMSnapshot' ? 'revert to' : 'delete of';
-  const job = await awaitJob(ctx, jobId, `${verb} snapshot ${snapshotId}`);
+  const job = await awaitJob(ctx, jobId, `${verb} snapshot ${label}`);
   if (ctx.out.json) return ctx.out.printJson(job);
   const vm = job.jobresult?.['virtualmachine'];
   if (command === 'revertToVMSnapshot' && isPayload(vm)) {
-    ctx.out.line(`reverted ${str(vm['name'])} to snapshot ${snapshotId}; the VM is ${str(vm['state'])}`);
+    ctx.out.line(`reverted ${str(vm['name'])} to snapshot ${label}; the VM is ${str(vm['state'])}`);
   } else {
-    ctx.out.line(`${command === 'revertToVMSnapshot' ? 'reverted to' : 'deleted'} snapshot ${snapshotId}`);
+    ctx.out.line(`${command === 'revertToVMSnapshot' ? 'reverted to' : 'deleted'} snapshot ${label}`);
   }
 }

@@ -74,5 +74,5 @@ function printVms(ctx: ClientContext, vms: readonly Payload[]): void {
     str(v['account']),
   ]);
   if (rows.length === 0) return ctx.out.line('no VMs');
-  ctx.out.table(head, rows);
+  ctx.out.table(head, rows, { wrap: [1, head.length - 1] });
 }

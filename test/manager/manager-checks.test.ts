@@ -477,7 +477,7 @@ describe('manager checks', () => {
     });
 
     it.each(['Creating', 'Reverting'] as const)(
-      'D3: a snapshot in %s cannot be deleted (the "Snapshotshot" typo)',
+      'D3: a snapshot in %s cannot be deleted (one message, naming the deletable states)',
       async (state) => {
         const vm = await t.vm('web-1');
         const s = await stuckIn(await snapshot(vm, 's', true), state);
@@ -485,7 +485,7 @@ describe('manager checks', () => {
           mgr().delete(t.demo, s.id),
           InvalidParameterError,
           431,
-          `Can't delete the Instance Snapshotshot ${s.id} due to it is not in Created or Error, or Expunging State`,
+          `Can't delete the Instance Snapshot ${s.id} due to it is not in [Ready, Expunging, Error, Allocated, Hidden]States`,
         );
       },
     );

@@ -11,6 +11,7 @@ import { JobQueue } from '../../src/jobs/job-queue.ts';
 import { openStore, type OpenedStore } from '../../src/store/database.ts';
 import type { AsyncJobRow } from '../../src/store/schema.ts';
 import { settleJobs, waitJob } from '../helpers/core-helpers.ts';
+import { until } from '../helpers/eventually.ts';
 import { openTestApp, quietLog, type TestApp } from '../helpers/test-app.ts';
 
 interface Run {
@@ -30,6 +31,7 @@ function prng(seed: number): () => number {
   };
 }
 
+/** Jitter for the handlers (shuffles interleavings); never used to wait for anything. */
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Queues the `index`-th job of queue `key`. */
@@ -137,14 +139,11 @@ describe('JobQueue ordering under load', () => {
     }
     // Wait for every job, whichever queue instance ran it.
     const waiter = queues[0]!;
-    const deadline = Date.now() + 20_000;
     for (const id of ids) {
-      for (;;) {
-        const row = await waiter.get(id);
-        if (row?.status === 'succeeded' || row?.status === 'failed') break;
-        if (Date.now() > deadline) throw new Error(`job ${id} not done`);
-        await sleep(5);
-      }
+      await until(async () => {
+        const status = (await waiter.get(id))?.status;
+        return status === 'succeeded' || status === 'failed';
+      }, `job ${id} to finish`);
     }
     return counts;
   }

@@ -187,8 +187,9 @@ describe('fault injection: each agent command failing gives the documented end s
           `Creating VM snapshot: ${snapshot.name} failed: OperationTimedoutException: Operation timed out: CreateVMSnapshot to host .* within 1000 ms`,
         ),
       );
+      // Not before the wait (a lower bound holds on any machine); the message names the 1000 ms it
+      // used, so no upper bound on the wall clock is needed (a busy machine only makes it later).
       expect(took).toBeGreaterThanOrEqual(950);
-      expect(took).toBeLessThan(5000);
       expect((await t.app.deps.snapshots.get(snapshot.id))?.state).toBe('Error');
       expect(t.app.simulator.faults.hungCalls).toBe(1);
       // Releasing the hung call does not create the snapshot behind our back.

@@ -6,9 +6,9 @@
  * with `result: false`. Errors never quote what the agent sent.
  */
 import type http from 'node:http';
-import type { AgentCommand, AnswerFor, HypervisorAgent } from '../../core/plugin-api.ts';
+import type { AgentCommand, AnswerFor, HypervisorAgent } from '../core/plugin-api.ts';
 import { agentFor, agentRequest, type AgentHttpRequest, type AgentHttpResponse } from './agent-transport.ts';
-import { parseAgentAnswer } from './agent-protocol/answers.ts';
+import { parseAgentAnswer } from '../hypervisors/qemu/agent-protocol/answers.ts';
 
 /** Caps on what the server reads from an agent: a command's answer, and the health probe's. */
 export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;

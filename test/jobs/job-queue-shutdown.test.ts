@@ -7,22 +7,46 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { setTimeout as realDelay } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ColumnNode, type KyselyPlugin, type PluginTransformQueryArgs, type RootOperationNode } from 'kysely';
 import { JobQueue } from '../../src/jobs/job-queue.ts';
 import { openStore, type OpenedStore } from '../../src/store/database.ts';
+import { until } from '../helpers/eventually.ts';
 import { quietLog } from '../helpers/test-app.ts';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * The intervals armed from now on and not cleared yet: a stopped queue must leave none behind, since
+ * each could query the store later. (One-shot timeouts end by themselves.)
+ */
+function trackIntervals(): Set<unknown> {
+  const live = new Set<unknown>();
+  const arm = globalThis.setInterval;
+  const disarm = globalThis.clearInterval;
+  vi.spyOn(globalThis, 'setInterval').mockImplementation((...args: Parameters<typeof arm>) => {
+    const handle = arm(...args);
+    live.add(handle);
+    return handle;
+  });
+  vi.spyOn(globalThis, 'clearInterval').mockImplementation((handle) => {
+    live.delete(handle);
+    disarm(handle);
+  });
+  return live;
+}
 
 /** Records when each query starts; can fail the UPDATE that stores a job's result. */
 class QueryTap implements KyselyPlugin {
   readonly startedAt: number[] = [];
   failResultWrites = false;
+  failedWrites = 0;
 
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     this.startedAt.push(performance.now());
-    if (this.failResultWrites && writesResult(args.node)) throw new Error('injected: store unavailable');
+    if (this.failResultWrites && writesResult(args.node)) {
+      this.failedWrites++;
+      throw new Error('injected: store unavailable');
+    }
     return args.node;
   }
 
@@ -53,6 +77,7 @@ describe('job queue shutdown', () => {
     store = await openStore({ url: `sqlite:${join(dir, 'db.sqlite')}` });
   });
   afterEach(async () => {
+    vi.restoreAllMocks();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -74,6 +99,8 @@ describe('job queue shutdown', () => {
         async () => ({}),
       );
     });
+    const intervals = trackIntervals();
+    const reads = vi.spyOn(queue, 'get');
     await queue.start();
     const slow = await queue.submit(submission('vm-1', { slow: true }));
     // Queued behind the slow job on the same VM: never claimed before the queue stops.
@@ -84,18 +111,23 @@ describe('job queue shutdown', () => {
       (err: Error) => err.message,
     );
     await slowStarted;
-    await sleep(300); // let waitFor poll at least once
+    await until(() => reads.mock.calls.some(([id]) => id === behind), 'waitFor to poll the job once');
 
+    expect(intervals.size, 'the claim, lease and waitFor intervals run').toBeGreaterThanOrEqual(3);
     let stopped = false;
     const stopping = queue.stop().then(() => (stopped = true));
-    await sleep(50);
+    // A window in which a stop() that did not wait would return. It can only make this check pass
+    // on a slow machine, never fail it: the job is held until release() below.
+    await realDelay(50);
     expect(stopped, 'stop() returned while a job was still running').toBe(false);
     release();
     await stopping;
 
     expect(await waitBehindOutcome).toBe('job queue stopped');
     const queriesAtStop = tap.startedAt.length;
-    await sleep(600); // two waitFor poll periods and many claim periods
+    // No claim, lease or waitFor timer survives stop(): nothing is left that could query later.
+    expect(intervals.size, 'intervals left running after stop()').toBe(0);
+    await realDelay(20);
     expect(tap.startedAt.length, 'queries after stop() resolved').toBe(queriesAtStop);
     const status = async (id: string) =>
       (await store.db.selectFrom('async_jobs').select('status').where('id', '=', id).executeTakeFirst())
@@ -123,13 +155,14 @@ describe('job queue shutdown', () => {
     await first.start();
     const id = await first.submit(submission('vm-1'));
     await ran;
-    await sleep(100); // the result write fails while nobody awaits the job
+    await until(() => tap.failedWrites > 0, 'the failed result write'); // nobody awaits the job
     await first.stop(); // resolves: the failed write was logged, not thrown into the void
     const row = await first.get(id);
     expect(row?.status).toBe('running');
     expect(row?.owner).toBe(first.ownerId);
 
-    await sleep(350); // the lease (300 ms) runs out: nobody renews it
+    // The lease (300 ms) runs out: nobody renews it. A condition on the clock, however slow we are.
+    await until(() => Date.now() > (row?.lease_until ?? Infinity), 'the lease to run out');
     const second = new JobQueue({ db: store.db, log: quietLog, pollMs: 5, leaseMs: 300 });
     second.handle(
       'work',
@@ -137,7 +170,7 @@ describe('job queue shutdown', () => {
       async () => ({ recovered: 'second' }),
     );
     await second.start();
-    const done = await second.waitFor(id, 5_000);
+    const done = await second.waitFor(id, 20_000);
     await second.stop();
     expect(done.status).toBe('succeeded');
     expect(JSON.parse(done.result ?? '{}')).toEqual({ recovered: 'second' });

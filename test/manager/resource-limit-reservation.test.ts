@@ -6,11 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Caller } from '../../src/manager/caller.ts';
-import {
-  ResourceAllocationError,
-  ResourceLimitManager,
-  resourceTypeByOrdinal,
-} from '../../src/manager/resource-limits.ts';
+import { ResourceAllocationError } from '../../src/core/errors.ts';
+import { ResourceLimitManager, resourceTypeByOrdinal } from '../../src/manager/resource-limits.ts';
 import { AccountStore } from '../../src/store/account-store.ts';
 import { createTempDatabase, postgresUnavailable, type TempDatabase } from '../helpers/postgres.ts';
 import { openTestApp, type TestApp } from '../helpers/test-app.ts';

@@ -252,6 +252,7 @@ describe('a snapshot is bound to the strategy that took it', () => {
         'globalThis.__diskPluginCalls = calls;',
         'export default {',
         "  name: 'disk-plugin',",
+        '  apiVersion: 1,',
         '  register(host, options) {',
         '    host.registerStrategy({',
         '      name: String(options.strategyName),',

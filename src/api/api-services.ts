@@ -1,0 +1,79 @@
+/**
+ * Everything an API command may ask of the rest of vmsnap, and nothing more: reads of the store,
+ * the managers' operations (which check the caller's access and write), the job queue's answers and
+ * the settings. The composition root implements it (src/app/api-services.ts); the API layer sees no
+ * database, no kysely and no App, so a command cannot reach past the managers' checks.
+ */
+import type { Logger, StorageDriver } from '../core/plugin-api.ts';
+import type { SimulatorWorld } from '../hypervisors/simulator/index.ts';
+import type { JobQueue } from '../jobs/job-queue.ts';
+import type { Caller } from '../manager/caller.ts';
+import type { HostManager } from '../manager/host-manager.ts';
+import type { ResourceLimitManager } from '../manager/resource-limits.ts';
+import type { TaggedResourceType } from '../manager/tag-manager.ts';
+import type { VmManager } from '../manager/vm-manager.ts';
+import type { VmSnapshotManager } from '../manager/vm-snapshot-manager.ts';
+import type { AccountStore, UserWithAccount } from '../store/account-store.ts';
+import type { EventFilter } from '../store/event-store.ts';
+import type { InventoryStore } from '../store/inventory-store.ts';
+import type { JobFilter } from '../store/job-list-store.ts';
+import type { PageRequest, PageResult } from '../store/list-page.ts';
+import type { NameRow, TagScope } from '../store/name-lookup-store.ts';
+import type { AsyncJobRow, EventRow, TagRow, ZoneRow } from '../store/schema.ts';
+import type { SettingsStore } from '../store/settings-store.ts';
+import type { TagFilter, TagSelector } from '../store/tag-store.ts';
+import type { SnapshotIdFilter, SnapshotIdRow } from '../store/vm-snapshot-list-store.ts';
+import type { VolumeListRow } from '../store/volume-list-store.ts';
+import type { VmSnapshotStore } from '../store/vm-snapshot-store.ts';
+
+export interface AccountServices extends Pick<
+  AccountStore,
+  'findAccountByName' | 'listAccounts' | 'usersOf' | 'getUser' | 'registerKeys' | 'createAccountWithoutKeys'
+> {
+  /** The user an API key belongs to, with its account (authentication). */
+  credentialsFor(apiKey: string): Promise<UserWithAccount | undefined>;
+}
+
+export interface TagServices {
+  list(filter: TagFilter, page: PageRequest): Promise<PageResult<TagRow>>;
+  create(
+    caller: Caller,
+    type: TaggedResourceType,
+    ids: readonly string[],
+    tags: readonly { key: string; value: string }[],
+  ): Promise<void>;
+  delete(
+    caller: Caller,
+    type: TaggedResourceType,
+    ids: readonly string[],
+    selectors: readonly TagSelector[],
+  ): Promise<void>;
+}
+
+export interface ApiServices {
+  readonly log: Logger;
+  readonly settings: Pick<SettingsStore, 'get' | 'getNumber' | 'set'>;
+  readonly accounts: AccountServices;
+  readonly inventory: Pick<InventoryStore, 'getVm' | 'listVms' | 'volumesOf' | 'listHosts' | 'listPools'>;
+  readonly zones: { list(): Promise<ZoneRow[]> };
+  readonly volumes: { listLive(): Promise<VolumeListRow[]> };
+  readonly snapshots: Pick<VmSnapshotStore, 'get' | 'listByVm'> & {
+    matchingIds(filter: SnapshotIdFilter): Promise<SnapshotIdRow[]>;
+  };
+  /** Names for responses (accounts, users, zones, hosts, pools) and the tags in scope. */
+  readonly names: {
+    all(): Promise<NameRow[]>;
+    tagsIn(scopes: readonly TagScope[]): Promise<TagRow[]>;
+  };
+  readonly events: { list(filter: EventFilter, page: PageRequest): Promise<PageResult<EventRow>> };
+  readonly jobs: Pick<JobQueue, 'get' | 'recordCompleted' | 'activeCount'> & {
+    list(filter: JobFilter, page: PageRequest): Promise<PageResult<AsyncJobRow>>;
+  };
+  readonly tags: TagServices;
+  readonly snapshotManager: Pick<VmSnapshotManager, 'create' | 'revert' | 'delete'>;
+  readonly vmManager: Pick<VmManager, 'deploy' | 'start' | 'stop'>;
+  readonly hostManager: Pick<HostManager, 'addHost'>;
+  readonly limits: Pick<ResourceLimitManager, 'resolveOwner' | 'list' | 'update' | 'counts'>;
+  readonly storageDrivers: ReadonlyMap<string, StorageDriver>;
+  readonly simulator: Pick<SimulatorWorld, 'configure' | 'faults'>;
+}

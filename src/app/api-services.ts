@@ -1,0 +1,78 @@
+/**
+ * The API's one way in (src/api/api-services.ts), built from the managers and the store: reads go
+ * to store functions, writes to the managers, which check the caller's access.
+ */
+import type { ApiServices } from '../api/api-services.ts';
+import type { SimulatorWorld } from '../hypervisors/simulator/index.ts';
+import type { HostManager } from '../manager/host-manager.ts';
+import type { ManagerDeps } from '../manager/manager-deps.ts';
+import { ResourceLimitManager } from '../manager/resource-limits.ts';
+import { TagManager } from '../manager/tag-manager.ts';
+import type { VmManager } from '../manager/vm-manager.ts';
+import type { VmSnapshotManager } from '../manager/vm-snapshot-manager.ts';
+import { AccountStore } from '../store/account-store.ts';
+import { listJobs } from '../store/job-list-store.ts';
+import { readNames, readTagsInScopes } from '../store/name-lookup-store.ts';
+import { listTags } from '../store/tag-store.ts';
+import { matchingSnapshotIds } from '../store/vm-snapshot-list-store.ts';
+import { listLiveVolumes } from '../store/volume-list-store.ts';
+import { listZones } from '../store/zone-store.ts';
+
+export interface ApiServiceParts {
+  readonly deps: ManagerDeps;
+  readonly snapshotManager: VmSnapshotManager;
+  readonly vmManager: VmManager;
+  readonly hostManager: HostManager;
+  readonly simulator: SimulatorWorld;
+}
+
+export function createApiServices(parts: ApiServiceParts): ApiServices {
+  const { deps } = parts;
+  const { db } = deps;
+  const accounts = new AccountStore(db);
+  const tags = new TagManager(deps);
+  return {
+    log: deps.log,
+    settings: deps.settings,
+    accounts: {
+      credentialsFor: (apiKey) => accounts.findByApiKey(apiKey),
+      findAccountByName: (name) => accounts.findAccountByName(name),
+      listAccounts: () => accounts.listAccounts(),
+      usersOf: (accountId) => accounts.usersOf(accountId),
+      getUser: (id) => accounts.getUser(id),
+      registerKeys: (userId) => accounts.registerKeys(userId),
+      createAccountWithoutKeys: (name, role) => accounts.createAccountWithoutKeys(name, role),
+    },
+    inventory: deps.inventory,
+    zones: { list: () => listZones(db) },
+    volumes: { listLive: () => listLiveVolumes(db) },
+    snapshots: {
+      get: (id, includeRemoved) => deps.snapshots.get(id, includeRemoved),
+      listByVm: (vmId) => deps.snapshots.listByVm(vmId),
+      matchingIds: (filter) => matchingSnapshotIds(db, filter),
+    },
+    names: { all: () => readNames(db), tagsIn: (scopes) => readTagsInScopes(db, scopes) },
+    events: { list: (filter, page) => deps.events.list(filter, page) },
+    jobs: {
+      get: (id) => deps.jobs.get(id),
+      recordCompleted: (job, result) => deps.jobs.recordCompleted(job, result),
+      get activeCount() {
+        return deps.jobs.activeCount;
+      },
+      list: (filter, page) => listJobs(db, filter, page),
+    },
+    tags: {
+      list: (filter, page) => listTags(db, filter, page),
+      create: (caller, type, ids, pairs) => tags.create(caller, type, ids, pairs),
+      delete: (caller, type, ids, selectors) => tags.delete(caller, type, ids, selectors),
+    },
+    snapshotManager: parts.snapshotManager,
+    vmManager: parts.vmManager,
+    hostManager: parts.hostManager,
+    limits: new ResourceLimitManager(deps),
+    get storageDrivers() {
+      return deps.registry.storageDrivers;
+    },
+    simulator: parts.simulator,
+  };
+}
