@@ -10,19 +10,23 @@ import type { JobQueue } from '../jobs/job-queue.ts';
 import type { Caller } from '../manager/caller.ts';
 import type { HostManager } from '../manager/host-manager.ts';
 import type { ResourceLimitManager } from '../manager/resource-limits.ts';
+import type { StoragePoolManager } from '../manager/storage-pool-manager.ts';
 import type { TaggedResourceType } from '../manager/tag-manager.ts';
 import type { VmManager } from '../manager/vm-manager.ts';
 import type { VmSnapshotManager } from '../manager/vm-snapshot-manager.ts';
 import type { AccountStore, UserWithAccount } from '../store/account-store.ts';
+import type { DatabaseHealth } from '../store/database-health.ts';
 import type { EventFilter } from '../store/event-store.ts';
-import type { InventoryStore } from '../store/inventory-store.ts';
+import type { InventoryStore, StoredVm } from '../store/inventory-store.ts';
 import type { JobFilter } from '../store/job-list-store.ts';
+import type { ManagementServerView } from '../store/management-server-store.ts';
 import type { PageRequest, PageResult } from '../store/list-page.ts';
 import type { NameRow, TagScope } from '../store/name-lookup-store.ts';
 import type { AsyncJobRow, EventRow, TagRow, ZoneRow } from '../store/schema.ts';
 import type { SettingsStore } from '../store/settings-store.ts';
 import type { TagFilter, TagSelector } from '../store/tag-store.ts';
-import type { SnapshotIdFilter, SnapshotIdRow } from '../store/vm-snapshot-list-store.ts';
+import type { ListedVmSnapshot, SnapshotListFilter } from '../store/vm-snapshot-list-store.ts';
+import type { VmListFilter } from '../store/vm-list-store.ts';
 import type { VolumeListRow } from '../store/volume-list-store.ts';
 import type { VmSnapshotStore } from '../store/vm-snapshot-store.ts';
 
@@ -57,8 +61,11 @@ export interface ApiServices {
   readonly inventory: Pick<InventoryStore, 'getVm' | 'listVms' | 'volumesOf' | 'listHosts' | 'listPools'>;
   readonly zones: { list(): Promise<ZoneRow[]> };
   readonly volumes: { listLive(): Promise<VolumeListRow[]> };
+  /** listVirtualMachines' page, read in SQL. */
+  readonly vms: { listPage(filter: VmListFilter, page: PageRequest): Promise<PageResult<StoredVm>> };
   readonly snapshots: Pick<VmSnapshotStore, 'get' | 'listByVm'> & {
-    matchingIds(filter: SnapshotIdFilter): Promise<SnapshotIdRow[]>;
+    /** listVMSnapshot's page, read in SQL. */
+    listPage(filter: SnapshotListFilter, page: PageRequest): Promise<PageResult<ListedVmSnapshot>>;
   };
   /** Names for responses (accounts, users, zones, hosts, pools) and the tags in scope. */
   readonly names: {
@@ -75,5 +82,14 @@ export interface ApiServices {
   readonly hostManager: Pick<HostManager, 'addHost'>;
   readonly limits: Pick<ResourceLimitManager, 'resolveOwner' | 'list' | 'update' | 'counts'>;
   readonly storageDrivers: ReadonlyMap<string, StorageDriver>;
-  readonly simulator: Pick<SimulatorWorld, 'configure' | 'faults'>;
+  /** The management servers sharing the database, Up while they beat (listManagementServers). */
+  readonly managementServers: { list(): Promise<ManagementServerView[]> };
+  /** Pools declared through the API (admin commands; the manager validates with the provider). */
+  readonly storagePools: Pick<
+    StoragePoolManager,
+    'providers' | 'create' | 'update' | 'delete' | 'list' | 'view'
+  >;
+  readonly simulator: Pick<SimulatorWorld, 'configureDurably' | 'faults'>;
+  /** Whether this server can reach the management database (`/health`, for load balancers). */
+  health(): Promise<DatabaseHealth>;
 }

@@ -121,7 +121,16 @@ export async function buildServer(
   };
   server.get('/client/api', route);
   server.post('/client/api', route);
-  server.get('/health', async () => ({ status: 'ok', jobsRunning: services.jobs.activeCount }));
+  // A load balancer's check: 503 when this server cannot reach the database (it could take no request).
+  server.get('/health', async (_req, reply) => {
+    const database = await services.health();
+    const body = {
+      status: database.reachable ? 'ok' : 'unavailable',
+      database,
+      jobsRunning: services.jobs.activeCount,
+    };
+    return reply.status(database.reachable ? 200 : 503).send(body);
+  });
   return server;
 }
 

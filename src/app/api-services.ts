@@ -7,16 +7,20 @@ import type { SimulatorWorld } from '../hypervisors/simulator/index.ts';
 import type { HostManager } from '../manager/host-manager.ts';
 import type { ManagerDeps } from '../manager/manager-deps.ts';
 import { ResourceLimitManager } from '../manager/resource-limits.ts';
+import { StoragePoolManager } from '../manager/storage-pool-manager.ts';
 import { TagManager } from '../manager/tag-manager.ts';
 import type { VmManager } from '../manager/vm-manager.ts';
 import type { VmSnapshotManager } from '../manager/vm-snapshot-manager.ts';
 import { AccountStore } from '../store/account-store.ts';
+import { pingDatabase } from '../store/database-health.ts';
 import { listJobs } from '../store/job-list-store.ts';
 import { readNames, readTagsInScopes } from '../store/name-lookup-store.ts';
 import { listTags } from '../store/tag-store.ts';
-import { matchingSnapshotIds } from '../store/vm-snapshot-list-store.ts';
+import { listVmPage } from '../store/vm-list-store.ts';
+import { listSnapshotPage } from '../store/vm-snapshot-list-store.ts';
 import { listLiveVolumes } from '../store/volume-list-store.ts';
 import { listZones } from '../store/zone-store.ts';
+import type { ManagementServerStore } from '../store/management-server-store.ts';
 
 export interface ApiServiceParts {
   readonly deps: ManagerDeps;
@@ -24,7 +28,11 @@ export interface ApiServiceParts {
   readonly vmManager: VmManager;
   readonly hostManager: HostManager;
   readonly simulator: SimulatorWorld;
+  readonly managementServers: ManagementServerStore;
 }
+
+/** How long `/health` waits for the database before it reports it unreachable. */
+const HEALTH_TIMEOUT_MS = 2_000;
 
 export function createApiServices(parts: ApiServiceParts): ApiServices {
   const { deps } = parts;
@@ -46,10 +54,11 @@ export function createApiServices(parts: ApiServiceParts): ApiServices {
     inventory: deps.inventory,
     zones: { list: () => listZones(db) },
     volumes: { listLive: () => listLiveVolumes(db) },
+    vms: { listPage: (filter, page) => listVmPage(db, filter, page) },
     snapshots: {
       get: (id, includeRemoved) => deps.snapshots.get(id, includeRemoved),
       listByVm: (vmId) => deps.snapshots.listByVm(vmId),
-      matchingIds: (filter) => matchingSnapshotIds(db, filter),
+      listPage: (filter, page) => listSnapshotPage(db, filter, page),
     },
     names: { all: () => readNames(db), tagsIn: (scopes) => readTagsInScopes(db, scopes) },
     events: { list: (filter, page) => deps.events.list(filter, page) },
@@ -73,6 +82,13 @@ export function createApiServices(parts: ApiServiceParts): ApiServices {
     get storageDrivers() {
       return deps.registry.storageDrivers;
     },
+    managementServers: {
+      // Down once silent for a job lease: the bound after which others take over its jobs.
+      list: () => parts.managementServers.list(Date.now(), deps.jobs.leaseMs),
+    },
+    storagePools: new StoragePoolManager(deps),
     simulator: parts.simulator,
+    // Within HAProxy's check timeout (deploy/haproxy/haproxy.cfg): a hung database is "down".
+    health: () => pingDatabase(db, HEALTH_TIMEOUT_MS),
   };
 }

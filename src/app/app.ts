@@ -3,13 +3,14 @@
  * strategy registry (built-ins, then plugins from config), wires hosts to their agents (simulator or
  * a QEMU host agent over HTTP) and starts the job queue, which recovers interrupted work first.
  */
-import { join } from 'node:path';
 import pino from 'pino';
 import type { HypervisorAgent, Logger } from '../core/plugin-api.ts';
 import { SimulatorWorld } from '../hypervisors/simulator/index.ts';
+import { SimulatorWorldStore } from '../store/simulator-world-store.ts';
+import { PluginDocumentStore } from '../store/plugin-document-store.ts';
 import { HostManager } from '../manager/host-manager.ts';
 import { purgeExpired, type PurgeCounts } from '../jobs/job-purge.ts';
-import { JobQueue } from '../jobs/job-queue.ts';
+import { JobQueue, type StopReport } from '../jobs/job-queue.ts';
 import { TimedAgentGateway } from '../manager/agent-gateway.ts';
 import { redactHostFailures } from '../manager/host-failure-redaction.ts';
 import { internalFailureReporter } from '../manager/internal-failure.ts';
@@ -17,6 +18,7 @@ import type { Caller } from '../manager/caller.ts';
 import type { ManagerDeps } from '../manager/manager-deps.ts';
 import { deleteExpiredSnapshots } from '../manager/snapshot-expiry.ts';
 import { StrategyRegistry } from '../manager/strategy-registry.ts';
+import { builtinStorageDrivers } from './builtin-storage-drivers.ts';
 import { VmManager } from '../manager/vm-manager.ts';
 import { VmSnapshotManager } from '../manager/vm-snapshot-manager.ts';
 import { VmSnapshotWorker } from '../manager/vm-snapshot-worker.ts';
@@ -27,13 +29,18 @@ import { openStore, type OpenedStore } from '../store/database.ts';
 import { EventStore } from '../store/event-store.ts';
 import { InventoryStore } from '../store/inventory-store.ts';
 import { SettingsStore } from '../store/settings-store.ts';
+import { releaseHeartbeatLeases } from '../store/host-lease-store.ts';
 import { VmSnapshotStore } from '../store/vm-snapshot-store.ts';
 import { HypervisorVmSnapshotStrategy } from '../strategies/hypervisor-strategy.ts';
 import { StorageVmSnapshotStrategy } from '../strategies/storage-strategy.ts';
+import { BtrfsStorageDriver } from '../storage-drivers/btrfs/index.ts';
 import type { AppConfig } from './app-config.ts';
 import { AgentDirectory } from './agent-directory.ts';
 import { createApiServices } from './api-services.ts';
 import { preparePrivateDir } from './data-dir.ts';
+import { ClusterMembership, vmsnapVersion, type ServerAddress } from './cluster-membership.ts';
+import { acquireServerLock, lockFileFor, type ServerLock } from './single-server-lock.ts';
+import { ManagementServerStore } from '../store/management-server-store.ts';
 import { openSecretBox } from './secret-key.ts';
 
 export interface AppOptions {
@@ -48,6 +55,15 @@ export interface AppOptions {
   readonly heartbeatIntervalMs?: number;
   /** How often finished jobs and old events are purged (job.expire.minutes, event.purge.delay). */
   readonly purgeIntervalMs?: number;
+  /** How often this server beats its management-server row and checks the settings version. */
+  readonly clusterIntervalMs?: number;
+  /** How often the job queue looks for jobs whose owner died. */
+  readonly recoverEveryMs?: number;
+}
+
+/** What App.stop does with jobs still running (SIGTERM: a bound, then they are handed back). */
+export interface AppStopOptions {
+  readonly handBackAfterMs?: number;
 }
 
 export class App {
@@ -63,6 +79,12 @@ export class App {
   private expiryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private purgeTimer: NodeJS.Timeout | undefined;
+  private clusterTimer: NodeJS.Timeout | undefined;
+  /** Held while this App is open on a SQLite database: one server per SQLite data dir. */
+  private lock: ServerLock | undefined;
+  /** This server's row among the management servers, its heartbeat and settings refresh. */
+  readonly cluster: ClusterMembership;
+  readonly managementServers: ManagementServerStore;
   /** Periodic work in flight, by name: one at a time each, awaited by stop(). */
   private readonly ticking = new Map<string, Promise<void>>();
 
@@ -80,6 +102,16 @@ export class App {
     this.worker = new VmSnapshotWorker(deps);
     this.vmManager = new VmManager(deps, this.worker);
     this.hostManager = new HostManager(deps, deps.agents);
+    this.managementServers = new ManagementServerStore(deps.db);
+    this.cluster = new ClusterMembership({
+      serverId: deps.jobs.ownerId,
+      version: vmsnapVersion(),
+      servers: this.managementServers,
+      settings: deps.settings,
+      events: deps.events,
+      accounts: new AccountStore(deps.db),
+      log: deps.log,
+    });
     this.apiServices = createApiServices(this);
   }
 
@@ -90,14 +122,33 @@ export class App {
     await checkPluginFiles(config.plugins, config.pluginBaseDir);
     const secrets = openSecretBox(config.dataDir);
     preparePrivateDir(config.dataDir, log);
-    const store = await openStore({ url: config.databaseUrl, secrets }, log);
-    const settings = new SettingsStore(store.db);
-    await settings.load();
-    const simulator = new SimulatorWorld({
-      path: join(config.dataDir, 'simulator', 'world.db'),
+    // Before the database is touched: a second server on a SQLite data dir is refused here.
+    const lockFile = lockFileFor(config.databaseUrl);
+    const lock = lockFile === undefined ? undefined : acquireServerLock(lockFile, config.dataDir);
+    let store: OpenedStore;
+    let settings: SettingsStore;
+    try {
+      store = await openStore({ url: config.databaseUrl, secrets }, log);
+      settings = new SettingsStore(store.db);
+      await settings.load().catch(async (err: unknown) => {
+        await store.close();
+        throw err;
+      });
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
+    // The simulated zone is in the management database: every server acts for every simulated host.
+    const simulator = await SimulatorWorld.open({
+      persistence: new SimulatorWorldStore(store.db),
       ...(options.simulator?.guestAgentTimeoutMs !== undefined
         ? { guestAgentTimeoutMs: options.simulator.guestAgentTimeoutMs }
         : {}),
+    }).catch(async (err: unknown) => {
+      // A simulated zone that cannot be read (a corrupt row) leaves nothing open behind it.
+      await store.close();
+      lock?.release();
+      throw err;
     });
     const inventory = new InventoryStore(store.db);
     const registry = new StrategyRegistry();
@@ -105,7 +156,10 @@ export class App {
       db: store.db,
       log,
       concurrency: config.jobConcurrency,
-      ...(options.jobLeaseMs !== undefined ? { leaseMs: options.jobLeaseMs } : {}),
+      leaseMs: options.jobLeaseMs ?? (() => settings.getNumber('job.lease.seconds') * 1000),
+      ...(options.recoverEveryMs !== undefined ? { recoverEveryMs: options.recoverEveryMs } : {}),
+      // The App exists by the time a job is taken over (the queue starts in App.start).
+      onTakeover: (t) => app.cluster.recordTakeover(t),
     });
     const directory = new AgentDirectory(inventory, simulator);
     const gateway = new TimedAgentGateway(
@@ -128,8 +182,12 @@ export class App {
       log,
     };
     const app = new App(config, store, deps, simulator, directory, options);
+    app.lock = lock;
     registry.registerStrategy(new HypervisorVmSnapshotStrategy());
     registry.registerStrategy(new StorageVmSnapshotStrategy());
+    for (const d of builtinStorageDrivers()) registry.registerStorageDriver(d);
+    // Host-local disks: the driver works through the pool's host agent.
+    registry.registerStorageDriver(new BtrfsStorageDriver(agents));
     for (const s of options.strategies ?? []) registry.registerStrategy(s);
     try {
       app.plugins.push(
@@ -140,6 +198,9 @@ export class App {
             registerStorageDriver: (d) => registry.registerStorageDriver(d),
             dataDir: config.dataDir,
             log,
+            agents,
+            // Shared by every server: plugin state must not live in one server's data dir.
+            store: new PluginDocumentStore(store.db),
           },
           config.pluginBaseDir,
         )),
@@ -148,6 +209,7 @@ export class App {
       // A plugin that fails to load must not leave the database and simulator open behind it.
       simulator.dispose();
       await store.close();
+      lock?.release();
       throw err;
     }
     app.worker.register();
@@ -155,10 +217,20 @@ export class App {
     return app;
   }
 
-  /** Starts the job queue (recovering interrupted work first) and the expiry sweep. */
-  async start(): Promise<void> {
-    // SQLite is single-node: any job still "running" belongs to a dead previous process.
-    if (this.store.dialect === 'sqlite') await this.deps.jobs.releaseAllLeases();
+  /**
+   * Joins the management servers (its row and heartbeat, the settings refresh), then starts the job
+   * queue (recovering interrupted work first) and the periodic sweeps. `address`: where the API
+   * listens (serve opens its port before this, so no job is taken by a server that cannot serve).
+   */
+  async start(address?: ServerAddress): Promise<void> {
+    await this.cluster.join(address);
+    this.clusterTimer = setInterval(
+      () => this.tick('cluster', () => this.cluster.beat()),
+      this.options.clusterIntervalMs ?? 500,
+    );
+    // Only under the data dir's exclusive lock (App.open): any job still "running" in this SQLite
+    // database belongs to a dead previous process, never to a live second server.
+    if (this.lock !== undefined) await this.deps.jobs.releaseAllLeases();
     await this.deps.jobs.start();
     const every = this.options.expiryIntervalMs ?? 60_000;
     this.expiryTimer = setInterval(() => this.tick('expiry', () => this.expireNow()), every);
@@ -187,7 +259,10 @@ export class App {
     const system = await this.systemCaller();
     if (system === undefined) return;
     await this.hostManager
-      .heartbeatAll(system.accountId)
+      .heartbeatAll(system.accountId, {
+        owner: this.deps.jobs.ownerId,
+        leaseMs: 3 * (this.options.heartbeatIntervalMs ?? 10_000),
+      })
       .catch((err: unknown) => this.deps.log.warn({ err }, 'heartbeat failed'));
   }
 
@@ -202,14 +277,26 @@ export class App {
     return purgeExpired(this.deps, now);
   }
 
-  async stop(): Promise<void> {
+  /** Stops the sweeps and the queue (bounded with `handBackAfterMs`), leaves the cluster, closes. */
+  async stop(options: AppStopOptions = {}): Promise<StopReport> {
     clearInterval(this.expiryTimer);
     clearInterval(this.heartbeatTimer);
     clearInterval(this.purgeTimer);
+    clearInterval(this.clusterTimer);
     await Promise.allSettled([...this.ticking.values()]);
-    await this.deps.jobs.stop();
+    const report = await this.deps.jobs.stop(options);
+    // Another server takes over this one's hosts at its next heartbeat, not a lease later.
+    await releaseHeartbeatLeases(this.deps.db, this.deps.jobs.ownerId).catch((err: unknown) =>
+      this.deps.log.warn({ err }, 'could not hand the host heartbeats back'),
+    );
+    await this.cluster
+      .leave()
+      .catch((err: unknown) => this.deps.log.warn({ err }, 'could not mark this server stopped'));
     this.simulator.dispose();
     await this.store.close();
+    this.lock?.release();
+    this.lock = undefined;
+    return report;
   }
 
   /** The agent serving a host: the in-process simulator, or the host's agent over HTTP. */

@@ -1,13 +1,15 @@
 /**
  * First start on an empty data dir: an admin account, a `demo` account and a simulator zone with
- * two hosts, hypervisor-managed pools, an array pool when a storage driver plugin is loaded, and
+ * two hosts, file pools (`/sim/...`, the simulator's), an array pool when a storage driver plugin is loaded, and
  * demo VMs (some Running, some Stopped, one with two data disks). The simulator is told about the
  * VMs too, so its own view matches the database from the start.
  */
 import { randomUUID } from 'node:crypto';
 import type { VolumeTO } from '../core/plugin-api.ts';
 import { AccountStore, type KeyPair } from '../store/account-store.ts';
-import { insertHost, insertPool } from '../store/host-store.ts';
+import { StoragePoolManager } from '../manager/storage-pool-manager.ts';
+import { FILE_DRIVER_NAME } from '../storage-drivers/file/file-storage-driver.ts';
+import { insertHost } from '../store/host-store.ts';
 import { ResourceLimitStore } from '../store/resource-limit-store.ts';
 import { insertZone } from '../store/zone-store.ts';
 import type { App } from './app.ts';
@@ -58,28 +60,29 @@ export async function seed(app: App, adminKeys?: KeyPair): Promise<SeedResult> {
       removed: null,
     });
   }
-  const pools = new Map<string, { id: string; driver: string }>();
-  const poolSeeds: { name: string; driver: string }[] = [
-    { name: 'sim-primary-1', driver: 'hypervisor' },
-    { name: 'sim-primary-2', driver: 'hypervisor' },
+  // Pools are created as an operator would (createStoragePool), each checked by its provider.
+  const poolSeeds: { name: string; provider: string; url: string }[] = [
+    { name: 'sim-primary-1', provider: FILE_DRIVER_NAME, url: 'file:///sim/sim-primary-1' },
+    { name: 'sim-primary-2', provider: FILE_DRIVER_NAME, url: 'file:///sim/sim-primary-2' },
   ];
   // The array pool shows the storage path out of the box when the vendor plugin is loaded.
   if (app.deps.registry.storageDrivers.has('vendor-array'))
-    poolSeeds.push({ name: 'array-pool-1', driver: 'vendor-array' });
-  for (const [i, p] of poolSeeds.entries()) {
-    const id = randomUUID();
-    pools.set(p.name, { id, driver: p.driver });
-    await insertPool(db, {
-      id,
-      zone_id: zoneId,
+    poolSeeds.push({ name: 'array-pool-1', provider: 'vendor-array', url: 'vendor-array://array-pool-1' });
+  const pools = new Map<string, { id: string; driver: string }>();
+  const poolManager = new StoragePoolManager(app.deps);
+  for (const p of poolSeeds) {
+    const pool = await poolManager.create({
+      zoneId,
       name: p.name,
-      driver: p.driver,
-      path: `/sim/${p.name}`,
-      host_id: null,
-      capacity_bytes: 1024 * GiB,
-      created: now + i,
-      removed: null,
+      url: p.url,
+      provider: p.provider,
+      scope: 'ZONE',
+      hostId: null,
+      tags: [],
+      details: {},
+      capacityBytes: 1024 * GiB,
     });
+    pools.set(p.name, { id: pool.id, driver: pool.driver });
   }
   const vms: VmSeed[] = [
     {

@@ -5,6 +5,7 @@
  * later starts print the endpoint and where the keys come from, so secrets do not pile up in logs.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App } from '../app/app.ts';
@@ -38,11 +39,31 @@ export async function serve(options: ServeOptions): Promise<void> {
   } else {
     admin = { from: 'earlier start' };
   }
-  await app.start();
-  const server = await buildServer(app);
-  const address = await server.listen({ port: options.port, host: options.host });
-  const endpoint = `${address}/client/api`;
   const log = app.deps.log;
+  const server = await buildServer(app);
+  // The port first: a server that cannot serve must not take jobs (issue 12), so the job queue
+  // starts only once the API listens, and a taken port ends the process with a non-zero code.
+  let address: string;
+  try {
+    address = await server.listen({ port: options.port, host: options.host });
+  } catch (err) {
+    log.error({ err }, `cannot listen on ${options.host}:${options.port}: not starting`);
+    await server.close().catch(() => undefined);
+    await app.stop();
+    throw new Error(
+      `cannot listen on ${options.host}:${options.port} (${err instanceof Error ? err.message : String(err)}); no job was taken`,
+      { cause: err },
+    );
+  }
+  try {
+    await app.start(listeningAddress(server.server.address(), options));
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start: it must exit non-zero.
+    await server.close().catch(() => undefined);
+    await app.stop().catch(() => undefined);
+    throw err;
+  }
+  const endpoint = `${address}/client/api`;
   // Each step is logged, so an operator can tell a slow drain from a hang and see the exit.
   const shutdown = async (signal: NodeJS.Signals): Promise<void> => {
     log.info({ signal }, `received ${signal}: shutting down`);
@@ -50,7 +71,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     try {
       await server.close();
       log.info('API server closed: no new requests are accepted');
-      await app.stop();
+      // Running jobs get job.shutdown.wait to finish; the rest are handed back to other servers.
+      const handBackAfterMs = app.deps.settings.getNumber('job.shutdown.wait') * 1000;
+      await app.stop({ handBackAfterMs });
     } catch (err) {
       code = 1;
       log.error({ err }, 'shutdown failed');
@@ -71,6 +94,15 @@ export async function serve(options: ServeOptions): Promise<void> {
       '',
     ].join('\n'),
   );
+}
+
+/** Where the API listens (the port actually bound, for --port 0), for this server's row. */
+function listeningAddress(
+  bound: string | AddressInfo | null,
+  options: ServeOptions,
+): { host: string; port: number } {
+  if (bound !== null && typeof bound === 'object') return { host: bound.address, port: bound.port };
+  return { host: options.host, port: options.port };
 }
 
 /** The admin keys this start generated (shown once), or where they are when it did not. */

@@ -55,17 +55,75 @@ export interface HostInfo {
   readonly status: HostStatus;
 }
 
+export type PoolScope = 'ZONE' | 'HOST';
+
+/**
+ * A primary storage pool as drivers see it. `url` and `details` may hold credentials (a cephx key):
+ * never log them or put them in an error message.
+ */
+export interface StoragePoolInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly zoneId: string;
+  /** The name of the storage driver that serves the pool (createStoragePool `provider`). */
+  readonly provider: string;
+  /** e.g. `rbd://user:key@mon1:6789,mon2/pool`, `file:///var/lib/vmsnap/pool`. */
+  readonly url: string;
+  readonly details: Readonly<Record<string, string>>;
+  readonly scope: PoolScope;
+  /** The host of a HOST-scoped pool; null for ZONE scope. */
+  readonly hostId: string | null;
+  /** What the provider's `validatePool` returned at creation (e.g. the RBD pool name, a folder). */
+  readonly path: string;
+}
+
+export interface PoolStats {
+  readonly capacityBytes: number;
+  readonly usedBytes: number;
+}
+
+/** A pool an operator asks to create (createStoragePool), before it has an id. */
+export interface PoolSpec {
+  readonly name: string;
+  readonly zoneId: string;
+  readonly url: string;
+  readonly details: Readonly<Record<string, string>>;
+  readonly scope: PoolScope;
+  readonly hostId: string | null;
+}
+
+/**
+ * Declared by drivers that provide primary storage: an operator creates a pool on one with
+ * `createStoragePool provider=<driver name>`, and `listStorageProviders type=primary` lists it.
+ */
+export interface StorageProvider {
+  /** One line for `listStorageProviders`. */
+  readonly description: string;
+  /** The URL schemes the provider accepts, without `:` (e.g. `rbd`, `file`). */
+  readonly urlSchemes: readonly string[];
+  /**
+   * Reaches the storage, checks the pool exists and the credentials work; throws an Error with a
+   * clear, credential-free message otherwise. Creates nothing on failure. Returns the pool's `path`
+   * (kept on the pool) and its capacity.
+   */
+  validatePool(spec: PoolSpec): Promise<{ readonly path: string; readonly capacityBytes: number }>;
+  /** Current capacity and use, for `listStoragePools`. */
+  poolStats(pool: StoragePoolInfo): Promise<PoolStats>;
+}
+
 export interface VolumeInfo {
   readonly id: string;
   readonly name: string;
   readonly type: VolumeType;
   readonly poolId: string;
-  /** Name of the storage driver that serves the volume's pool. */
+  /** Name of the storage driver that serves the volume's pool (= `pool.provider`). */
   readonly driver: string;
   readonly format: VolumeFormat;
   readonly path: string;
   readonly size: number;
   readonly deviceId: number;
+  /** The volume's pool, with its connection (url, details). */
+  readonly pool: StoragePoolInfo;
 }
 
 /** What a snapshot recorded about one volume: its path or the driver's own reference. */
@@ -119,6 +177,18 @@ export interface VolumeTO {
   readonly format: VolumeFormat;
   readonly size: number;
   readonly deviceId: number;
+  /**
+   * How a host reaches a volume that is not a file on one of its pools (e.g. an RBD image): the
+   * pool's provider, url (may hold a key: never log it) and path. Absent for `file:` pools.
+   */
+  readonly pool?: VolumePoolTO;
+}
+
+/** The connection of a non-file pool, as a host agent gets it with a volume. */
+export interface VolumePoolTO {
+  readonly provider: string;
+  readonly url: string;
+  readonly path: string;
 }
 
 export interface VmSpecTO {
@@ -183,7 +253,37 @@ export type AgentCommand =
   | { readonly kind: 'DestroyVM'; readonly vmName: string }
   /** What the host has: used when a host is added and on every heartbeat. */
   | { readonly kind: 'GetInventory' }
-  | { readonly kind: 'Ping' };
+  | { readonly kind: 'Ping' }
+  /**
+   * Host-local storage (the `btrfs` driver): `poolPath` is the pool's folder on the host (inside the
+   * agent's pool root), `subvolume` the VM's folder `<poolPath>/vms/<subvolume>` that holds its disk
+   * files, `snapshot` a read-only copy of it kept as `<poolPath>/snaps/<subvolume>@<snapshot>`.
+   */
+  | { readonly kind: 'StorageFsStats'; readonly poolPath: string }
+  | { readonly kind: 'StorageSubvolumeCreate'; readonly poolPath: string; readonly subvolume: string }
+  | {
+      /** Atomic across every disk file of the subvolume; a VM running on it is paused around the cut. */
+      readonly kind: 'StorageSubvolumeSnapshot';
+      readonly poolPath: string;
+      readonly subvolume: string;
+      readonly snapshot: string;
+    }
+  | { readonly kind: 'StorageSubvolumeList'; readonly poolPath: string; readonly subvolume: string }
+  | {
+      /** Refused while a VM runs on the subvolume. `file`: restore only that disk file. */
+      readonly kind: 'StorageSubvolumeRestore';
+      readonly poolPath: string;
+      readonly subvolume: string;
+      readonly snapshot: string;
+      readonly file?: string;
+    }
+  | {
+      /** Deletes one snapshot, or (without `snapshot`) the subvolume and all its snapshots. Idempotent. */
+      readonly kind: 'StorageSubvolumeDelete';
+      readonly poolPath: string;
+      readonly subvolume: string;
+      readonly snapshot?: string;
+    };
 
 export type AgentCommandKind = AgentCommand['kind'];
 
@@ -202,6 +302,12 @@ export const AGENT_COMMAND_KINDS = [
   'DestroyVM',
   'GetInventory',
   'Ping',
+  'StorageFsStats',
+  'StorageSubvolumeCreate',
+  'StorageSubvolumeSnapshot',
+  'StorageSubvolumeList',
+  'StorageSubvolumeRestore',
+  'StorageSubvolumeDelete',
 ] as const satisfies readonly AgentCommandKind[];
 type MissingKind = Exclude<AgentCommandKind, (typeof AGENT_COMMAND_KINDS)[number]>;
 const everyKindListed: [MissingKind] extends [never] ? true : MissingKind = true;
@@ -226,7 +332,10 @@ export interface InventoryVm {
 
 export interface InventoryPool {
   readonly name: string;
+  /** A folder on the host; for a pool of a storage driver (`provider`), the driver's pool path. */
   readonly path: string;
+  /** The storage driver of a pool that is not a folder on the host (e.g. `ceph-rbd`). */
+  readonly provider?: string;
   readonly capacityBytes: number;
   readonly usedBytes: number;
 }
@@ -263,6 +372,24 @@ interface AnswerPayloads {
   DestroyVM: Record<never, never>;
   GetInventory: { vms: InventoryVm[]; pools: InventoryPool[] };
   Ping: { hypervisor: HypervisorType; accel?: string };
+  /**
+   * `exists`: the pool folder is there (else the rest is empty). `fsType`: `btrfs`, `ext4`, `xfs`,
+   * `tmpfs`, or the file system's magic number in hex.
+   */
+  StorageFsStats: { exists: boolean; fsType: string; capacityBytes: number; usedBytes: number };
+  StorageSubvolumeCreate: Record<never, never>;
+  /** `pauseMs`: how long a VM running on the subvolume was paused (0 when none ran). */
+  StorageSubvolumeSnapshot: { pauseMs: number };
+  /**
+   * `inUse`: a VM runs on the subvolume. `snapshots` oldest first, each with the disk files it holds.
+   */
+  StorageSubvolumeList: {
+    exists: boolean;
+    inUse: boolean;
+    snapshots: { name: string; files: string[] }[];
+  };
+  StorageSubvolumeRestore: Record<never, never>;
+  StorageSubvolumeDelete: Record<never, never>;
 }
 
 export type AnswerFailure = { readonly result: false; readonly details: string };
@@ -512,6 +639,8 @@ export interface DriverTakeResult {
 export interface StorageDriver {
   readonly name: string;
   readonly capabilities: StorageDriverCapabilities;
+  /** Present on drivers that provide primary storage: pools can be created on them through the API. */
+  readonly provider?: StorageProvider;
   /** Group path: snapshot all given volumes (all on this driver) in one call. */
   takeVmSnapshot?(volumes: readonly VolumeInfo[], snapshot: StorageSnapshotRef): Promise<DriverTakeResult>;
   revertVmSnapshot?(
@@ -555,6 +684,37 @@ export interface PluginHost {
   /** The server's data directory; plugins keep their own state under it. */
   readonly dataDir: string;
   readonly log: Logger;
+  /**
+   * Commands to a host's agent, for drivers of storage only a host can touch (host-local disks:
+   * `Storage*` commands). Absent where vmsnap runs without hosts (e.g. a plugin's own tests).
+   */
+  readonly agents?: AgentGateway;
+  /**
+   * A small document store in the management database, the same for every management server: for
+   * state a plugin must not keep in one server's data dir (several servers share the work). Absent
+   * where vmsnap runs without a database (a plugin's own tests).
+   */
+  readonly store?: PluginStore;
+}
+
+/** One document of a PluginStore, with the version a compare-and-set names. */
+export interface PluginDocument {
+  readonly value: string;
+  /** 1 when first written, +1 on every write. */
+  readonly version: number;
+}
+
+/**
+ * Documents by key, shared by every plugin of every server: prefix keys with your plugin's name.
+ * Writes are compare-and-set, so two servers changing one document never lose a write: the loser
+ * is told (false), reads again and retries.
+ */
+export interface PluginStore {
+  get(key: string): Promise<PluginDocument | undefined>;
+  /** Writes `value` if the document is still at version `expected` (null: only if it does not exist). */
+  put(key: string, value: string, expected: number | null): Promise<boolean>;
+  /** Deletes the document (only at version `expected` when given); false when nothing was deleted. */
+  delete(key: string, expected?: number): Promise<boolean>;
 }
 
 export interface VmsnapPlugin {
@@ -564,9 +724,9 @@ export interface VmsnapPlugin {
   register(host: PluginHost, options: Readonly<Record<string, unknown>>): void | Promise<void>;
 }
 
-/** The host's view of a volume, as commands carry it. */
+/** The host's view of a volume, as commands carry it; non-file pools add their connection. */
 export function toVolumeTO(v: VolumeInfo): VolumeTO {
-  return {
+  const to: VolumeTO = {
     id: v.id,
     type: v.type,
     path: v.path,
@@ -575,6 +735,10 @@ export function toVolumeTO(v: VolumeInfo): VolumeTO {
     size: v.size,
     deviceId: v.deviceId,
   };
+  // Plain folder pools (the built-in `file` driver) need no connection; every other provider's
+  // volumes carry theirs, host-local folder pools (btrfs) too: the provider decides the disks' layout.
+  if (v.pool.provider === 'file' || (v.pool.url.startsWith('file:') && v.pool.scope !== 'HOST')) return to;
+  return { ...to, pool: { provider: v.pool.provider, url: v.pool.url, path: v.pool.path } };
 }
 
 /** Identity helper that gives a plugin object its type. */

@@ -8,7 +8,13 @@
  *    in the UPDATE and by a partial unique index (one running job per queue) in the database;
  *  - a running job holds a lease that its owner renews; an expired lease means its owner died, and
  *    the job is handed to the recovery handler of its kind (never re-run blindly: snapshot work must
- *    be reconciled against the hypervisor first).
+ *    be reconciled against the hypervisor first);
+ *  - every server looks for such orphans every second, busy or idle (issue 12: an idle server used to
+ *    look only while it ran jobs of its own). The take-over is one guarded UPDATE, so exactly one
+ *    server wins each orphan; the winner reports it (`onTakeover`: an event for the admins);
+ *  - a result is stored only by the job's current owner: a server that lost its job (its lease ran
+ *    out while it was stalled, or it handed the job back at shutdown) cannot overwrite the outcome of
+ *    the server that took it over.
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
@@ -50,14 +56,34 @@ export type JobHandler = (job: RunningJob) => Promise<JobResult>;
 /** Called for a job whose owner died mid-run; it reconciles and returns the job's final result. */
 export type RecoveryHandler = (job: RunningJob) => Promise<JobResult>;
 
+/** A job another server owned and this one took over (its lease had run out, or it was handed back). */
+export interface Takeover {
+  readonly job: AsyncJobRow;
+  readonly previousOwner: string | null;
+  readonly newOwner: string;
+}
+
 export interface JobQueueOptions {
   readonly db: Db;
   readonly log: Logger;
   /** Max jobs running at once in this process (different queues). */
   readonly concurrency?: number;
-  readonly leaseMs?: number;
+  /** How long a job stays ours without a renewal: a number, or read on each use (a setting). */
+  readonly leaseMs?: number | (() => number);
   readonly pollMs?: number;
+  /** How often to look for jobs whose owner died, whether or not this server runs any job. */
+  readonly recoverEveryMs?: number;
   readonly ownerId?: string;
+  /** Told once per job this server takes over (after the take-over is stored); failures are logged. */
+  readonly onTakeover?: (takeover: Takeover) => Promise<void>;
+}
+
+/** What stop() did with the jobs that were running. */
+export interface StopReport {
+  /** Jobs that finished while the queue drained. */
+  readonly finished: number;
+  /** Jobs still running when the bound ran out, handed back for another server to recover. */
+  readonly handedBack: number;
 }
 
 interface Waiter {
@@ -70,8 +96,10 @@ export class JobQueue {
   private readonly db: Db;
   private readonly log: Logger;
   private readonly concurrency: number;
-  private readonly leaseMs: number;
+  private readonly lease: () => number;
   private readonly pollMs: number;
+  private readonly recoverEveryMs: number;
+  private readonly onTakeover: ((takeover: Takeover) => Promise<void>) | undefined;
   private readonly handlers = new Map<string, JobHandler>();
   private readonly recoverers = new Map<string, RecoveryHandler>();
   private readonly active = new Map<string, Promise<void>>();
@@ -84,14 +112,24 @@ export class JobQueue {
   private pumpAgain = false;
   private timer: NodeJS.Timeout | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
+  private recoverTimer: NodeJS.Timeout | undefined;
+  private recovering = false;
 
   constructor(options: JobQueueOptions) {
     this.db = options.db;
     this.log = options.log;
     this.concurrency = options.concurrency ?? 16;
-    this.leaseMs = options.leaseMs ?? 30_000;
+    const lease = options.leaseMs ?? 20_000;
+    this.lease = typeof lease === 'number' ? () => lease : lease;
     this.pollMs = options.pollMs ?? 500;
+    this.recoverEveryMs = options.recoverEveryMs ?? 1000;
     this.ownerId = options.ownerId ?? randomUUID();
+    this.onTakeover = options.onTakeover;
+  }
+
+  /** The lease now (a setting may change it; at least a second, so renewals can keep up). */
+  get leaseMs(): number {
+    return Math.max(1000, this.lease());
   }
 
   handle(kind: string, handler: JobHandler, recover: RecoveryHandler): void {
@@ -127,34 +165,98 @@ export class JobQueue {
     this.running = true;
     await this.recoverOrphans();
     this.timer = setInterval(() => this.wake(), this.pollMs);
-    this.leaseTimer = setInterval(() => this.track(this.renewLeases()), Math.max(1000, this.leaseMs / 3));
+    this.scheduleRenewal();
+    this.recoverTimer = setInterval(() => this.recoverSoon(), this.recoverEveryMs);
     this.wake();
+  }
+
+  /** Renews a third of a lease ahead, re-reading the lease each time (it is a setting). */
+  private scheduleRenewal(): void {
+    if (!this.running) return;
+    this.leaseTimer = setTimeout(() => {
+      this.track(this.renewLeases().finally(() => this.scheduleRenewal()));
+    }, this.leaseMs / 3);
+  }
+
+  /** One orphan scan at a time; a slow database does not pile them up. */
+  private recoverSoon(): void {
+    if (!this.running || this.recovering) return;
+    this.recovering = true;
+    this.track(
+      this.recoverOrphans()
+        .then(() => undefined)
+        .catch((err: unknown) => this.log.error({ err }, 'orphan recovery failed'))
+        .finally(() => (this.recovering = false)),
+    );
   }
 
   /**
    * Stops claiming; waits for running jobs and for any claim or renewal in flight, so that nothing
    * touches the store after this resolves; pending waitFor calls are rejected.
+   *
+   * With `handBackAfterMs`, the wait is bounded: jobs still running then are handed back (their lease
+   * ends now, so another server, or this data dir's next start, recovers them at once) and this
+   * resolves without them. Their handlers may still be running in this process, but what they would
+   * store is refused (the job is no longer ours); the caller is about to exit.
    */
-  async stop(): Promise<void> {
+  async stop(options: { readonly handBackAfterMs?: number } = {}): Promise<StopReport> {
     this.running = false;
     clearInterval(this.timer);
-    clearInterval(this.leaseTimer);
+    clearTimeout(this.leaseTimer);
+    clearInterval(this.recoverTimer);
     const drained = new Set(this.active.keys());
+    const bounded = options.handBackAfterMs !== undefined;
     if (drained.size > 0)
-      this.log.info({ running: drained.size }, 'job queue stopping: letting the running jobs finish');
-    // A claim in flight may still hand over a job: loop until nothing is left running.
-    while (this.active.size > 0 || this.background.size > 0) {
-      for (const id of this.active.keys()) drained.add(id);
-      await Promise.allSettled([...this.active.values(), ...this.background]);
-    }
+      this.log.info(
+        { running: drained.size, ...(bounded ? { boundMs: options.handBackAfterMs } : {}) },
+        'job queue stopping: letting the running jobs finish',
+      );
+    const settled = this.settleAll(drained);
+    const inTime =
+      options.handBackAfterMs === undefined
+        ? await settled.then(() => true)
+        : await within(settled, options.handBackAfterMs);
+    // Out of time: whatever settles later is not waited for, but its failure is still handled.
+    if (!inTime) settled.catch(() => undefined);
+    const handedBack = inTime ? [] : await this.handBack();
+    const finished = [...drained].filter((id) => !handedBack.includes(id)).length;
+    if (handedBack.length > 0)
+      this.log.warn(
+        { handedBack, boundMs: options.handBackAfterMs },
+        `job queue stopping: ${handedBack.length} job(s) still running after ${options.handBackAfterMs} ms handed back for another server to recover`,
+      );
     const stopped = new Error('job queue stopped');
     for (const w of [...this.waiters.values()].flat()) w.fail(stopped);
     // Queued jobs stay in the table: the next start (or another server) runs them.
     const queued = await this.countQueued().catch(() => undefined);
     this.log.info(
-      { drained: drained.size, queued },
-      `job queue stopped: ${drained.size} running job(s) finished, ${queued ?? 'unknown number of'} queued job(s) left for the next start`,
+      { drained: finished, ...(handedBack.length > 0 ? { handedBack: handedBack.length } : {}), queued },
+      `job queue stopped: ${finished} running job(s) finished, ${handedBack.length === 0 ? '' : `${handedBack.length} handed back, `}${queued ?? 'unknown number of'} queued job(s) left for the next start`,
     );
+    return { finished, handedBack: handedBack.length };
+  }
+
+  /** Waits until nothing runs here: a claim in flight may still hand over a job, so it loops. */
+  private async settleAll(seen: Set<string>): Promise<void> {
+    while (this.active.size > 0 || this.background.size > 0) {
+      for (const id of this.active.keys()) seen.add(id);
+      await Promise.allSettled([...this.active.values(), ...this.background]);
+    }
+  }
+
+  /** Ends the lease of every job this server still runs: the ids handed back. */
+  private async handBack(): Promise<string[]> {
+    const ids = [...this.active.keys()];
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .updateTable('async_jobs')
+      .set({ lease_until: 0 })
+      .where('owner', '=', this.ownerId)
+      .where('status', '=', 'running')
+      .where('id', 'in', ids)
+      .returning('id')
+      .execute();
+    return rows.map((r) => r.id);
   }
 
   private async countQueued(): Promise<number> {
@@ -361,9 +463,16 @@ export class JobQueue {
         lease_until: null,
       })
       .where('id', '=', id)
+      .where('status', '=', 'running')
+      // Lost while it ran (taken over, or handed back at shutdown): the new owner stores the outcome.
+      .where('owner', '=', this.ownerId)
+      .where('lease_until', '!=', 0)
       .returningAll()
       .executeTakeFirst();
-    if (row === undefined) return;
+    if (row === undefined) {
+      this.log.warn({ job: id }, 'job no longer owned by this server: its result is not stored here');
+      return;
+    }
     // Each waiter removes itself as it resolves.
     for (const w of this.waiters.get(id) ?? []) w.done(row);
   }
@@ -382,6 +491,7 @@ export class JobQueue {
     };
   }
 
+  /** Extends the lease of the jobs this server runs (orphans are looked for on their own timer). */
   private async renewLeases(): Promise<void> {
     if (this.active.size === 0) return;
     await this.db
@@ -389,10 +499,9 @@ export class JobQueue {
       .set({ lease_until: Date.now() + this.leaseMs })
       .where('owner', '=', this.ownerId)
       .where('status', '=', 'running')
+      .where('lease_until', '!=', 0)
       .execute()
       .catch((err: unknown) => this.log.error({ err }, 'lease renewal failed'));
-    // Another instance may have died: take over its jobs once their lease ran out.
-    await this.recoverOrphans().catch((err: unknown) => this.log.error({ err }, 'orphan recovery failed'));
   }
 
   /**
@@ -418,11 +527,13 @@ export class JobQueue {
         .where((eb) => eb.or([eb('lease_until', '<', now), eb('owner', 'is', null)]))
         .returningAll()
         .executeTakeFirst();
+      // Another server won it, or its owner renewed in time.
       if (taken === undefined) continue;
       this.log.warn(
         { job: taken.id, kind: taken.kind, previousOwner: orphan.owner },
         'recovering orphaned job',
       );
+      await this.reportTakeover({ job: taken, previousOwner: orphan.owner, newOwner: this.ownerId });
       const run = this.execute(taken, true).finally(() => {
         this.active.delete(taken.id);
         this.wake();
@@ -433,7 +544,17 @@ export class JobQueue {
     return recovered;
   }
 
-  /** Marks every job of a previous process of this single-node install as orphaned (SQLite start-up). */
+  private async reportTakeover(takeover: Takeover): Promise<void> {
+    if (this.onTakeover === undefined) return;
+    await this.onTakeover(takeover).catch((err: unknown) =>
+      this.log.error({ err, job: takeover.job.id }, 'could not report a job take-over'),
+    );
+  }
+
+  /**
+   * Marks every job of a previous process of this single-node install as orphaned. Only for a server
+   * that holds the SQLite data dir's exclusive lock (App.open): then no other server can be alive.
+   */
   async releaseAllLeases(): Promise<void> {
     await this.db
       .updateTable('async_jobs')
@@ -441,6 +562,17 @@ export class JobQueue {
       .where('status', '=', 'running')
       .where('owner', '!=', this.ownerId)
       .execute();
+  }
+}
+
+/** Whether `work` settles within `ms` (it keeps going either way). */
+async function within(work: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true as const), bound]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

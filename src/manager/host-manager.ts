@@ -8,10 +8,13 @@
  * the path of a zone-wide pool) is not imported but raised as a HOST.ALERT event for the admins.
  */
 import { randomUUID } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import type { AgentGateway, HypervisorType, InventoryPool, InventoryVm } from '../core/plugin-api.ts';
 import { normalizeFingerprint } from '../core/cert-fingerprint.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import type { StoredHost, StoredVm } from '../store/inventory-store.ts';
+import { FILE_DRIVER_NAME } from '../storage-drivers/file/file-storage-driver.ts';
+import { recordPoolStats } from '../store/storage-pool-store.ts';
 import { readCertificateFingerprint } from './agent-certificate.ts';
 import type { ManagerDeps } from './manager-deps.ts';
 import {
@@ -22,6 +25,7 @@ import {
   vmWith,
   type VmPlacementRow,
 } from '../store/host-store.ts';
+import { takeHeartbeatLease } from '../store/host-lease-store.ts';
 import { zoneExists } from '../store/zone-store.ts';
 
 /** Event type of what a host reported and vmsnap refused (shown to admins by listEvents). */
@@ -74,6 +78,12 @@ function requestedPin(url: URL, given: string | undefined): string | undefined |
       'Invalid certfingerprint: expected the SHA-256 fingerprint of the agent certificate (64 hex digits, colons optional)',
     );
   return pin;
+}
+
+/** Which server beats, and how long its claim on a host lasts without a renewal. */
+export interface HeartbeatLease {
+  readonly owner: string;
+  readonly leaseMs: number;
 }
 
 export class HostManager {
@@ -148,11 +158,16 @@ export class HostManager {
     }
   }
 
-  /** One heartbeat for every agent-backed host: status, then inventory. */
-  async heartbeatAll(ownerAccountId: string): Promise<void> {
+  /**
+   * One heartbeat for every agent-backed host: status, then inventory. With `lease`, only the hosts
+   * whose heartbeat lease this server holds or takes (one server per host: a host is not pinged and
+   * imported by every server on every beat; a dead server's hosts pass to the next one that beats).
+   */
+  async heartbeatAll(ownerAccountId: string, lease?: HeartbeatLease): Promise<void> {
     const timeoutMs = this.deps.settings.getNumber('host.heartbeat.timeout') * 1000;
     for (const host of await this.deps.inventory.listHosts()) {
       if (host.url === null) continue;
+      if (lease !== undefined && !(await this.holdsLease(host.id, lease))) continue;
       try {
         const ping = await this.agents.send(host.id, { kind: 'Ping' }, { timeoutMs: 5_000 });
         if (!ping.result) throw new Error(ping.details);
@@ -166,6 +181,11 @@ export class HostManager {
         }
       }
     }
+  }
+
+  private async holdsLease(hostId: string, lease: HeartbeatLease): Promise<boolean> {
+    const now = Date.now();
+    return takeHeartbeatLease(this.deps.db, hostId, lease.owner, lease.leaseMs, now);
   }
 
   /**
@@ -194,14 +214,20 @@ export class HostManager {
       throw new Error(`host ${host.name} could not list its inventory`);
     }
     for (const p of inv.pools) await this.importPool(host, p, ownerAccountId);
-    const poolId = (await this.deps.inventory.listPools()).find((p) => p.hostId === hostId)?.id;
+    const poolId = (await this.deps.inventory.listPools()).find(
+      (p) => p.hostId === hostId && p.driver === FILE_DRIVER_NAME,
+    )?.id;
     for (const vm of inv.vms) await this.reconcileVm(host, vm, poolId, ownerAccountId);
   }
 
   /** A pool the host reports: its own already, new (imported), or a zone-wide pool's path (refused). */
   private async importPool(host: StoredHost, p: InventoryPool, accountId: string): Promise<void> {
+    // A storage driver's pool (RBD) is declared with createStoragePool, never imported as a folder.
+    if (p.provider !== undefined) return;
     const pools = await this.deps.inventory.listPools();
-    if (pools.some((known) => known.hostId === host.id && known.path === p.path)) return;
+    const own = pools.find((known) => known.hostId === host.id && known.path === p.path);
+    // Only its host can measure a local folder: the figures listStoragePools shows come from here.
+    if (own !== undefined) return recordPoolStats(this.deps.db, own.id, p.capacityBytes, p.usedBytes);
     // A zone-wide pool is every host's: claimed as one host's own, its volumes would follow that
     // host. Local pools of other hosts may share a path (each host has its own disk there).
     const shared = pools.find((k) => k.hostId === null && k.zoneId === host.zoneId && k.path === p.path);
@@ -213,14 +239,18 @@ export class HostManager {
       );
       return;
     }
+    // A host's own folder of disk files: a HOST-scoped pool of the built-in file driver.
     await insertPool(this.deps.db, {
       id: randomUUID(),
       zone_id: host.zoneId,
       name: `${host.name}:${p.name}`,
-      driver: 'hypervisor',
+      driver: FILE_DRIVER_NAME,
       path: p.path,
       host_id: host.id,
       capacity_bytes: p.capacityBytes,
+      used_bytes: p.usedBytes,
+      pool_url: pathToFileURL(p.path).href,
+      scope: 'HOST',
       created: Date.now(),
       removed: null,
     });

@@ -15,6 +15,7 @@ import { loadOwned } from './access.ts';
 import type { Caller } from './caller.ts';
 import { pickDeployHost, pickHost, type DeployPlacement } from './host-picker.ts';
 import { ResourceLimitManager, type ResourceAmounts } from './resource-limits.ts';
+import { StoragePoolManager } from './storage-pool-manager.ts';
 import type { ManagerDeps } from './manager-deps.ts';
 import { CMD, JOB_KIND, type Submitted } from './vm-snapshot-manager.ts';
 import type { VmSnapshotWorker } from './vm-snapshot-worker.ts';
@@ -50,14 +51,15 @@ export class VmManager {
    */
   async deploy(caller: Caller, req: DeployRequest): Promise<{ vmId: string; jobId: string }> {
     checkDeploySize(req);
-    const host = pickDeployHost(await this.deps.inventory.listHosts(), req);
-    const pool = (await this.deps.inventory.listPools()).find(
-      (p) =>
-        p.zoneId === req.zoneId &&
-        p.driver === 'hypervisor' &&
-        (p.hostId === host.id || (p.hostId === null && host.url === null)),
-    );
-    if (pool === undefined) throw new InvalidParameterError(`Host ${host.name} reaches no storage pool`);
+    // A host-local pool chosen by storageid places the VM on that pool's host.
+    const chosen = req.storageId === undefined ? undefined : await this.deps.inventory.getPool(req.storageId);
+    const placeOn = req.hostId ?? chosen?.hostId ?? undefined;
+    const host = pickDeployHost(await this.deps.inventory.listHosts(), {
+      ...req,
+      ...(placeOn !== undefined ? { hostId: placeOn } : {}),
+    });
+    const pool = await new StoragePoolManager(this.deps).poolForDeploy(host, req.storageId);
+    const onFiles = pool.url.startsWith('file:');
     const vmId = randomUUID();
     // The limit check and the rows it counts are one transaction under the owner's lock, so two
     // concurrent deploys cannot both take the last room; the name is chosen inside it too.
@@ -86,7 +88,7 @@ export class VmManager {
           name: `${i === 0 ? 'ROOT' : 'DATA'}-${instanceName}${i > 0 ? `-${i}` : ''}`,
           type: i === 0 ? 'ROOT' : 'DATADISK',
           poolId: pool.id,
-          format: 'QCOW2',
+          format: onFiles ? 'QCOW2' : 'RAW',
           path: '',
           size: sizeMb * 1024 * 1024,
           deviceId: i,
@@ -104,7 +106,8 @@ export class VmManager {
         cmd: CMD.deploy,
         instanceType: 'VirtualMachine',
         instanceId: vmId,
-        payload: { vmId, start: req.start, poolPath: pool.path },
+        // Disk files go in the pool's folder; other pools travel with each volume (VolumeTO.pool).
+        payload: { vmId, start: req.start, ...(onFiles ? { poolPath: pool.path } : {}) },
       })
       .catch(async (err: unknown) => {
         await this.discard(vmId);
@@ -312,6 +315,8 @@ export interface DeployRequest extends DeployPlacement {
   readonly start: boolean;
   /** Admins may deploy for another account. */
   readonly ownerAccountId?: string;
+  /** The pool for all the VM's volumes (admin; deployVirtualMachine storageid). */
+  readonly storageId?: string;
 }
 
 /** Sanity bounds on one VM, whatever the account's limits (admins have none). */

@@ -12,7 +12,8 @@ import type {
 import type { Kysely, Transaction } from 'kysely';
 import type { Db } from './database.ts';
 import type { Database } from './schema.ts';
-import type { HostRow, PoolRow, VmRow } from './schema.ts';
+import type { HostRow, VmRow } from './schema.ts';
+import { poolInfoOf, toStoredPool, type StoredPool } from './storage-pool-store.ts';
 
 export interface StoredVm extends VmInfo {
   readonly accountId: string;
@@ -29,15 +30,7 @@ export interface StoredHost extends HostInfo {
   readonly tlsFingerprint: string | null;
 }
 
-export interface StoredPool {
-  readonly id: string;
-  readonly zoneId: string;
-  readonly name: string;
-  readonly driver: string;
-  readonly path: string;
-  readonly hostId: string | null;
-  readonly capacityBytes: number;
-}
+export type { StoredPool } from './storage-pool-store.ts';
 
 /** A VM as it is first recorded (deploy, import, seed). */
 export type NewVm = Omit<StoredVm, 'updateCount'>;
@@ -161,17 +154,15 @@ export class InventoryStore {
     return (await this.volumesWithState(vmId)).map((v) => v.volume);
   }
 
-  /** Volumes and their states (Allocated, Ready ...) in one query. */
+  /** Volumes and their states (Allocated, Ready ...) in one query, each with its pool. */
   async volumesWithState(vmId: string): Promise<{ volume: VolumeInfo; state: string }[]> {
     const rows = await this.db
       .selectFrom('volumes as v')
-      .innerJoin('storage_pools as p', 'p.id', 'v.pool_id')
       .select([
         'v.id',
         'v.name',
         'v.type',
         'v.pool_id',
-        'p.driver',
         'v.format',
         'v.path',
         'v.size',
@@ -182,20 +173,32 @@ export class InventoryStore {
       .where('v.removed', 'is', null)
       .orderBy('v.device_id')
       .execute();
-    return rows.map((r) => ({
-      volume: {
-        id: r.id,
-        name: r.name,
-        type: r.type as VolumeType,
-        poolId: r.pool_id,
-        driver: r.driver,
-        format: r.format as VolumeFormat,
-        path: r.path,
-        size: Number(r.size),
-        deviceId: r.device_id,
-      },
-      state: r.state,
-    }));
+    // Pools are read apart (by id, removed ones too): a join would rename their sealed columns.
+    const poolIds = [...new Set(rows.map((r) => r.pool_id))];
+    const pools =
+      poolIds.length === 0
+        ? []
+        : await this.db.selectFrom('storage_pools').selectAll().where('id', 'in', poolIds).execute();
+    const infoById = new Map(pools.map((p) => [p.id, poolInfoOf(toStoredPool(p))]));
+    return rows.map((r) => {
+      const pool = infoById.get(r.pool_id);
+      if (pool === undefined) throw new Error(`volume ${r.id} names pool ${r.pool_id}, which does not exist`);
+      return {
+        volume: {
+          id: r.id,
+          name: r.name,
+          type: r.type as VolumeType,
+          poolId: r.pool_id,
+          driver: pool.provider,
+          format: r.format as VolumeFormat,
+          path: r.path,
+          size: Number(r.size),
+          deviceId: r.device_id,
+          pool,
+        },
+        state: r.state,
+      };
+    });
   }
 
   async getHost(id: string): Promise<StoredHost | undefined> {
@@ -223,7 +226,7 @@ export class InventoryStore {
 
   async getPool(id: string): Promise<StoredPool | undefined> {
     const row = await this.db.selectFrom('storage_pools').selectAll().where('id', '=', id).executeTakeFirst();
-    return row === undefined ? undefined : toPool(row);
+    return row === undefined ? undefined : toStoredPool(row);
   }
 
   async listPools(): Promise<StoredPool[]> {
@@ -232,12 +235,14 @@ export class InventoryStore {
       .selectAll()
       .where('removed', 'is', null)
       .orderBy('created')
+      .orderBy('name')
       .execute();
-    return rows.map(toPool);
+    return rows.map(toStoredPool);
   }
 }
 
-function toVm(r: VmRow): StoredVm {
+/** A VM row as the manager and the API see it. */
+export function toVm(r: VmRow): StoredVm {
   return {
     id: r.id,
     instanceName: r.instance_name,
@@ -266,17 +271,5 @@ function toHost(r: HostRow): StoredHost {
     agentToken: r.agent_token,
     lastHeartbeat: r.last_heartbeat === null ? null : Number(r.last_heartbeat),
     tlsFingerprint: r.tls_fingerprint ?? null,
-  };
-}
-
-function toPool(r: PoolRow): StoredPool {
-  return {
-    id: r.id,
-    zoneId: r.zone_id,
-    name: r.name,
-    driver: r.driver,
-    path: r.path,
-    hostId: r.host_id,
-    capacityBytes: Number(r.capacity_bytes),
   };
 }

@@ -6,6 +6,10 @@ import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely
 import { listIndexes } from './migrations/0003-list-indexes.ts';
 import { resourceLimits } from './migrations/0004-resource-limits.ts';
 import { hostTls } from './migrations/0005-host-tls.ts';
+import { sharedState } from './migrations/0012-shared-state.ts';
+import { storagePoolProviders } from './migrations/0010-storage-pool-providers.ts';
+import { managementServers } from './migrations/0011-management-servers.ts';
+import { snapshotScaleIndexes } from './migrations/0013-snapshot-scale-indexes.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -226,6 +230,10 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0003_list_indexes': listIndexes,
         '0004_resource_limits': resourceLimits,
         '0005_host_tls': hostTls,
+        '0010_storage_pool_providers': storagePoolProviders,
+        '0011_management_servers': managementServers,
+        '0012_shared_state': sharedState,
+        '0013_snapshot_scale_indexes': snapshotScaleIndexes(dialect),
       };
     },
   };

@@ -24,6 +24,9 @@ export interface HostTable {
   removed: number | null;
   /** SHA-256 fingerprint of the agent's TLS certificate, pinned at addHost (https agents only). */
   tls_fingerprint: string | null;
+  /** The management server that heartbeats the agent (issue 12), and until when it may. */
+  heartbeat_owner: string | null;
+  heartbeat_lease_until: number | null;
 }
 
 export interface StoragePoolTable {
@@ -38,6 +41,17 @@ export interface StoragePoolTable {
   capacity_bytes: number;
   created: number;
   removed: number | null;
+  /** Migration 0010 (defaults for rows written without them): the pool's URL (`file:///path`, `rbd://user:key@mon/pool`); sealed at rest. */
+  pool_url: Generated<string>;
+  /** createStoragePool `details`, a JSON object of strings; sealed at rest. */
+  pool_details: Generated<string>;
+  /** ZONE | HOST */
+  scope: Generated<string>;
+  /** Up | Disabled | Maintenance */
+  state: Generated<string>;
+  /** Storage tags, comma-separated (CloudStack's `tags`). */
+  tags: Generated<string>;
+  used_bytes: Generated<number>;
 }
 
 export interface AccountTable {
@@ -114,6 +128,16 @@ export interface VmSnapshotTable {
   created: number;
   updated: number;
   removed: number | null;
+}
+
+/**
+ * How many live (not removed) snapshots each account has in each state, kept by triggers on
+ * vm_snapshots (migration 0013): listVMSnapshot's `count` without counting a million rows.
+ */
+export interface VmSnapshotCountTable {
+  account_id: string;
+  state: string;
+  n: number;
 }
 
 export interface VmSnapshotVolumeTable {
@@ -195,6 +219,45 @@ export interface ResourceLimitTable {
   updated: number;
 }
 
+/** The simulated zone, shared by every management server (issue 12): see simulator-world-store.ts. */
+export interface SimulatorObjectTable {
+  kind: string;
+  name: string;
+  /** JSON text, checked by the simulator when read. */
+  body: string;
+  version: number;
+  position: number;
+  updated: number;
+}
+
+/** PluginHost.store: plugins' documents shared by every server (issue 12). */
+export interface PluginDocumentTable {
+  key: string;
+  value: string;
+  version: number;
+  updated: number;
+}
+
+/** One management server process (issue 12): listManagementServers, heartbeats. */
+export interface ManagementServerTable {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  version: string;
+  started: number;
+  last_heartbeat: number;
+  stopped: number | null;
+  /** Up | Down */
+  state: string;
+}
+
+/** One row (id 1): bumped by every settings write, so every server knows to re-read them. */
+export interface SettingsVersionTable {
+  id: number;
+  version: number;
+}
+
 export interface Database {
   zones: ZoneTable;
   hosts: HostTable;
@@ -205,11 +268,16 @@ export interface Database {
   volumes: VolumeTable;
   vm_snapshots: VmSnapshotTable;
   vm_snapshot_volumes: VmSnapshotVolumeTable;
+  vm_snapshot_counts: VmSnapshotCountTable;
   async_jobs: AsyncJobTable;
   events: EventTable;
   settings: SettingTable;
   resource_tags: ResourceTagTable;
   resource_limits: ResourceLimitTable;
+  management_servers: ManagementServerTable;
+  settings_version: SettingsVersionTable;
+  simulator_objects: SimulatorObjectTable;
+  plugin_documents: PluginDocumentTable;
 }
 
 export type VmRow = Selectable<VmTable>;
@@ -226,3 +294,4 @@ export type UserRow = Selectable<UserTable>;
 export type EventRow = Selectable<EventTable>;
 export type ZoneRow = Selectable<ZoneTable>;
 export type TagRow = Selectable<ResourceTagTable>;
+export type ManagementServerRow = Selectable<ManagementServerTable>;

@@ -30,8 +30,11 @@ import {
 import { SecretBox, SecretBoxError } from './secret-box.ts';
 import type { Database } from './schema.ts';
 
-/** `users.secret_key` and `hosts.agent_token`: the names are unique across the schema. */
-const SECRET_NAMES: ReadonlySet<string> = new Set(['secret_key', 'agent_token']);
+/**
+ * `users.secret_key`, `hosts.agent_token`, and a pool's URL and details (a cephx key):
+ * `storage_pools.pool_url` and `storage_pools.pool_details`. The names are unique across the schema.
+ */
+const SECRET_NAMES: ReadonlySet<string> = new Set(['secret_key', 'agent_token', 'pool_url', 'pool_details']);
 
 export class SecretColumnsPlugin implements KyselyPlugin {
   readonly #sealer: Sealer;
@@ -154,6 +157,8 @@ const SEALED_AT_START: readonly SecretColumnAccess[] = [
         ).numUpdatedRows,
       ),
   },
+  poolColumn('pool_url'),
+  poolColumn('pool_details'),
   {
     name: 'hosts.agent_token',
     read: (db) => db.selectFrom('hosts').select(['id', 'agent_token as value']).execute(),
@@ -170,6 +175,29 @@ const SEALED_AT_START: readonly SecretColumnAccess[] = [
       ),
   },
 ];
+
+/** A secret column of `storage_pools` (URL and details can hold a storage key). */
+function poolColumn(column: 'pool_url' | 'pool_details'): SecretColumnAccess {
+  return {
+    name: `storage_pools.${column}`,
+    read: (db) =>
+      db
+        .selectFrom('storage_pools')
+        .select(['id', `${column} as value`])
+        .execute(),
+    replace: async (db, id, plain, sealed) =>
+      Number(
+        (
+          await db
+            .updateTable('storage_pools')
+            .set({ [column]: sealed })
+            .where('id', '=', id)
+            .where(column, '=', plain)
+            .executeTakeFirst()
+        ).numUpdatedRows,
+      ),
+  };
+}
 
 function checkOpens(box: SecretBox, value: string, what: string): void {
   try {

@@ -1,6 +1,8 @@
 /**
- * Settings with CloudStack's names and defaults. Rows in `settings` override the defaults and are
- * read on every use, so updateConfiguration takes effect at once (all are "dynamic").
+ * Settings with CloudStack's names and defaults. Rows in `settings` override the defaults; each
+ * server caches them and re-reads them when the `settings_version` row moves (checked twice a
+ * second), so updateConfiguration takes effect at once here and within a second on every other
+ * management server (all are "dynamic").
  */
 import { InvalidParameterError } from '../core/errors.ts';
 import { DEFAULT_FREEZE_BUDGET_MS } from '../core/freeze-budget.ts';
@@ -167,6 +169,25 @@ export const SETTINGS = [
     description: 'The default maximum primary storage space (in GiB) that can be used for an account',
     range: { min: 0, max: LONG_MAX, minusOne: true },
   },
+  // Issue 12: several management servers on one database.
+  {
+    name: 'job.lease.seconds',
+    defaultValue: '20',
+    category: 'Advanced',
+    type: 'Integer',
+    description:
+      'Seconds a running async job stays owned by its management server without a renewal; the jobs of a dead server are taken over by another server once this passes (at most about a second later)',
+    range: { min: 2, max: 3600 },
+  },
+  {
+    name: 'job.shutdown.wait',
+    defaultValue: '60',
+    category: 'Advanced',
+    type: 'Integer',
+    description:
+      'Seconds a stopping management server lets its running async jobs finish; those still running then are handed back, and another server (or the next start) recovers them',
+    range: { min: 0, max: 86400 },
+  },
 ] as const satisfies readonly SettingDefinition[];
 
 /** Every setting's name: a misspelt name in code fails to compile. */
@@ -211,14 +232,38 @@ export function checkSettingValue(def: SettingDefinition, value: string): void {
 export class SettingsStore {
   private cache = new Map<string, string>();
   private loaded = false;
+  /** The settings_version this cache was read at: another server's write moves it. */
+  private version = -1;
 
   constructor(private readonly db: Db) {}
 
-  /** Loads overrides once; later writes go through `set`, which keeps the cache true. */
+  /** Loads the overrides; `refresh` re-reads them once another server changed one. */
   async load(): Promise<void> {
+    const version = await this.readVersion();
     const rows = await this.db.selectFrom('settings').selectAll().execute();
     this.cache = new Map(rows.map((r) => [r.name, r.value]));
+    this.version = version;
     this.loaded = true;
+  }
+
+  /**
+   * Reads the settings version (one row) and reloads when it moved: a change made through another
+   * management server reaches this one at the next refresh (the App calls it twice a second).
+   * The version is read before the rows, so a write racing the reload is seen at the next refresh.
+   */
+  async refresh(): Promise<boolean> {
+    if ((await this.readVersion()) === this.version) return false;
+    await this.load();
+    return true;
+  }
+
+  private async readVersion(): Promise<number> {
+    const row = await this.db
+      .selectFrom('settings_version')
+      .select('version')
+      .where('id', '=', 1)
+      .executeTakeFirst();
+    return Number(row?.version ?? 0);
   }
 
   get(name: SettingName): string {
@@ -237,14 +282,24 @@ export class SettingsStore {
     return this.cache.get(name) ?? def.defaultValue;
   }
 
-  /** Stores a value as given (updateConfiguration checks it first with `checkSettingValue`). */
+  /**
+   * Stores a value as given (updateConfiguration checks it first with `checkSettingValue`) and bumps
+   * the settings version in the same transaction, so no server can see the one without the other.
+   */
   async set(name: SettingName, value: string): Promise<void> {
     const now = Date.now();
-    await this.db
-      .insertInto('settings')
-      .values({ name, value, updated: now })
-      .onConflict((oc) => oc.column('name').doUpdateSet({ value, updated: now }))
-      .execute();
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto('settings')
+        .values({ name, value, updated: now })
+        .onConflict((oc) => oc.column('name').doUpdateSet({ value, updated: now }))
+        .execute();
+      await tx
+        .updateTable('settings_version')
+        .set((eb) => ({ version: eb('version', '+', 1) }))
+        .where('id', '=', 1)
+        .execute();
+    });
     this.cache.set(name, value);
   }
 }

@@ -114,7 +114,7 @@ export class VmSnapshotStore {
       throw err;
     }
     // The row is exactly what was written: no need to read it back.
-    return toStored(row, []);
+    return snapshotFromRow(row, []);
   }
 
   /**
@@ -188,7 +188,7 @@ export class VmSnapshotStore {
           .execute();
       }
       await applyVolumeUpdates(trx, volumeUpdates);
-      await trx.updateTable('vm_snapshots').set({ current: 0 }).where('vm_id', '=', snap.vmId).execute();
+      await clearCurrent(trx, snap.vmId);
       await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.id).execute();
       const done = await this.fire(snap, 'OperationSucceeded', { details }, trx);
       return { ...done, current: true, volumes: records };
@@ -203,7 +203,7 @@ export class VmSnapshotStore {
   ): Promise<StoredVmSnapshot> {
     return this.db.transaction().execute(async (trx) => {
       await applyVolumeUpdates(trx, volumeUpdates);
-      await trx.updateTable('vm_snapshots').set({ current: 0 }).where('vm_id', '=', snap.vmId).execute();
+      await clearCurrent(trx, snap.vmId);
       await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.id).execute();
       const done = await this.fire(snap, 'OperationSucceeded', { details }, trx);
       return { ...done, current: true };
@@ -263,7 +263,7 @@ export class VmSnapshotStore {
       .execute();
     const bySnap = new Map<string, VmSnapshotVolumeRow[]>();
     for (const v of vols) bySnap.set(v.snapshot_id, [...(bySnap.get(v.snapshot_id) ?? []), v]);
-    return rows.map((r) => toStored(r, bySnap.get(r.id) ?? []));
+    return rows.map((r) => snapshotFromRow(r, bySnap.get(r.id) ?? []));
   }
 
   private async hydrate(row: VmSnapshotRow): Promise<StoredVmSnapshot> {
@@ -272,13 +272,28 @@ export class VmSnapshotStore {
       .selectAll()
       .where('snapshot_id', '=', row.id)
       .execute();
-    return toStored(row, vols);
+    return snapshotFromRow(row, vols);
   }
 }
 
 /**
+ * The VM's current snapshot is current no more: only the live row that has the flag is written
+ * (a removed row never has it), not every row of the VM's history.
+ */
+async function clearCurrent(trx: Transaction<Database>, vmId: string): Promise<void> {
+  await trx
+    .updateTable('vm_snapshots')
+    .set({ current: 0 })
+    .where('vm_id', '=', vmId)
+    .where('removed', 'is', null)
+    .where('current', '=', 1)
+    .execute();
+}
+
+/**
  * Takes a snapshot out of its VM's tree: children move up to its parent, `current` moves to the parent
- * if it was on this one, and the row is soft-removed.
+ * if it was on this one, and the row is soft-removed. Its children are found through
+ * vm_snapshots_live_parent (migration 0013): without it this update read every snapshot row.
  */
 async function removeFromTree(trx: Transaction<Database>, snap: StoredVmSnapshot): Promise<void> {
   await trx
@@ -315,7 +330,8 @@ async function applyVolumeUpdates(
   }
 }
 
-function toStored(r: VmSnapshotRow, vols: VmSnapshotVolumeRow[]): StoredVmSnapshot {
+/** A snapshot row (and its volume records) as the manager and the API see it. */
+export function snapshotFromRow(r: VmSnapshotRow, vols: readonly VmSnapshotVolumeRow[]): StoredVmSnapshot {
   return {
     id: r.id,
     vmId: r.vm_id,

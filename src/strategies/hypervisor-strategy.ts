@@ -8,6 +8,7 @@ import {
   StrategyPriority,
   toVolumeTO,
   type AnswerOf,
+  type CanHandleInput,
   type Consistency,
   type DeleteResult,
   type MemorySnapshotMode,
@@ -25,6 +26,10 @@ import {
 import { parseMemoryMode } from '../core/snapshot-options.ts';
 
 export const HYPERVISOR_STRATEGY = 'hypervisor';
+/** The QEMU agent runs VMs on this storage driver's pools and snapshots their memory itself. */
+const RBD_PROVIDER = 'ceph-rbd';
+/** The built-in folder-pool driver: its volumes are plain files the host agent snapshots itself. */
+const FILE_PROVIDER = 'file';
 export const MEMORY_MODE_SETTING = 'vmsnapshot.memory.mode';
 
 type CheckAnswer = Extract<AnswerOf<'CheckVMSnapshot'>, { readonly result: true }>;
@@ -32,8 +37,21 @@ type CheckAnswer = Extract<AnswerOf<'CheckVMSnapshot'>, { readonly result: true 
 export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
   readonly name = HYPERVISOR_STRATEGY;
 
-  canHandle(): StrategyPriority {
-    return StrategyPriority.DEFAULT;
+  /**
+   * Everything, except disk-only snapshots of VMs on QEMU hosts with volumes that are not files: the
+   * agent snapshots files with qcow2 overlays, which an RBD image cannot take, so those are the
+   * storage strategy's (one group snapshot on Ceph). A memory snapshot of a VM whose volumes are all
+   * on RBD is the agent's: it stops the VM, has Ceph cut the group and saves the RAM, all while the
+   * VM is stopped (`rbd-memory-snapshot.ts`). Any other mix is declined rather than half-taken.
+   */
+  canHandle(input: CanHandleInput): StrategyPriority {
+    if (input.vm.hypervisor !== 'KVM') return StrategyPriority.DEFAULT;
+    // Folder pools of the built-in `file` driver are the hypervisor's own (qcow2 overlays); any other
+    // provider (ceph-rbd, btrfs) snapshots through its storage driver.
+    const pools = input.volumes.map((v) => (v.pool.provider === FILE_PROVIDER ? undefined : v.pool.provider));
+    if (pools.every((p) => p === undefined)) return StrategyPriority.DEFAULT;
+    const allRbd = pools.every((p) => p === RBD_PROVIDER);
+    return input.type === 'DiskAndMemory' && allRbd ? StrategyPriority.DEFAULT : StrategyPriority.CANT_HANDLE;
   }
 
   async takeVmSnapshot(ctx: StrategyContext, op: SnapshotOperation): Promise<TakeResult> {

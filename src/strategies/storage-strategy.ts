@@ -417,6 +417,18 @@ function detachedVolume(record: VolumeSnapshotRecord): VolumeInfo {
     path: record.path,
     size: record.size,
     deviceId: -1,
+    // Unknown once detached: drivers that need the connection find it by the volume's id.
+    pool: {
+      id: '',
+      name: '',
+      zoneId: '',
+      provider: record.driver,
+      url: '',
+      details: {},
+      scope: 'ZONE',
+      hostId: null,
+      path: '',
+    },
   };
 }
 

@@ -112,6 +112,11 @@ const PROBES: readonly Probe[] = [
 
 /** Ids of public objects, owned by no tenant: catalogue entries, and the one domain (in every answer). */
 const PUBLIC_ID_PARAMS = new Set(['zoneid', 'serviceofferingid', 'templateid', 'domainid']);
+/**
+ * Ids of infrastructure that no tenant owns and that only an admin may name: a user is refused the
+ * parameter whatever the id, before it is looked up (deployVirtualMachine storageid).
+ */
+const ADMIN_ONLY_INFRA_PARAMS = new Set(['deployVirtualMachine.storageid']);
 /** Parameters whose value is a list of resource ids although typed as a string. */
 const RESOURCE_ID_STRINGS = new Set(['resourceids', 'resourceid']);
 
@@ -158,8 +163,9 @@ describe('a foreign object answers exactly like a missing one', () => {
       for (const [name, spec] of Object.entries(c.params)) {
         const takesId =
           spec.type === 'uuid' || spec.type === 'list' || RESOURCE_ID_STRINGS.has(name) || name === 'account';
-        if (takesId && !PUBLIC_ID_PARAMS.has(name) && !probed.has(`${c.name}.${name}`)) {
-          missing.push(`${c.name}.${name}`);
+        const key = `${c.name}.${name}`;
+        if (takesId && !PUBLIC_ID_PARAMS.has(name) && !ADMIN_ONLY_INFRA_PARAMS.has(key) && !probed.has(key)) {
+          missing.push(key);
         }
       }
     }

@@ -46,6 +46,16 @@ describe('API response shapes (recorded CloudStack fixtures)', () => {
     return { id: created['id'] as string, jobid: created['jobid'] as string };
   }
 
+  /** A new file pool, for the commands that change one. */
+  async function shapePool(name: string): Promise<string> {
+    const created = await h.admin.payload('createStoragePool', {
+      zoneid: h.t.seeded.zoneId,
+      name,
+      url: `file:///srv/${name}`,
+    });
+    return (created['storagepool'] as Record<string, unknown>)['id'] as string;
+  }
+
   beforeAll(async () => {
     h = await startApiServer();
     const vms = itemsOf(await h.demo.payload('listVirtualMachines'), 'virtualmachine');
@@ -103,6 +113,24 @@ describe('API response shapes (recorded CloudStack fixtures)', () => {
       error: true,
     }),
     listStoragePools: async () => ({ client: h.admin, params: {} }),
+    listStorageProviders: async () => ({ client: h.admin, params: { type: 'primary' } }),
+    createStoragePool: async () => ({
+      client: h.admin,
+      params: {
+        zoneid: h.t.seeded.zoneId,
+        name: 'shape-pool-create',
+        url: 'file:///srv/shape-pool',
+        tags: 'ssd',
+      },
+    }),
+    updateStoragePool: async () => ({
+      client: h.admin,
+      params: { id: await shapePool('shape-pool-update'), tags: 'gold', enabled: false },
+    }),
+    deleteStoragePool: async () => ({
+      client: h.admin,
+      params: { id: await shapePool('shape-pool-delete') },
+    }),
     listEvents: async () => ({ client: h.demo, params: {} }),
     createTags: async () => ({
       client: h.demo,
@@ -123,6 +151,7 @@ describe('API response shapes (recorded CloudStack fixtures)', () => {
     listAccounts: async () => ({ client: h.demo, params: {} }),
     registerUserKeys: async () => ({ client: keysUser, params: { id: keysUserId } }),
     listConfigurations: async () => ({ client: h.admin, params: { name: 'vmsnapshot' } }),
+    listManagementServers: async () => ({ client: h.admin, params: {} }),
     updateConfiguration: async () => ({ client: h.admin, params: { name: 'vmsnapshot.max', value: '10' } }),
     listResourceLimits: async () => ({ client: h.demo, params: {} }),
     updateResourceLimit: async () => ({

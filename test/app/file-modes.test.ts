@@ -49,19 +49,19 @@ describe('files the server creates are private', () => {
     // While it runs: the WAL and shared-memory files exist now.
     for (const file of ['config.json', 'vmsnap.db', 'vmsnap.db-wal', 'vmsnap.db-shm', 'secret.key'])
       expect(modeOf(join(dataDir, file)), file).toBe('600');
-    expect(modeOf(join(dataDir, 'simulator', 'world.db'))).toBe('600');
     expect(modeOf(dataDir)).toBe('700');
     expect(looseEntries(dataDir)).toEqual([]);
   });
 
-  it('App.open under a permissive umask still creates the data dir, database, WAL, key and simulator state privately', async () => {
+  // The simulated zone lives in vmsnap.db (issue 12): there is no separate simulator state file.
+  it('App.open under a permissive umask still creates the data dir, database, WAL and key privately', async () => {
     const previous = process.umask(0o002);
     try {
       const dataDir = join(scratch.dir(), 'nested', 'data');
       const app = await scratch.open(dataDir);
       await seed(app);
       expect(modeOf(dataDir)).toBe('700');
-      for (const file of ['vmsnap.db', 'vmsnap.db-wal', 'secret.key', join('simulator', 'world.db')])
+      for (const file of ['vmsnap.db', 'vmsnap.db-wal', 'secret.key'])
         expect(modeOf(join(dataDir, file)), file).toBe('600');
       expect(looseEntries(dataDir)).toEqual([]);
     } finally {

@@ -10,11 +10,17 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DriverVolumeSnapshot, StorageDriver, StorageSnapshotRef, VolumeInfo } from 'vmsnap/plugin-api';
+import { testPoolInfo } from '../helpers/pool-info.ts';
 
 export interface DriverUnderTest {
   readonly driver: StorageDriver;
   /** Removes what the driver keeps (files, arrays); optional. */
   close?(): Promise<void>;
+  /**
+   * Volumes the driver can really reach (e.g. files in a VM subvolume on a host), for drivers that
+   * cannot serve made-up ones; absent: the suite makes them up.
+   */
+  volumes?(count: number): Promise<VolumeInfo[]>;
 }
 
 export interface StorageDriverSuiteOptions {
@@ -36,7 +42,8 @@ export function storageDriverSuite(
     async function fresh(): Promise<{ driver: StorageDriver; volumes: VolumeInfo[] }> {
       const under = await open();
       opened.push(under);
-      return { driver: under.driver, volumes: volumesOn(under.driver.name, 2) };
+      const volumes = under.volumes ? await under.volumes(2) : volumesOn(under.driver.name, 2);
+      return { driver: under.driver, volumes };
     }
 
     it('declares its capabilities', async () => {
@@ -191,6 +198,7 @@ function volumesOn(driver: string, count: number): VolumeInfo[] {
     type: i === 0 ? ('ROOT' as const) : ('DATADISK' as const),
     poolId: `${driver}-pool`,
     driver,
+    pool: testPoolInfo(driver),
     format: 'RAW' as const,
     path: `/${driver}/${vmTag}/vol-${i}`,
     size: 1 << 20,

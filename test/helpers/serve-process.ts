@@ -26,12 +26,14 @@ export interface ServeOptions {
   readonly cwd?: string;
   /** Added to this process's environment (VMSNAP_LOG_LEVEL is `warn` unless given here). */
   readonly env?: NodeJS.ProcessEnv;
+  /** The port to listen on (default 0: any free port). */
+  readonly port?: number;
 }
 
 export function startServe(dataDir: string, opts: ServeOptions = {}): ServeRun {
   const proc = spawn(
     process.execPath,
-    [join(REPO, 'bin/vmsnap.js'), 'serve', '--port', '0', '--data-dir', dataDir],
+    [join(REPO, 'bin/vmsnap.js'), 'serve', '--port', String(opts.port ?? 0), '--data-dir', dataDir],
     {
       cwd: opts.cwd ?? REPO,
       stdio: ['ignore', 'pipe', 'pipe'],

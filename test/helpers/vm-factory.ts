@@ -49,7 +49,7 @@ export async function createVms(
     .selectFrom('storage_pools')
     .select(['id', 'name'])
     .where('zone_id', '=', zoneId)
-    .where('driver', '=', 'hypervisor')
+    .where('driver', '=', 'file')
     .orderBy('created')
     .executeTakeFirstOrThrow();
   if (hostIds.length === 0) throw new Error('the zone has no hosts');

@@ -118,7 +118,7 @@ describe('JobQueue ordering under load', () => {
       },
       async () => ({}),
     );
-    cleanup.push(() => q.stop());
+    cleanup.push(async () => void (await q.stop()));
     return q;
   }
 

@@ -183,9 +183,10 @@ describe('agent answers: the management server believes only well-formed answers
     ],
     ['a negative size', 'CreateVM', { result: true, volumes: [{ ...volume, size: -5 }] }, 'volumes.0.size'],
     [
+      // A bare name is an RBD image's (issue 11); a relative path with a folder is nothing.
       'a relative volume path',
       'CreateVM',
-      { result: true, volumes: [{ ...volume, path: 'x.qcow2' }] },
+      { result: true, volumes: [{ ...volume, path: 'pool/x.qcow2' }] },
       'volumes.0.path',
     ],
     [

@@ -21,13 +21,21 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** The fault rules in the child's simulator state, read through a second connection. */
+/** The fault rules in the management database (where the simulated zone lives), read through a second connection. */
 function persistedRules(dir: string): unknown[] | undefined {
-  const db = new Database(join(dir, 'simulator', 'world.db'), { fileMustExist: true });
+  let db: Database.Database;
+  try {
+    db = new Database(join(dir, 'vmsnap.db'), { fileMustExist: true });
+  } catch {
+    return undefined; // not created yet
+  }
   try {
     db.pragma('busy_timeout = 2000');
-    const row = db.prepare("SELECT json FROM meta WHERE key = 'world'").get() as { json: string } | undefined;
-    return row === undefined ? undefined : (JSON.parse(row.json) as { faults: unknown[] }).faults;
+    const table = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'simulator_objects'")
+      .get();
+    if (table === undefined) return undefined;
+    return db.prepare("SELECT body FROM simulator_objects WHERE kind = 'fault'").all();
   } finally {
     db.close();
   }

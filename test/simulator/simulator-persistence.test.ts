@@ -1,45 +1,39 @@
-import type {
-  DirtySet,
-  SimulatorStateData,
-  SimulatorStateStore,
-} from '../../src/hypervisors/simulator/simulator-state.ts';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+/**
+ * The simulated zone's durable rows (issue 12, item 1): a world reopened on the same persistence is a
+ * restarted server; two worlds on one persistence are two management servers. On a server the
+ * persistence is the management database, so every server acts for every simulated host.
+ */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SimulatorWorld } from '../../src/hypervisors/simulator/index.ts';
+import { MemorySimulatorPersistence, SimulatorWorld } from '../../src/hypervisors/simulator/index.ts';
 import { useFakeClock } from '../helpers/fake-clock.ts';
-import { createSnapshot, snapshotTo, tempDir, vmSpec } from './fixtures.ts';
+import { createSnapshot, snapshotTo, vmSpec } from './fixtures.ts';
 
-let dir: string;
-let cleanup: () => void;
-let path: string;
+let persistence: MemorySimulatorPersistence;
 const worlds: SimulatorWorld[] = [];
 
-/** A new simulator process on the same state file. */
-function openWorld(): SimulatorWorld {
-  const world = new SimulatorWorld({ path, guestAgentTimeoutMs: 200 });
+/** A new simulator process (a restarted or another management server) on the same rows. */
+async function openWorld(): Promise<SimulatorWorld> {
+  const world = await SimulatorWorld.open({ persistence, guestAgentTimeoutMs: 200 });
   worlds.push(world);
   return world;
 }
 
 beforeEach(() => {
-  ({ dir, cleanup } = tempDir());
-  path = join(dir, 'simulator', 'world.json');
+  persistence = new MemorySimulatorPersistence();
 });
 afterEach(() => {
   for (const world of worlds.splice(0)) world.dispose();
-  cleanup();
 });
 
 describe('durable state', () => {
-  it('starts empty when no file exists, and writes nothing until something changes', () => {
-    const world = openWorld();
+  it('starts empty, and writes nothing until something changes', async () => {
+    const world = await openWorld();
     expect(world.vmNames()).toEqual([]);
-    expect(readdirSync(dir)).toEqual([]);
+    expect(persistence.writes).toBe(0);
   });
 
-  it('VMs, power states, snapshot trees and current survive a new world on the same file', async () => {
-    const first = openWorld();
+  it('VMs, power states, snapshot trees and current survive a new world on the same rows', async () => {
+    const first = await openWorld();
     const host = first.agentFor('host-1', 'zone-1');
     await host.execute({ kind: 'StartVM', vm: vmSpec('vm-1') });
     const a = snapshotTo('a', 'DiskAndMemory');
@@ -49,11 +43,10 @@ describe('durable state', () => {
     const before = { one: first.inspect('vm-1'), two: first.inspect('vm-2') };
     first.dispose();
 
-    const second = openWorld();
+    const second = await openWorld();
     expect(second.inspect('vm-1')).toEqual(before.one);
     expect(second.inspect('vm-2')).toEqual(before.two);
     expect(second.inspect('vm-1')).toMatchObject({ powerState: 'PowerOn', currentSnapshot: 'b' });
-    // And the restarted simulator acts on that state.
     const host2 = second.agentFor('host-1', 'zone-1');
     expect(await host2.execute({ kind: 'CheckVMSnapshot', vmName: 'vm-1', target: a })).toMatchObject({
       result: true,
@@ -68,72 +61,32 @@ describe('durable state', () => {
     });
   });
 
-  it('the file is replaced atomically: no temp file is left and it is always valid JSON', async () => {
-    const world = openWorld();
-    const host = world.agentFor('host-1', 'zone-1');
-    await host.execute({ kind: 'StartVM', vm: vmSpec('vm') });
-    for (let i = 0; i < 5; i += 1) await host.execute(createSnapshot('vm', snapshotTo(`s${i}`)));
-    expect(readdirSync(join(dir, 'simulator'))).toEqual(['world.json']);
-    const saved = JSON.parse(readFileSync(path, 'utf8')) as { vms: Record<string, { snapshots: object }> };
-    expect(Object.keys(saved.vms['vm']?.snapshots ?? {})).toHaveLength(5);
-  });
-
-  it('the answer is durable before it returns (read the file right after each answer)', async () => {
-    const world = openWorld();
+  it('the answer is durable before it returns (the row is read right after each answer)', async () => {
+    const world = await openWorld();
     const host = world.agentFor('host-1', 'zone-1');
     await host.execute({ kind: 'StartVM', vm: vmSpec('vm') });
     await host.execute(createSnapshot('vm', snapshotTo('s')));
-    expect(readFileSync(path, 'utf8')).toContain('"currentSnapshot":"s"');
+    expect((await persistence.get('vm', 'vm'))?.body).toContain('"currentSnapshot":"s"');
     await host.execute({ kind: 'StopVM', vmName: 'vm', force: false });
-    expect(readFileSync(path, 'utf8')).toContain('"powerState":"PowerOff"');
+    expect((await persistence.get('vm', 'vm'))?.body).toContain('"powerState":"PowerOff"');
+    await host.execute({ kind: 'DestroyVM', vmName: 'vm' });
+    expect(await persistence.get('vm', 'vm')).toBeUndefined();
   });
 
-  it('the SQLite store keeps one row per VM, writes only what changed, and commits answers of one tick together', async () => {
-    const dbPath = join(dir, 'simulator', 'world.db');
-    const world = new SimulatorWorld({ path: dbPath });
-    const host = world.agentFor('host-1', 'zone-1');
-    for (const n of ['a', 'b', 'c']) await host.execute({ kind: 'StartVM', vm: vmSpec(n) });
-    const store = (world as unknown as { store: SimulatorStateStore }).store;
-    const saves: { vms: string[] }[] = [];
-    const original = store.save.bind(store);
-    store.save = (data: SimulatorStateData, dirty?: DirtySet) => {
-      saves.push({ vms: [...(dirty?.vms ?? [])] });
-      original(data, dirty);
-    };
-    // Three answers in flight at once share one durable write that names only their VMs.
-    await Promise.all(['a', 'b', 'c'].map((n) => host.execute(createSnapshot(n, snapshotTo(`s-${n}`)))));
-    expect(saves).toHaveLength(1);
-    expect(saves[0]?.vms.sort()).toEqual(['a', 'b', 'c']);
-    await host.execute({ kind: 'StopVM', vmName: 'b', force: false });
-    expect(saves.at(-1)?.vms).toEqual(['b']);
-    world.dispose();
-    const reopened = new SimulatorWorld({ path: dbPath });
-    expect(reopened.inspect('a')?.currentSnapshot).toBe('s-a');
-    expect(reopened.inspect('b')?.powerState).toBe('PowerOff');
-    expect(reopened.vmNames().sort()).toEqual(['a', 'b', 'c']);
-    reopened.dispose();
-  });
-
-  it('refuses a corrupt state file with a clear error', () => {
-    openWorld().setGuestAgentMode('vm', 'absent');
-    writeFileSync(
-      path,
-      JSON.stringify({ version: 1, vms: { vm: { name: 'vm' } }, guestAgents: {}, faults: [] }),
-    );
-    expect(() => new SimulatorWorld({ path })).toThrow(`Invalid simulator state in ${path}`);
+  it('refuses a corrupt row with a clear error', async () => {
+    await persistence.set('vm', 'vm', JSON.stringify({ name: 'vm' }));
+    await expect(SimulatorWorld.open({ persistence })).rejects.toThrow('Invalid simulator state in vm vm');
   });
 
   it('the simulator can disagree with the database: it keeps what it did, whatever the caller believes', async () => {
-    // A management server takes a snapshot, then "crashes" before recording it and restarts.
-    const first = openWorld();
+    const first = await openWorld();
     const host = first.agentFor('host-1', 'zone-1');
     await host.execute({ kind: 'StartVM', vm: vmSpec('vm') });
     await host.execute(createSnapshot('vm', snapshotTo('taken-before-crash')));
     await host.execute({ kind: 'StopVM', vmName: 'vm', force: false });
     first.dispose();
 
-    // The database still believes there is no snapshot and the VM runs: the simulator says otherwise.
-    const second = openWorld();
+    const second = await openWorld();
     const restarted = second.agentFor('host-1', 'zone-1');
     const check = await restarted.execute({
       kind: 'CheckVMSnapshot',
@@ -145,7 +98,6 @@ describe('durable state', () => {
       result: true,
       vms: [{ name: 'vm', powerState: 'PowerOff' }],
     });
-    // A memory snapshot the database thinks is fine is refused: the VM is not running here.
     const memory = await restarted.execute(createSnapshot('vm', snapshotTo('m', 'DiskAndMemory')));
     expect(memory).toMatchObject({
       result: false,
@@ -156,7 +108,7 @@ describe('durable state', () => {
 
 describe('durable run-time settings', () => {
   it('fault rules and their remaining counts survive a restart', async () => {
-    const first = openWorld();
+    const first = await openWorld();
     first.faults.add({
       id: 'f1',
       command: 'CreateVMSnapshot',
@@ -169,7 +121,7 @@ describe('durable run-time settings', () => {
     expect(await host.execute(createSnapshot('vm', snapshotTo('s')))).toMatchObject({ result: false });
     first.dispose();
 
-    const second = openWorld();
+    const second = await openWorld();
     expect(second.faults.list()).toEqual([
       {
         id: 'f1',
@@ -186,52 +138,180 @@ describe('durable run-time settings', () => {
     });
     expect(await again.execute(createSnapshot('vm', snapshotTo('s')))).toMatchObject({ result: true });
     second.dispose();
-    expect(openWorld().faults.list()).toEqual([]);
+    expect((await openWorld()).faults.list()).toEqual([]);
   });
 
   it('guest agent modes survive a restart', async () => {
-    openWorld().setGuestAgentMode('vm', 'slow:42');
-    expect(openWorld().guestAgentMode('vm')).toEqual({ kind: 'slow', ms: 42 });
+    const first = await openWorld();
+    first.setGuestAgentMode('vm', 'slow:42');
+    await first.settled();
+    expect((await openWorld()).guestAgentMode('vm')).toEqual({ kind: 'slow', ms: 42 });
   });
 });
 
-describe('freeze watchdog across a restart', () => {
-  // Time passes on the fake clock (timers and Date; the state file's I/O stays real).
+describe('several management servers on one simulated zone', () => {
+  it('a VM created through one server is snapshotted, reverted and checked through another', async () => {
+    const a = await openWorld();
+    const b = await openWorld();
+    await a.agentFor('host-1', 'zone-1').execute({ kind: 'StartVM', vm: vmSpec('vm') });
+    // Before issue 12 each server had its own world: B answered "can not find vm".
+    const onB = b.agentFor('host-1', 'zone-1');
+    expect(await onB.execute(createSnapshot('vm', snapshotTo('s')))).toMatchObject({ result: true });
+    const onA = a.agentFor('host-1', 'zone-1');
+    expect(
+      await onA.execute({ kind: 'CheckVMSnapshot', vmName: 'vm', target: snapshotTo('s') }),
+    ).toMatchObject({ result: true, exists: true, current: true });
+    expect(
+      await onA.execute({ kind: 'DeleteVMSnapshot', vmName: 'vm', target: snapshotTo('s'), volumes: [] }),
+    ).toMatchObject({ result: true });
+    expect(
+      await onB.execute({ kind: 'CheckVMSnapshot', vmName: 'vm', target: snapshotTo('s') }),
+    ).toMatchObject({ result: true, exists: false });
+  });
+
+  it('a VM destroyed through one server is gone for the other', async () => {
+    const a = await openWorld();
+    const b = await openWorld();
+    await a.agentFor('host-1', 'zone-1').execute({ kind: 'CreateVM', vm: vmSpec('vm') });
+    await b.agentFor('host-1', 'zone-1').execute({ kind: 'DestroyVM', vmName: 'vm' });
+    expect(await a.agentFor('host-1', 'zone-1').execute({ kind: 'GetVmStates' })).toEqual({
+      result: true,
+      vms: [],
+    });
+    expect(a.inspect('vm')).toBeUndefined();
+  });
+
+  it('two servers writing one VM at once never lose a write: what answered success is in the row', async () => {
+    const a = await openWorld();
+    const b = await openWorld();
+    await a.agentFor('host-1', 'zone-1').execute({ kind: 'CreateVM', vm: vmSpec('vm') });
+    const names = ['a1', 'b1', 'a2', 'b2', 'a3', 'b3'];
+    const answers = await Promise.all(
+      names.map(async (name) => {
+        const world = name.startsWith('a') ? a : b;
+        return world
+          .agentFor('host-1', 'zone-1')
+          .execute(createSnapshot('vm', snapshotTo(name)))
+          .then((r) => ({
+            name,
+            ok: r.result,
+            conflict: !r.result && (r.details ?? '').includes('changed by another management server'),
+          }));
+      }),
+    );
+    const row = await persistence.get('vm', 'vm');
+    const stored = Object.keys((JSON.parse(row?.body ?? '{}') as { snapshots: object }).snapshots).sort();
+    expect(stored).toEqual(
+      answers
+        .filter((x) => x.ok)
+        .map((x) => x.name)
+        .sort(),
+    );
+    // The servers did race, and the losers were refused (result false), with nothing applied.
+    expect(answers.filter((x) => x.conflict).length).toBeGreaterThan(0);
+    expect(answers.every((x) => x.ok || x.conflict)).toBe(true);
+    // A loser read the winner's row: its next command sees every stored snapshot.
+    await a.agentFor('host-1', 'zone-1').execute({ kind: 'GetVmStates' });
+    expect(
+      a
+        .inspect('vm')
+        ?.snapshots.map((x) => x.name)
+        .sort(),
+    ).toEqual(stored);
+  });
+
+  it('a count=1 fault is consumed exactly once, whichever servers race for it', async () => {
+    const servers = [await openWorld(), await openWorld(), await openWorld()];
+    for (const [i, world] of servers.entries()) {
+      await world.agentFor(`host-${i}`, 'zone-1').execute({ kind: 'CreateVM', vm: vmSpec(`vm-${i}`) });
+    }
+    servers[0]?.configure({ name: 'CreateVMSnapshotCommand', value: 'result:fail', count: 2 });
+    await servers[0]?.settled();
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, n) => {
+        const i = n % 3;
+        const world = servers[i] as SimulatorWorld;
+        return world.agentFor(`host-${i}`, 'zone-1').execute(createSnapshot(`vm-${i}`, snapshotTo(`s${n}`)));
+      }),
+    );
+    expect(answers.filter((r) => !r.result)).toHaveLength(2);
+    expect(await persistence.list('fault')).toEqual([]);
+  });
+
+  it('a fault rule set through one server is in force on the others', async () => {
+    const a = await openWorld();
+    const b = await openWorld();
+    await a.configureDurably({ name: 'StartCommand', value: 'result:fail' });
+    expect(await b.agentFor('host-1', 'zone-1').execute({ kind: 'StartVM', vm: vmSpec('vm') })).toMatchObject(
+      { result: false, details: 'Simulated failure' },
+    );
+    a.faults.clear();
+    await a.settled();
+    expect(await b.agentFor('host-1', 'zone-1').execute({ kind: 'StartVM', vm: vmSpec('vm') })).toMatchObject(
+      { result: true },
+    );
+  });
+
+  it('a guest agent mode set through one server applies to calls through another', async () => {
+    const a = await openWorld();
+    const b = await openWorld();
+    await a.agentFor('host-1', 'zone-1').execute({ kind: 'StartVM', vm: vmSpec('vm') });
+    await a.configureDurably({ value: 'guestagent:absent', vmName: 'vm' });
+    expect(await b.agentFor('host-1', 'zone-1').execute({ kind: 'GuestPing', vmName: 'vm' })).toEqual({
+      result: true,
+      available: false,
+    });
+  });
+});
+
+describe('freeze watchdog across a restart and across servers', () => {
   beforeEach(() => useFakeClock());
   afterEach(() => vi.useRealTimers());
 
   async function frozenVm(budgetMs: number): Promise<void> {
-    const world = openWorld();
+    const world = await openWorld();
     const host = world.agentFor('host-1', 'zone-1');
     await host.execute({ kind: 'StartVM', vm: vmSpec('vm') });
     const frozen = await host.execute({ kind: 'FreezeThaw', vmName: 'vm', option: 'freeze', budgetMs });
     expect(frozen).toMatchObject({ result: true, status: 'frozen' });
-    // The process dies: its timers are gone, the deadline is in the file.
+    // The server dies: its timers are gone, the deadline is in the row.
     world.dispose();
   }
 
-  it('a guest whose deadline passed while the simulator was down is thawed on load', async () => {
+  it('a guest whose deadline passed while no server was up is thawed on load', async () => {
     await frozenVm(150);
-    vi.advanceTimersByTime(150); // down until the deadline
-    const restarted = openWorld();
+    vi.advanceTimersByTime(150);
+    const restarted = await openWorld();
     expect(restarted.inspect('vm')).toMatchObject({
       frozen: false,
       freezeDeadline: null,
       counters: { freezes: 1, thaws: 0, watchdogThaws: 1 },
       lastFreezeWindow: { thawedBy: 'watchdog' },
     });
-    // The thaw on load is itself durable.
-    expect(openWorld().inspect('vm')?.counters.watchdogThaws).toBe(1);
+    expect((await openWorld()).inspect('vm')?.counters.watchdogThaws).toBe(1);
   });
 
   it('a guest still within its budget stays frozen on load and the remaining time is re-armed', async () => {
     await frozenVm(300);
-    vi.advanceTimersByTime(100); // down for a third of the budget
-    const restarted = openWorld();
+    vi.advanceTimersByTime(100);
+    const restarted = await openWorld();
     expect(restarted.inspect('vm')?.frozen).toBe(true);
     await vi.advanceTimersByTimeAsync(199);
     expect(restarted.inspect('vm')?.frozen).toBe(true);
-    await vi.advanceTimersByTimeAsync(1); // the deadline: re-armed for what was left, not a new budget
+    await vi.advanceTimersByTimeAsync(1);
     expect(restarted.inspect('vm')).toMatchObject({ frozen: false, counters: { watchdogThaws: 1 } });
+  });
+
+  it('a guest frozen through a server that died is thawed by another server that had read it', async () => {
+    const other = await openWorld();
+    await frozenVm(300);
+    // The other server reads the VM when it next acts on the host (here a heartbeat).
+    await other.agentFor('host-1', 'zone-1').execute({ kind: 'GetVmStates' });
+    await vi.advanceTimersByTimeAsync(300);
+    const row = JSON.parse((await persistence.get('vm', 'vm'))?.body ?? '{}') as {
+      frozen: boolean;
+      counters: { watchdogThaws: number };
+    };
+    expect(row).toMatchObject({ frozen: false, counters: { watchdogThaws: 1 } });
   });
 });

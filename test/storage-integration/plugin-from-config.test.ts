@@ -90,7 +90,7 @@ describe('the vendor array plugin loaded from config.json', () => {
     const app = await open(loadConfig(dir, { pluginBaseDir: REPO }));
 
     expect(app.plugins[0]?.resolved).toBe(join(VENDOR_PLUGIN_DIR, 'src/index.ts'));
-    expect([...app.deps.registry.storageDrivers.keys()]).toEqual([FIRST_DRIVER]);
+    expect([...app.deps.registry.storageDrivers.keys()].at(-1)).toBe(FIRST_DRIVER);
   });
 
   it('a bad option in config.json stops the App with a message naming the plugin and the option', async () => {

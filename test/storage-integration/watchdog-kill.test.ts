@@ -3,7 +3,7 @@
  * budget (vdsm issue 160 left a guest frozen 7.7 h).
  *
  * The simulated hosts live in the management server's process and keep their state, freeze deadline
- * included, in `<dataDir>/simulator/world.db`. A real child process takes a quiesced storage snapshot
+ * included, in the management database (`<dataDir>/vmsnap.db`, table simulator_objects). A real child process takes a quiesced storage snapshot
  * of `array-1` on a slow array, is SIGKILLed while the guest is frozen, and the App is reopened here
  * on the same data dir: after the deadline (thawed on load) or before it (the watchdog re-arms and
  * thaws at the deadline). The interrupted snapshot must be reconciled against the array.
@@ -52,15 +52,21 @@ function spawnServer(dir: string, options: ServerOptions): Child {
 
 const kill = killHard;
 
-/** The VM as the simulator's state file has it (read from disk, as a restarted agent would). */
+/** The VM as the simulator's rows have it (read from the database, as another server would). */
 function worldVm(dir: string, instanceName: string): WorldVm | undefined {
-  const file = join(dir, 'simulator', 'world.db');
+  const file = join(dir, 'vmsnap.db');
   if (!existsSync(file)) return undefined;
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    const row = db.prepare('SELECT json FROM vms WHERE name = ?').get(instanceName) as
-      { json: string } | undefined;
-    return row === undefined ? undefined : (JSON.parse(row.json) as WorldVm);
+    db.pragma('busy_timeout = 2000');
+    const table = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'simulator_objects'")
+      .get();
+    if (table === undefined) return undefined;
+    const row = db
+      .prepare("SELECT body FROM simulator_objects WHERE kind = 'vm' AND name = ?")
+      .get(instanceName) as { body: string } | undefined;
+    return row === undefined ? undefined : (JSON.parse(row.body) as WorldVm);
   } finally {
     db.close();
   }

@@ -17,6 +17,7 @@ import type {
   VolumeInfo,
   VolumeSnapshotRecord,
 } from '../../src/core/plugin-api.ts';
+import { testPoolInfo } from '../helpers/pool-info.ts';
 
 export type AgentPresence = 'present' | 'absent' | 'unreachable';
 export type CallBehaviour = 'ok' | 'fail' | 'hang' | 'throw';
@@ -228,6 +229,7 @@ export function makeVolumes(driver: string, count: number, prefix = driver): Vol
     type: i === 0 ? 'ROOT' : 'DATADISK',
     poolId: `${driver}-pool`,
     driver,
+    pool: testPoolInfo(driver),
     format: 'RAW',
     path: `/${driver}/${prefix}-vol-${i}`,
     size: 1 << 30,

@@ -5,9 +5,11 @@
 import type {
   DriverTakeResult,
   DriverVolumeSnapshot,
+  PoolSpec,
   RevertCheck,
   StorageDriver,
   StorageDriverCapabilities,
+  StorageProvider,
   StorageSnapshotRef,
   VolumeInfo,
 } from 'vmsnap/plugin-api';
@@ -22,9 +24,17 @@ export interface ArrayStorageDriverOptions {
 
 export const DEFAULT_DRIVER_NAME = 'vendor-array';
 
+/** The capacity the simulated array reports for every pool: 1 TiB. */
+export const ARRAY_POOL_CAPACITY = 1024 ** 4;
+
 export class ArrayStorageDriver implements StorageDriver {
   readonly name: string;
   readonly capabilities: StorageDriverCapabilities;
+  /**
+   * Pools on the array are declared with `createStoragePool provider=<name> url=<name>://<pool>`:
+   * the array must answer (an armed `list` fault makes the check fail, as an unreachable array).
+   */
+  readonly provider: StorageProvider;
 
   constructor(
     /** Exposed so tests and operators can arm faults or inspect the array at run time. */
@@ -36,6 +46,21 @@ export class ArrayStorageDriver implements StorageDriver {
       canSnapshot: true,
       needsQuiesce: options.needsQuiesce ?? true,
       maxSnapshotsPerVolume: array.maxSnapshotsPerVolume,
+    };
+    const scheme = this.name;
+    this.provider = {
+      description:
+        "The example vendor array (simulated): consistency-group snapshots of all of a VM's volumes",
+      urlSchemes: [scheme],
+      validatePool: async (spec: PoolSpec) => {
+        const name = poolNameOf(spec.url, scheme);
+        await array.poolUsage(name);
+        return { path: name, capacityBytes: ARRAY_POOL_CAPACITY };
+      },
+      poolStats: async (pool) => ({
+        capacityBytes: ARRAY_POOL_CAPACITY,
+        usedBytes: await array.poolUsage(pool.id),
+      }),
     };
   }
 
@@ -103,6 +128,8 @@ export class ArrayStorageDriver implements StorageDriver {
     volumes: readonly VolumeInfo[],
     snapshot: StorageSnapshotRef,
   ): Promise<readonly DriverVolumeSnapshot[]> {
+    // Another server may have cut it: ask the array, not this process's copy.
+    await this.array.refresh();
     const found: DriverVolumeSnapshot[] = [];
     for (const volume of volumes) {
       const match = this.array.getVolume(volume.id)?.snapshots.find((s) => s.name === snapshot.name);
@@ -118,4 +145,13 @@ function toRequest(volume: VolumeInfo): VolumeRequest {
 
 function toTarget(snapshot: DriverVolumeSnapshot): { volumeId: string; snapshotId: string } {
   return { volumeId: snapshot.volumeId, snapshotId: snapshot.ref };
+}
+
+/** `<scheme>://<pool>`: the array's pool name. */
+function poolNameOf(url: string, scheme: string): string {
+  const prefix = `${scheme}://`;
+  const name = url.startsWith(prefix) ? url.slice(prefix.length) : '';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name))
+    throw new Error(`the url of an array pool is ${prefix}<pool name> (letters, digits, . _ -)`);
+  return name;
 }

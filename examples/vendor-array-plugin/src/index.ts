@@ -2,7 +2,8 @@
  * vmsnap-vendor-array: a storage driver plugin for a (simulated) vendor array.
  *
  * Load it from vmsnap's config: `{"plugins": [{"module": "./examples/vendor-array-plugin", "options": {...}}]}`.
- * State lives in `<dataDir>/vendor-array/<name>.json`.
+ * State lives in the server's shared store (`host.store`, the management database: every server sees
+ * one array), under the key `vendor-array/<name>`; without one, in `<dataDir>/vendor-array/<name>.json`.
  */
 import { join } from 'node:path';
 // Types only: nothing of vmsnap is loaded at run time, so the package works wherever it is installed.
@@ -20,12 +21,18 @@ export {
   type ArrayFault,
   type ArrayOperation,
   type RevertMode,
+  type SharedArrayStore,
   type SimulatedArrayOptions,
 } from './simulated-array.ts';
 
 /** Where a driver named `name` keeps its array state under the server's data directory. */
 export function arrayStateFile(dataDir: string, name: string): string {
   return join(dataDir, 'vendor-array', `${name}.json`);
+}
+
+/** The key of a driver's array document in the shared store (PluginHost.store). */
+export function arrayStateKey(name: string): string {
+  return `vendor-array/${name}`;
 }
 
 /** Built for this version of the contract; the compiler checks it against the contract it sees. */
@@ -38,6 +45,10 @@ export default {
     const options = parseVendorArrayOptions(rawOptions);
     const array = new SimulatedArray({
       stateFile: arrayStateFile(host.dataDir, options.name),
+      // A real array is one service every management server calls; the shared store plays it here.
+      ...(host.store !== undefined
+        ? { shared: { store: host.store, key: arrayStateKey(options.name) } }
+        : {}),
       latencyMs: options.latencyMs,
       revertMode: options.revertMode,
       maxSnapshotsPerVolume: options.maxSnapshotsPerVolume,

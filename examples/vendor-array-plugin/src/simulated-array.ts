@@ -6,7 +6,10 @@
  * - Every call waits `latencyMs` first, like a round trip to a real array.
  * - Faults can be armed per operation ("fail the next N takes"), from options or at run time.
  * - `latest-only` revert mode behaves like ZFS and Cinder: newer snapshots block a revert.
- * - State is a JSON file written atomically (temp file + rename), so the array survives a restart.
+ * - State is one document in the server's shared store (PluginHost.store, in the management
+ *   database), so every management server talks to the same array, as every server would reach a
+ *   real array over the network; each change is a compare-and-set, retried on a race. Without a
+ *   shared store (tests, a single server) it is a JSON file written atomically (temp file + rename).
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -23,9 +26,17 @@ export interface ArrayFault {
   readonly message?: string;
 }
 
+/** Where several servers keep the array: structurally vmsnap's PluginStore (types stay vmsnap's). */
+export interface SharedArrayStore {
+  get(key: string): Promise<{ readonly value: string; readonly version: number } | undefined>;
+  put(key: string, value: string, expected: number | null): Promise<boolean>;
+}
+
 export interface SimulatedArrayOptions {
-  /** JSON state file; null keeps the array in memory only. */
+  /** JSON state file; null keeps the array in memory only (or in `shared`). */
   readonly stateFile: string | null;
+  /** The array's one document in a store every server reaches; wins over `stateFile`. */
+  readonly shared?: { readonly store: SharedArrayStore; readonly key: string };
   readonly latencyMs?: number;
   readonly revertMode?: RevertMode;
   readonly maxSnapshotsPerVolume?: number | null;
@@ -61,7 +72,7 @@ export interface VolumeRequest {
   readonly size: number;
 }
 
-export type ArrayErrorCode = 'INJECTED_FAULT' | 'NOT_LATEST' | 'LIMIT_REACHED' | 'NOT_FOUND';
+export type ArrayErrorCode = 'INJECTED_FAULT' | 'NOT_LATEST' | 'LIMIT_REACHED' | 'NOT_FOUND' | 'BUSY';
 
 /** An array-side failure with a machine-readable code (a vendor API's error body). */
 export class ArrayError extends Error {
@@ -76,6 +87,9 @@ export class ArrayError extends Error {
   }
 }
 
+/** Compare-and-set attempts of one change when other servers change the array at the same moment. */
+const MAX_SHARED_RACES = 100;
+
 interface PersistedState {
   readonly version: 1;
   readonly sequence: number;
@@ -88,6 +102,12 @@ export class SimulatedArray {
   readonly revertMode: RevertMode;
   readonly maxSnapshotsPerVolume: number | null;
   private readonly stateFile: string | null;
+  private readonly shared: SimulatedArrayOptions['shared'];
+  /** The version of the shared document this copy reflects; null before it exists. */
+  private sharedVersion: number | null = null;
+  /** One change at a time in this process: a retried change never sees its own earlier attempt. */
+  private changing: Promise<unknown> = Promise.resolve();
+  private readonly optionPools: readonly string[];
   private readonly pools = new Set<string>();
   private readonly volumes = new Map<string, ArrayVolume>();
   private readonly pendingFaults = new Map<ArrayOperation, { count: number; message: string }>();
@@ -95,7 +115,9 @@ export class SimulatedArray {
   private sequence = 0;
 
   constructor(options: SimulatedArrayOptions) {
-    this.stateFile = options.stateFile;
+    this.stateFile = options.shared === undefined ? options.stateFile : null;
+    this.shared = options.shared;
+    this.optionPools = options.pools ?? [];
     this.latencyMs = options.latencyMs ?? 0;
     this.revertMode = options.revertMode ?? 'any';
     this.maxSnapshotsPerVolume = options.maxSnapshotsPerVolume ?? null;
@@ -140,6 +162,12 @@ export class SimulatedArray {
   writeVolume(request: VolumeRequest, data: string): void {
     this.ensureVolume(request).data = data;
     this.save();
+    // Shared: the write reaches the document with the next change (or here, in the background).
+    if (this.shared !== undefined) {
+      this.change(() => {
+        this.ensureVolume(request).data = data;
+      }).catch(() => undefined);
+    }
   }
 
   // ----- snapshot operations (each one array round trip) -----------------------------------------
@@ -147,45 +175,47 @@ export class SimulatedArray {
   /** One consistency-group cut across all `members`: every member or none gets a snapshot. */
   async snapshotGroup(members: readonly VolumeRequest[], name: string): Promise<ArrayVolumeSnapshot[]> {
     await this.roundTrip('take');
-    const volumes = members.map((m) => this.ensureVolume(m));
-    this.checkLimit(volumes);
-    const groupId = `cg-${this.nextId()}`;
-    const createdAt = Date.now();
-    const taken = volumes.map((volume) => {
-      const snapshot: ArrayVolumeSnapshot = {
-        id: `snap-${this.nextId()}`,
-        groupId,
-        name,
-        createdAt,
-        size: volume.size,
-        data: volume.data,
-      };
-      volume.snapshots.push(snapshot);
-      return snapshot;
+    return this.change(() => {
+      const volumes = members.map((m) => this.ensureVolume(m));
+      this.checkLimit(volumes);
+      const groupId = `cg-${this.nextId()}`;
+      const createdAt = Date.now();
+      return volumes.map((volume) => {
+        const snapshot: ArrayVolumeSnapshot = {
+          id: `snap-${this.nextId()}`,
+          groupId,
+          name,
+          createdAt,
+          size: volume.size,
+          data: volume.data,
+        };
+        volume.snapshots.push(snapshot);
+        return snapshot;
+      });
     });
-    this.save();
-    return taken;
   }
 
   /** Reverts every target, after checking all of them, so a refused revert changes nothing. */
   async revertGroup(targets: readonly { volumeId: string; snapshotId: string }[]): Promise<void> {
     await this.roundTrip('revert');
-    const resolved = targets.map((t) => this.resolveRevert(t.volumeId, t.snapshotId));
-    for (const { volume, snapshot } of resolved) {
-      volume.data = snapshot.data;
-      volume.size = snapshot.size;
-    }
-    this.save();
+    await this.change(() => {
+      const resolved = targets.map((t) => this.resolveRevert(t.volumeId, t.snapshotId));
+      for (const { volume, snapshot } of resolved) {
+        volume.data = snapshot.data;
+        volume.size = snapshot.size;
+      }
+    });
   }
 
   /** Deletes snapshots; ones already gone (or on unknown volumes) count as deleted. */
   async deleteSnapshots(targets: readonly { volumeId: string; snapshotId: string }[]): Promise<void> {
     await this.roundTrip('delete');
-    for (const { volumeId, snapshotId } of targets) {
-      const volume = this.volumes.get(volumeId);
-      if (volume) volume.snapshots = volume.snapshots.filter((s) => s.id !== snapshotId);
-    }
-    this.save();
+    await this.change(() => {
+      for (const { volumeId, snapshotId } of targets) {
+        const volume = this.volumes.get(volumeId);
+        if (volume) volume.snapshots = volume.snapshots.filter((s) => s.id !== snapshotId);
+      }
+    });
   }
 
   /**
@@ -197,16 +227,85 @@ export class SimulatedArray {
     snapshotId: string,
   ): Promise<{ readonly missing: boolean; readonly newer: readonly string[] }> {
     await this.roundTrip('list');
+    await this.refresh();
     return this.blockersOf(volumeId, snapshotId);
   }
 
   /** Snapshot ids of a volume, oldest first; an unknown volume has none. */
+  /** Bytes held by the volumes of one pool (a vendor's pool-capacity call; faults as `list`). */
+  async poolUsage(poolId: string): Promise<number> {
+    await this.roundTrip('list');
+    await this.refresh();
+    let used = 0;
+    for (const v of this.volumes.values()) if (v.poolId === poolId) used += v.size;
+    return used;
+  }
+
   async listSnapshots(volumeId: string): Promise<string[]> {
     await this.roundTrip('list');
+    await this.refresh();
     return (this.volumes.get(volumeId)?.snapshots ?? []).map((s) => s.id);
   }
 
+  /** Reads the shared document again when another server changed it (no-op without one). */
+  async refresh(): Promise<void> {
+    if (this.shared === undefined) return;
+    const doc = await this.shared.store.get(this.shared.key);
+    if (doc === undefined || doc.version === this.sharedVersion) return;
+    this.applyState(JSON.parse(doc.value) as PersistedState);
+    this.sharedVersion = doc.version;
+  }
+
   // ----- internals -------------------------------------------------------------------------------
+
+  /**
+   * Applies `mutate` to the array and saves it. Shared: read the document, apply, compare-and-set;
+   * another server's write in between makes this read and apply again on its result. A mutation
+   * that throws (a refusal) writes nothing.
+   */
+  private change<T>(mutate: () => T): Promise<T> {
+    const run = this.changing.catch(() => undefined).then(() => this.changeNow(mutate));
+    this.changing = run;
+    return run;
+  }
+
+  private async changeNow<T>(mutate: () => T): Promise<T> {
+    const shared = this.shared;
+    if (shared === undefined) {
+      const result = mutate();
+      this.save();
+      return result;
+    }
+    for (let race = 0; race < MAX_SHARED_RACES; race += 1) {
+      await this.refresh();
+      const result = mutate();
+      const expected = this.sharedVersion;
+      if (await shared.store.put(shared.key, JSON.stringify(this.state()), expected)) {
+        this.sharedVersion = (expected ?? 0) + 1;
+        return result;
+      }
+      this.sharedVersion = -1; // lost the race: the next refresh reads the winner's document
+    }
+    throw new ArrayError('BUSY', `the array's state kept changing under this call: try again`);
+  }
+
+  private state(): PersistedState {
+    return {
+      version: 1,
+      sequence: this.sequence,
+      pools: this.listPools(),
+      volumes: [...this.volumes.values()],
+    };
+  }
+
+  private applyState(state: PersistedState): void {
+    if (state.version !== 1) throw new Error('unsupported array state version');
+    this.sequence = state.sequence;
+    this.pools.clear();
+    for (const pool of [...state.pools, ...this.optionPools]) this.pools.add(pool);
+    this.volumes.clear();
+    for (const volume of state.volumes) this.volumes.set(volume.id, volume);
+  }
 
   private async roundTrip(op: ArrayOperation): Promise<void> {
     this.calls.set(op, this.callCount(op) + 1);
@@ -293,12 +392,7 @@ export class SimulatedArray {
   /** Atomic: a crash mid-write leaves the previous file intact, never a torn one. */
   private save(): void {
     if (this.stateFile === null) return;
-    const state: PersistedState = {
-      version: 1,
-      sequence: this.sequence,
-      pools: this.listPools(),
-      volumes: [...this.volumes.values()],
-    };
+    const state = this.state();
     // Under the server's data dir: private to its user, like everything else there.
     mkdirSync(dirname(this.stateFile), { recursive: true, mode: 0o700 });
     const temp = `${this.stateFile}.${process.pid}.tmp`;

@@ -24,6 +24,9 @@ export const deployVirtualMachine = defineCommand({
       'vmsnap: comma-separated disk sizes in MiB, ROOT first (default 1024); plain decimal integers, 1 to 16 disks',
     ),
     hostid: param.uuid('Destination host (admin)'),
+    storageid: param.uuid(
+      "Destination storage pool (admin): all the Instance's volumes go on it; a host-local pool places the Instance on its host",
+    ),
     hypervisor: param.enumOf(
       HYPERVISORS,
       'The hypervisor on which to deploy the Instance; any Up host of the zone when absent',
@@ -45,6 +48,8 @@ export const deployVirtualMachine = defineCommand({
     }
     if (args.hostid !== undefined && !caller.isAdmin)
       throw new InvalidParameterError('Only an admin can choose the host');
+    if (args.storageid !== undefined && !caller.isAdmin)
+      throw new InvalidParameterError('Only an admin can choose the storage pool');
     const name = args.displayname ?? args.name;
     const { vmId, jobId } = await services.vmManager.deploy(caller, {
       zoneId: args.zoneid,
@@ -53,6 +58,7 @@ export const deployVirtualMachine = defineCommand({
       diskSizesMb: sizes,
       start: args.startvm ?? true,
       ...(args.hostid !== undefined ? { hostId: args.hostid } : {}),
+      ...(args.storageid !== undefined ? { storageId: args.storageid } : {}),
       ...(args.hypervisor !== undefined ? { hypervisor: args.hypervisor } : {}),
       ...(name !== undefined ? { name } : {}),
       ...(owner !== undefined ? { ownerAccountId: owner } : {}),

@@ -6,9 +6,16 @@ import { defineCommand, param, type ApiCommand } from '../command.ts';
 import { createAccount, listAccounts, registerUserKeys } from './account-commands.ts';
 import { listConfigurations, updateConfiguration } from './config-commands.ts';
 import { listEvents } from './event-commands.ts';
+import { listManagementServers } from './management-server-commands.ts';
 import { deployVirtualMachine } from './deploy-vm-command.ts';
 import { addHost } from './host-commands.ts';
 import { listHosts, listStoragePools, listZones } from './infra-commands.ts';
+import {
+  createStoragePool,
+  deleteStoragePool,
+  listStorageProviders,
+  updateStoragePool,
+} from './storage-pool-commands.ts';
 import { listResourceLimits, updateResourceCount, updateResourceLimit } from './resource-limit-commands.ts';
 import { listAsyncJobs, queryAsyncJobResult } from './job-commands.ts';
 import { configureSimulator } from './simulator-commands.ts';
@@ -65,6 +72,10 @@ export const COMMANDS: readonly ApiCommand[] = [
   listHosts,
   addHost,
   listStoragePools,
+  listStorageProviders,
+  createStoragePool,
+  updateStoragePool,
+  deleteStoragePool,
   listEvents,
   createTags,
   deleteTags,
@@ -79,4 +90,5 @@ export const COMMANDS: readonly ApiCommand[] = [
   updateResourceLimit,
   updateResourceCount,
   configureSimulator,
+  listManagementServers,
 ];

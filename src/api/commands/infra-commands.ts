@@ -1,7 +1,8 @@
-/** listZones, listHosts (admin), listStoragePools (admin). */
+/** listZones, listHosts (admin), listStoragePools (admin; the other pool commands: storage-pool-commands.ts). */
 import { formatDate } from '../protocol/index.ts';
 import { defineCommand, listParams, param } from '../command.ts';
 import { matchesKeyword, pagedList } from '../list-support.ts';
+import { renderStoragePool } from '../render/storage-pool-response.ts';
 
 export const listZones = defineCommand({
   name: 'listZones',
@@ -65,37 +66,32 @@ export const listHosts = defineCommand({
 
 export const listStoragePools = defineCommand({
   name: 'listStoragePools',
-  description: 'Lists storage pools (admin); storagedriver names the driver that serves each pool',
+  description:
+    'Lists storage pools (admin) with their provider, capacity (disksizetotal), use (disksizeused, ' +
+    'disksizeallocated) and state; the url is shown without its key',
   admin: true,
   params: {
     id: param.uuid('The ID of the storage pool'),
     zoneid: param.uuid('The zone ID'),
     name: param.string('The name of the storage pool'),
+    scope: param.string('the scope of the storage pool (ZONE, HOST)'),
+    status: param.string('the status of the storage pool (Up, Disabled, Maintenance)'),
+    hostid: param.uuid('host ID of the storage pools'),
     ...listParams,
   },
   async handler({ services, args, reader }) {
     const zones = new Map((await services.zones.list()).map((z) => [z.id, z.name]));
     const drivers = services.storageDrivers;
-    const pools = (await services.inventory.listPools())
+    const pools = (await services.storagePools.list())
       .filter((p) => args.id === undefined || p.id === args.id)
       .filter((p) => args.zoneid === undefined || p.zoneId === args.zoneid)
       .filter((p) => args.name === undefined || p.name === args.name)
+      .filter((p) => args.scope === undefined || p.scope === args.scope.toUpperCase())
+      .filter((p) => args.status === undefined || p.state.toLowerCase() === args.status.toLowerCase())
+      .filter((p) => args.hostid === undefined || p.hostId === args.hostid)
       .filter((p) => matchesKeyword(args.keyword, p.name));
-    return pagedList(services, reader, 'storagepool', pools, (p) => {
-      const driver = drivers.get(p.driver);
-      return {
-        id: p.id,
-        name: p.name,
-        path: p.path,
-        state: 'Up',
-        scope: p.hostId === null ? 'ZONE' : 'HOST',
-        type: p.driver === 'hypervisor' ? 'Filesystem' : 'Custom',
-        zoneid: p.zoneId,
-        zonename: zones.get(p.zoneId),
-        disksizetotal: p.capacityBytes,
-        storagedriver: p.driver,
-        ...(driver !== undefined ? { storagecapabilities: { ...driver.capabilities } } : {}),
-      };
-    });
+    return pagedList(services, reader, 'storagepool', pools, (p) =>
+      renderStoragePool(p, zones.get(p.zoneId), drivers.get(p.driver)),
+    );
   },
 });

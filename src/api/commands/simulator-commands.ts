@@ -29,7 +29,8 @@ export const configureSimulator = defineCommand({
       vmName = vm.instanceName;
     }
     try {
-      const res = services.simulator.configure({
+      // Answered once in the database: the next command, through any server, sees the rule.
+      const res = await services.simulator.configureDurably({
         value: args.value,
         ...(args.name !== undefined ? { name: args.name } : {}),
         ...(args.zoneid !== undefined ? { zoneId: args.zoneid } : {}),

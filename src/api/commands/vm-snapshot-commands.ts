@@ -2,9 +2,8 @@
 import { InvalidParameterError } from '../../core/errors.ts';
 import { LISTED_BY_DEFAULT, VM_SNAPSHOT_STATES } from '../../core/vm-snapshot-state.ts';
 import { MEMORY_SNAPSHOT_MODES, QUIESCE_POLICIES, type VmSnapshotState } from '../../core/plugin-api.ts';
-import type { StoredVmSnapshot } from '../../store/vm-snapshot-store.ts';
 import { defineCommand, listParams, param, required } from '../command.ts';
-import { listScope, matchesKeyword, pagedList } from '../list-support.ts';
+import { listPaging, listScope, pagedPayload } from '../list-support.ts';
 import { loadLookups } from '../render/lookups.ts';
 import { renderVmSnapshot } from '../render/vm-snapshot-response.ts';
 
@@ -69,26 +68,25 @@ export const listVMSnapshot = defineCommand({
     }
     const ids = args.vmsnapshotids ?? (args.vmsnapshotid !== undefined ? [args.vmsnapshotid] : undefined);
     const scope = await listScope(services, caller, args, ids !== undefined);
-    const states: readonly string[] = args.state !== undefined ? [args.state] : LISTED_BY_DEFAULT;
-    const candidates = await services.snapshots.matchingIds({ ids, vmId: args.virtualmachineid });
-    const vmIds = [...new Set(candidates.map((c) => c.vmId))];
-    const all: StoredVmSnapshot[] = [];
-    for (const vmId of vmIds) all.push(...(await services.snapshots.listByVm(vmId)));
-    const wanted = new Set(candidates.map((c) => c.id));
-    const lookups = await loadLookups(services, { type: 'VMSnapshot' });
-    const byId = new Map(all.map((s) => [s.id, s]));
-    const filtered = all
-      .filter((s) => wanted.has(s.id))
-      .filter((s) => scope.visible(s.accountId))
-      .filter((s) => states.includes(s.state))
-      .filter((s) => args.name === undefined || s.displayName === args.name)
-      .filter((s) => matchesKeyword(args.keyword, s.name, s.displayName, s.description))
-      .filter((s) => matchesTags(lookups.tagsOf('VMSnapshot', s.id), args.tags))
-      .sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id));
-    const vms = new Map((await services.inventory.listVms()).map((v) => [v.id, v]));
-    return pagedList(services, reader, 'vmSnapshot', filtered, (s) =>
-      renderVmSnapshot(s, vms.get(s.vmId), s.parentId === null ? undefined : byId.get(s.parentId), lookups),
+    // Filtered, ordered (newest first) and paged in SQL, with each row's VM and live parent: a page
+    // costs an index range read however many snapshots the store holds (issue 15, item 2).
+    const page = await services.snapshots.listPage(
+      {
+        ids,
+        vmId: args.virtualmachineid,
+        accountId: scope.accountId,
+        states: args.state !== undefined ? [args.state] : LISTED_BY_DEFAULT,
+        displayName: args.name,
+        keyword: args.keyword,
+        tags: args.tags,
+      },
+      listPaging(services, reader),
     );
+    const lookups = await loadLookups(services, {
+      type: 'VMSnapshot',
+      ids: page.rows.map((r) => r.snapshot.id),
+    });
+    return pagedPayload('vmSnapshot', page, (r) => renderVmSnapshot(r.snapshot, r.vm, r.parent, lookups));
   },
 });
 

@@ -9,10 +9,14 @@ import type { StoredVmSnapshot } from '../../store/vm-snapshot-store.ts';
 import { formatDate } from '../protocol/index.ts';
 import { DOMAIN, type Lookups } from './lookups.ts';
 
+/** What a response shows of the snapshot's VM and parent (a list reads only these columns). */
+export type RenderedVm = Pick<StoredVm, 'displayName' | 'instanceName' | 'hypervisor' | 'zoneId'>;
+export type RenderedParent = Pick<StoredVmSnapshot, 'id' | 'displayName'>;
+
 export function renderVmSnapshot(
-  s: StoredVmSnapshot,
-  vm: StoredVm | undefined,
-  parent: StoredVmSnapshot | undefined,
+  s: Omit<StoredVmSnapshot, 'volumes'>,
+  vm: RenderedVm | undefined,
+  parent: RenderedParent | undefined,
   lookups: Lookups,
 ): Record<string, unknown> {
   const facts = factsFromDetails(s.details);

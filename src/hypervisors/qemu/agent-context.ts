@@ -10,6 +10,7 @@
  * for Linux guests (nested KVM there fails on cmpxchg16b, xrstor and int3 emulation), so VMs that boot a kernel always use TCG; OS-less VMs use KVM
  * when the probe says it works (`accel: 'auto'`).
  */
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type {
   AgentCommand,
@@ -22,6 +23,7 @@ import { fail } from './agent-failure.ts';
 import { AgentStateStore, type DiskRecord, type VmRecord } from './agent-state.ts';
 import { FreezeWatchdog } from '../freeze-watchdog.ts';
 import { GuestAgentClient } from './guest-agent-client.ts';
+import { secretFileOf, writeSecretFile } from './rbd-disk.ts';
 import { watchdogThaw } from './guest-freeze.ts';
 import { startVmProcess, type Accel, type BootImages, type RunningVm } from './vm-process.ts';
 
@@ -102,18 +104,31 @@ export class AgentContext {
     const accel = this.accelFor(vm.name);
     const boot = this.bootFor(vm.name);
     const ramFile = this.options.ramFileFor?.(vm.name);
-    const proc = await startVmProcess({
-      name: vm.name,
-      uuid: vm.uuid,
-      memoryMb: vm.memoryMb,
-      cpus: vm.cpus,
-      disks: vm.disks.map((d) => ({ deviceId: d.deviceId, file: d.active })),
-      runDir: this.runDir,
-      accel,
-      ...(boot ? { boot } : {}),
-      ...(ramFile ? { ramFile } : {}),
-      incoming,
-    });
+    const disks = vm.disks.map((d) => ({
+      deviceId: d.deviceId,
+      file: d.active,
+      ...(d.rbd ? { rbd: { ...d.rbd, secretFile: secretFileOf(this.runDir, vm.name, d.deviceId) } } : {}),
+    }));
+    const secrets = disks.flatMap((d) => (d.rbd ? [d.rbd] : []));
+    let proc: RunningVm;
+    try {
+      await Promise.all(secrets.map((rbd) => writeSecretFile(rbd.secretFile, rbd)));
+      proc = await startVmProcess({
+        name: vm.name,
+        uuid: vm.uuid,
+        memoryMb: vm.memoryMb,
+        cpus: vm.cpus,
+        disks,
+        runDir: this.runDir,
+        accel,
+        ...(boot ? { boot } : {}),
+        ...(ramFile ? { ramFile } : {}),
+        incoming,
+      });
+    } finally {
+      // QEMU read the keys when it created the secret objects: they need not stay on disk.
+      await Promise.all(secrets.map((rbd) => rm(rbd.secretFile, { force: true })));
+    }
     if (vm.accel !== accel) {
       vm.accel = accel;
       await this.store.save();

@@ -8,6 +8,8 @@ import { chmod, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { HostTimings, VmSnapshotType, VolumeType } from '../../core/plugin-api.ts';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from './private-files.ts';
+import type { RbdDisk } from './rbd-disk.ts';
+import type { RbdGroupSnap } from './rbd-memory-snapshot.ts';
 import type { Accel } from './vm-process.ts';
 
 /** One disk of a VM and the qcow2 files of its snapshot tree. */
@@ -20,6 +22,11 @@ export interface DiskRecord {
   active: string;
   /** Every file of the disk's tree and its backing file (null for the base image). */
   backing: Record<string, string | null>;
+  /**
+   * An RBD image instead of a file (`active` is then the image name and `backing` is empty): its
+   * snapshots are the storage driver's (group snapshots), not qcow2 overlays.
+   */
+  rbd?: RbdDisk;
 }
 
 /** How a snapshot was taken: external overlays (disk only, or with a live RAM file) or `snapshot-save`. */
@@ -47,6 +54,8 @@ export interface SnapshotRecord {
   error?: string;
   /** Human-readable breakdown of the freeze window, returned as the answer's details. */
   note?: string;
+  /** The group snapshot holding the disks of a memory snapshot of a VM on RBD. */
+  rbdGroupSnap?: RbdGroupSnap;
 }
 
 /** An operation in flight, for reconciliation after a crash. */

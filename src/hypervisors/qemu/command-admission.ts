@@ -37,6 +37,14 @@ async function confinePaths(confinement: PathConfinement, command: AgentCommand)
     case 'RevertToVMSnapshot':
     case 'DeleteVMSnapshot':
       return confineVolumes(confinement, command.volumes, 'volumes');
+    case 'StorageFsStats':
+    case 'StorageSubvolumeCreate':
+    case 'StorageSubvolumeSnapshot':
+    case 'StorageSubvolumeList':
+    case 'StorageSubvolumeRestore':
+    case 'StorageSubvolumeDelete':
+      // The pool folder is confined like any path; the names are joined under it by the agent.
+      return confinement.inPool(command.poolPath, 'poolPath');
     case 'CheckVMSnapshot':
     case 'StopVM':
     case 'FreezeThaw':
@@ -56,6 +64,7 @@ async function confineVolumes(
 ): Promise<Refusal | null> {
   for (const [i, volume] of volumes.entries()) {
     if (volume.path === '') continue; // the host picks the path (CreateVM)
+    if (volume.pool?.provider === 'ceph-rbd') continue; // an RBD image (its name checked by the schema)
     const refused = await confinement.inPool(volume.path, `${field}.${i}.path`);
     if (refused) return refused;
   }

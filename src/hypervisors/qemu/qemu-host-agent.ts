@@ -35,6 +35,14 @@ import { ensurePrivateDir } from './private-files.ts';
 import type { SnapshotRecord, VmRecord } from './agent-state.ts';
 import type { GuestAgentClient } from './guest-agent-client.ts';
 import { freezeThaw, guestPing } from './guest-freeze.ts';
+import {
+  storageFsStats,
+  storageSubvolumeCreate,
+  storageSubvolumeDelete,
+  storageSubvolumeList,
+  storageSubvolumeRestore,
+  storageSubvolumeSnapshot,
+} from './btrfs-storage.ts';
 import { checkSnapshot } from './snapshot-check.ts';
 import { createSnapshot } from './snapshot-create.ts';
 import { deleteSnapshot } from './snapshot-delete.ts';
@@ -179,6 +187,19 @@ export class QemuHostAgent implements HypervisorAgent {
         // Behind the VM's lock: a recovering server asking about a snapshot still being taken here
         // (its first request died with it) gets the outcome, not a premature "does not exist".
         return this.locked(command.vmName, () => checkSnapshot(ctx, command));
+      case 'StorageFsStats':
+        return storageFsStats(command);
+      case 'StorageSubvolumeCreate':
+        return this.locked(command.subvolume, () => storageSubvolumeCreate(command));
+      case 'StorageSubvolumeSnapshot':
+        // Under the VM's lock (the subvolume is named after it): its QMP stop/cont is ours alone.
+        return this.locked(command.subvolume, () => storageSubvolumeSnapshot(ctx, command));
+      case 'StorageSubvolumeList':
+        return this.locked(command.subvolume, () => storageSubvolumeList(ctx, command));
+      case 'StorageSubvolumeRestore':
+        return this.locked(command.subvolume, () => storageSubvolumeRestore(ctx, command));
+      case 'StorageSubvolumeDelete':
+        return this.locked(command.subvolume, () => storageSubvolumeDelete(ctx, command));
       default: {
         const never: never = command;
         return { result: false, details: `unknown command ${(never as { kind: string }).kind}` };

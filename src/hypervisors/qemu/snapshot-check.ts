@@ -46,6 +46,7 @@ async function snapshotIntact(vm: VmRecord, name: string): Promise<boolean> {
   const snap = vm.snapshots.find((s) => s.name === name);
   if (!snap || (snap.state !== 'Ready' && snap.state !== 'Hidden')) return false;
   if (snap.vmstate && !existsSync(snap.vmstate)) return false;
+  if (snap.rbdGroupSnap) return true; // its disks are a group snapshot on Ceph, not files here
   for (const d of snap.disks) {
     if (!existsSync(d.image)) return false;
     if (snap.mode === 'internal') {

@@ -25,6 +25,7 @@ import type { SnapshotMode, SnapshotRecord, VmRecord } from './agent-state.ts';
 import { cutRunning, cutStopped } from './disk-snapshot.ts';
 import { saveInternal, saveLive } from './memory-snapshot.ts';
 import { rollbackCreate } from './snapshot-rollback.ts';
+import { rollbackRbdCreate, saveRbdLive } from './rbd-memory-snapshot.ts';
 import { hostNowMs, round } from './host-timing.ts';
 
 export async function createSnapshot(
@@ -32,6 +33,13 @@ export async function createSnapshot(
   command: CommandOf<'CreateVMSnapshot'>,
 ): Answer<'CreateVMSnapshot'> {
   const vm = ctx.requireVm(command.vmName);
+  const onRbd = vm.disks.some((d) => d.rbd);
+  if (onRbd && command.target.type !== 'DiskAndMemory')
+    fail(
+      `VM ${vm.name} has disks on RBD: their snapshots are group snapshots on the Ceph pool (storage strategy), not qcow2 overlays`,
+    );
+  if (onRbd && command.memoryMode === 'internal')
+    fail(`VM ${vm.name} has disks on RBD: internal (snapshot-save) memory snapshots need qcow2 disks`);
   const name = command.target.name;
   const existing = vm.snapshots.find((s) => s.name === name);
   if (existing && existing.state !== 'Error') fail(`snapshot ${name} already exists on VM ${vm.name}`);
@@ -40,7 +48,9 @@ export async function createSnapshot(
   const memory = command.target.type === 'DiskAndMemory';
   if (memory && !running) fail(`a memory snapshot needs VM ${vm.name} running`);
   const mode: SnapshotMode = memory
-    ? (command.memoryMode ?? ctx.options.defaultMemoryMode ?? 'live')
+    ? onRbd
+      ? 'live' // RAM to a file, disks as a group snapshot (rbd-memory-snapshot.ts)
+      : (command.memoryMode ?? ctx.options.defaultMemoryMode ?? 'live')
     : 'external';
   refuseMix(vm, mode);
 
@@ -69,7 +79,7 @@ export async function createSnapshot(
     step: 'start',
     wasRunning: running !== undefined,
     newFiles:
-      mode === 'internal'
+      mode === 'internal' || onRbd
         ? []
         : vm.disks.map((d) => ({
             deviceId: d.deviceId,
@@ -82,7 +92,8 @@ export async function createSnapshot(
   const started = hostNowMs();
   try {
     let timings: HostTimings;
-    if (mode === 'internal') timings = await saveInternal(ctx, vm, record, running!);
+    if (onRbd) timings = await saveRbdLive(ctx, vm, record, running!);
+    else if (mode === 'internal') timings = await saveInternal(ctx, vm, record, running!);
     else if (mode === 'live') timings = await saveLive(ctx, vm, record, running!);
     else if (running)
       timings = await cutRunning(ctx, vm, record, running, command.quiesce, command.freezeBudgetMs);
@@ -101,7 +112,8 @@ export async function createSnapshot(
       ...(memory ? { memoryMode: mode === 'internal' ? 'internal' : 'live' } : {}),
     };
   } catch (error) {
-    await rollbackCreate(ctx, vm, record, error);
+    if (onRbd) await rollbackRbdCreate(ctx, vm, record, error);
+    else await rollbackCreate(ctx, vm, record, error);
     throw error;
   }
 }

@@ -21,6 +21,7 @@ import { fail } from './agent-failure.ts';
 import type { DiskRecord, SnapshotDisk, SnapshotRecord, VmRecord } from './agent-state.ts';
 import { commitLive, nodeForFile, topNodes, qmpJobId } from './live-block.ts';
 import * as img from './qemu-img.ts';
+import { removeRbdSnapshot } from './rbd-memory-snapshot.ts';
 
 /** As CloudStack: deleting the current snapshot makes its parent current. */
 export async function deleteSnapshot(
@@ -43,6 +44,13 @@ async function deleteFrom(
 ): Answer<'DeleteVMSnapshot'> {
   const vm = ctx.requireVm(command.vmName);
   const snap = vm.snapshots.find((s) => s.name === command.target.name);
+  if (snap?.rbdGroupSnap || (snap && vm.disks.some((d) => d.rbd))) {
+    // Disks on Ceph: the group snapshot and the RAM file go; no chain to merge.
+    await removeRbdSnapshot(ctx, vm, snap);
+    vm.snapshots = vm.snapshots.filter((s) => s !== snap);
+    await ctx.store.save();
+    return { result: true, volumes: vm.disks.map(volumeAnswer) };
+  }
   let hidden = false;
   if (snap?.mode === 'internal' && snap.state !== 'Error' && snap.disks.length > 0) {
     await deleteInternal(ctx, vm, snap);

@@ -20,6 +20,7 @@ import { fail } from './agent-failure.ts';
 import type { DiskRecord, SnapshotRecord, VmRecord } from './agent-state.ts';
 import { topNodes, qmpJobId } from './live-block.ts';
 import * as img from './qemu-img.ts';
+import { rollbackRbdGroup } from './rbd-memory-snapshot.ts';
 import { hostNowMs, pauseFromEvents, round } from './host-timing.ts';
 import { shellQuote, waitMigration } from './ram-save.ts';
 
@@ -60,6 +61,17 @@ async function revertTo(
       volumes: vm.disks.map(volumeAnswer),
       powerState: 'PowerOn',
       timings: { ...timings, totalMs: round(hostNowMs() - started) },
+    };
+  }
+  if (snap.rbdGroupSnap) {
+    // Disks on Ceph: QEMU stopped, the group rolled back, a new QEMU loads the RAM.
+    await rollbackRbdGroup(ctx, vm, snap);
+    await loadLiveState(ctx, vm, snap);
+    return {
+      result: true,
+      volumes: vm.disks.map(volumeAnswer),
+      powerState: 'PowerOn',
+      timings: { totalMs: round(hostNowMs() - started) },
     };
   }
   await ctx.halt(vm.name);

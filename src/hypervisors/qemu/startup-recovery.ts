@@ -14,6 +14,7 @@ import type { AgentContext } from './agent-context.ts';
 import type { VmRecord } from './agent-state.ts';
 import type { GuestAgentClient } from './guest-agent-client.ts';
 import { rollbackCreate } from './snapshot-rollback.ts';
+import { rollbackRbdCreate } from './rbd-memory-snapshot.ts';
 
 /**
  * After a restart the previous process's watchdogs are gone. A guest whose freeze is on record is
@@ -79,7 +80,9 @@ export async function reconcile(ctx: AgentContext, vm: VmRecord): Promise<void> 
   );
   const record = vm.snapshots.find((s) => s.name === pending.snapshot);
   if (pending.op === 'create' && record) {
-    await rollbackCreate(ctx, vm, record, new Error(`agent restarted during step ${pending.step}`));
+    const cause = new Error(`agent restarted during step ${pending.step}`);
+    if (vm.disks.some((d) => d.rbd)) await rollbackRbdCreate(ctx, vm, record, cause);
+    else await rollbackCreate(ctx, vm, record, cause);
     return;
   }
   // Revert/delete: files created but not adopted are removed; the VM stays as the chain says.

@@ -10,7 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { LIMITS, safeName, uuid } from './agent-protocol/fields.ts';
+import { isRbdName } from './agent-protocol/rbd-connection.ts';
 import { PRIVATE_FILE_MODE } from './private-files.ts';
+import type { RbdDisk } from './rbd-disk.ts';
 import { QmpClient } from './qmp-client.ts';
 
 export type Accel = 'kvm' | 'tcg';
@@ -23,8 +25,10 @@ export interface BootImages {
 
 export interface VmDiskSpec {
   readonly deviceId: number;
-  /** Top of the qcow2 chain; QEMU opens the backing files itself. */
+  /** Top of the qcow2 chain; QEMU opens the backing files itself. For an RBD disk: the image name. */
   readonly file: string;
+  /** An RBD image, opened with QEMU's rbd driver; its key is read from `secretFile` (0600). */
+  readonly rbd?: RbdDisk & { readonly secretFile: string };
 }
 
 export interface VmProcessSpec {
@@ -86,9 +90,51 @@ export function assertSafeArgs(spec: VmProcessSpec): void {
   for (const disk of spec.disks) {
     if (!isInt(disk.deviceId, 0, LIMITS.maxVolumes - 1)) bad('a disk device id is out of range');
     if (disk.file.includes(',')) bad('a disk path contains a comma');
+    if (disk.rbd) assertSafeRbd(disk.rbd, bad);
   }
   const files = [spec.runDir, spec.ramFile, spec.boot?.kernel, spec.boot?.initrd];
   if (files.some((f) => f?.includes(','))) bad('a run, RAM or boot path contains a comma');
+}
+
+/** The parts of an RBD disk that go into `-blockdev` and `-object`: names, hosts, a port, a path. */
+function assertSafeRbd(rbd: NonNullable<VmDiskSpec['rbd']>, bad: (what: string) => never): void {
+  const names = [rbd.pool, rbd.image, rbd.user];
+  if (!names.every(isRbdName)) bad('an RBD name is not a safe name');
+  for (const m of rbd.monitors) {
+    if (!/^[A-Za-z0-9.:-]+$/.test(m.host)) bad('an RBD monitor host is not a host name or address');
+    if (!Number.isInteger(m.port) || m.port < 1 || m.port > 65535) bad('an RBD monitor port is out of range');
+  }
+  if (rbd.secretFile.includes(',')) bad('an RBD secret path contains a comma');
+}
+
+/**
+ * `-object secret` (the key, read from a 0600 file: never on the command line) and the rbd node.
+ * The raw format node above it gets the same name as a qcow2 top would (`d<id>`).
+ */
+function rbdArgs(node: string, rbd: NonNullable<VmDiskSpec['rbd']>): string[] {
+  const secret = `${node}-key`;
+  const servers = rbd.monitors.flatMap((m, i) => [
+    `server.${i}.host=${m.host}`,
+    `server.${i}.port=${m.port}`,
+  ]);
+  const options = [
+    'driver=rbd',
+    `node-name=${node}r`,
+    `pool=${rbd.pool}`,
+    `image=${rbd.image}`,
+    ...servers,
+    `user=${rbd.user}`,
+    `key-secret=${secret}`,
+    'discard=unmap',
+  ];
+  return [
+    '-object',
+    `secret,id=${secret},file=${rbd.secretFile},format=base64`,
+    '-blockdev',
+    options.join(','),
+    '-blockdev',
+    `driver=raw,node-name=${node},file=${node}r,discard=unmap`,
+  ];
 }
 
 export function qemuArgs(spec: VmProcessSpec): string[] {
@@ -137,9 +183,13 @@ export function qemuArgs(spec: VmProcessSpec): string[] {
   }
   for (const disk of spec.disks) {
     const node = startNodeName(disk.deviceId);
-    // discard=unmap: freed clusters (deleted snapshots, guest TRIM) go back to the host.
-    args.push('-blockdev', `driver=file,node-name=${node}f,filename=${disk.file},discard=unmap`);
-    args.push('-blockdev', `driver=qcow2,node-name=${node},file=${node}f,discard=unmap`);
+    if (disk.rbd) {
+      args.push(...rbdArgs(node, disk.rbd));
+    } else {
+      // discard=unmap: freed clusters (deleted snapshots, guest TRIM) go back to the host.
+      args.push('-blockdev', `driver=file,node-name=${node}f,filename=${disk.file},discard=unmap`);
+      args.push('-blockdev', `driver=qcow2,node-name=${node},file=${node}f,discard=unmap`);
+    }
     args.push('-device', `virtio-blk-pci,id=${deviceIdOf(disk.deviceId)},drive=${node}`);
   }
   if (spec.boot) {

@@ -6,8 +6,10 @@
  * then runs the command, `hang` never answers until released by `clear()` / `dispose()`. `count` is
  * the number of matches left (null = forever); a rule is removed when it reaches 0.
  *
- * Rules are persisted with the simulator's state (through `onChange`), so a fault set before a restart
- * of the process is still in force after it, as CloudStack's rows in `mockconfiguration` are.
+ * The injector is the in-process copy of the rules. The world persists every change (through
+ * `onChange`) in the management database, as CloudStack's rows in `mockconfiguration` are, so a
+ * rule set through one server, or before a restart, is in force on every server; the world consumes
+ * a `count` there with a conditional update, so a count is used exactly once across servers.
  */
 import { assertNever } from '../../core/assert-never.ts';
 import { randomUUID } from 'node:crypto';
@@ -45,16 +47,23 @@ export class SimulatedAgentError extends Error {
 
 export const SIMULATED_FAILURE = 'Simulated failure';
 
+/** One change to the rule list, as the world writes it: rule by rule, never the whole list over another server's. */
+export type FaultChange =
+  | { readonly kind: 'add'; readonly rule: FaultRule; readonly replace: boolean }
+  | { readonly kind: 'remove'; readonly id: string }
+  | { readonly kind: 'clear' }
+  | { readonly kind: 'consume'; readonly rule: FaultRule };
+
 export interface FaultInjectorOptions {
   readonly rules?: readonly FaultRule[];
   /** Called after every change to the rule list (add, remove, a count consumed): persist here. */
-  readonly onChange?: (rules: readonly FaultRule[]) => void;
+  readonly onChange?: (change: FaultChange) => void;
 }
 
 export class FaultInjector {
   private rules: FaultRule[];
   private readonly waits = new ReleasableWaits();
-  private readonly onChange: (rules: readonly FaultRule[]) => void;
+  private readonly onChange: (change: FaultChange) => void;
 
   constructor(options: FaultInjectorOptions = {}) {
     this.rules = (options.rules ?? []).map(cloneRule);
@@ -79,7 +88,7 @@ export class FaultInjector {
     });
     const kept = options.replace === true ? [] : this.rules.filter((r) => r.id !== added.id);
     this.rules = [...kept, added];
-    this.changed();
+    this.onChange({ kind: 'add', rule: cloneRule(added), replace: options.replace === true });
     if (options.replace === true) this.waits.releaseHangs();
     return cloneRule(added);
   }
@@ -88,7 +97,7 @@ export class FaultInjector {
     const before = this.rules.length;
     this.rules = this.rules.filter((r) => r.id !== id);
     if (this.rules.length === before) return false;
-    this.changed();
+    this.onChange({ kind: 'remove', id });
     return true;
   }
 
@@ -100,7 +109,7 @@ export class FaultInjector {
   clear(): void {
     this.rules = [];
     this.waits.releaseHangs();
-    this.changed();
+    this.onChange({ kind: 'clear' });
   }
 
   /** Number of calls currently hung by a `hang` rule. */
@@ -110,19 +119,37 @@ export class FaultInjector {
 
   /**
    * Finds the first rule (in insertion order) matching the command here, and consumes one count. The
-   * consumed count is persisted (onChange) before this returns, so before the fault fires: a `count=1`
-   * rule whose call was under way when the process died does not fire again after a restart.
+   * consumed count is reported (onChange) before this returns, so before the fault fires. The world
+   * does not use this: it consumes in the database first (`match` + `consumed`).
    */
   take(command: AgentCommand, site: FaultSite): FaultAction | null {
-    const vmName = vmNameOf(command);
-    const rule = this.rules.find((r) => matches(r, command.kind, site, vmName));
+    const rule = this.match(command, site);
     if (!rule) return null;
     if (rule.count !== null) {
-      rule.count -= 1;
-      if (rule.count === 0) this.rules = this.rules.filter((r) => r !== rule);
-      this.changed();
+      this.consumed(rule.id);
+      this.onChange({ kind: 'consume', rule: { ...rule, count: rule.count - 1 } });
     }
     return rule.action;
+  }
+
+  /** The first rule (in insertion order) matching the command here, without consuming it. */
+  match(command: AgentCommand, site: FaultSite): FaultRule | null {
+    const vmName = vmNameOf(command);
+    const rule = this.rules.find((r) => matches(r, command.kind, site, vmName));
+    return rule === undefined ? null : cloneRule(rule);
+  }
+
+  /** One count of a rule was used (already written elsewhere): the copy here follows. */
+  consumed(id: string): void {
+    const rule = this.rules.find((r) => r.id === id);
+    if (rule?.count === null || rule === undefined) return;
+    rule.count -= 1;
+    if (rule.count <= 0) this.rules = this.rules.filter((r) => r !== rule);
+  }
+
+  /** The rules as read back from the database (another server may have changed them). */
+  replaceRules(rules: readonly FaultRule[]): void {
+    this.rules = rules.map(cloneRule);
   }
 
   /**
@@ -151,11 +178,7 @@ export class FaultInjector {
 
   /** Releases every hung or delayed call; rules are kept (they are durable settings). */
   dispose(): void {
-    this.waits.releaseAll();
-  }
-
-  private changed(): void {
-    this.onChange(this.list());
+    this.waits.close();
   }
 }
 
@@ -184,9 +207,16 @@ export function vmNameOf(command: AgentCommand): string | null {
     case 'GuestPing':
     case 'DestroyVM':
       return command.vmName;
+    case 'StorageSubvolumeCreate':
+    case 'StorageSubvolumeSnapshot':
+    case 'StorageSubvolumeList':
+    case 'StorageSubvolumeRestore':
+    case 'StorageSubvolumeDelete':
+      return command.subvolume; // a VM's subvolume is named after the VM
     case 'GetVmStates':
     case 'GetInventory':
     case 'Ping':
+    case 'StorageFsStats':
       return null;
     default:
       return assertNever(command);

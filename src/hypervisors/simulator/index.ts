@@ -1,7 +1,7 @@
 /** The simulator hypervisor: simulated hosts with durable VM and snapshot state, guest agents and faults. */
 export { SimulatorAgent } from './simulator-agent.ts';
 export type { SimulatorAgentOptions } from './simulator-agent.ts';
-export { SimulatorWorld } from './simulator-world.ts';
+export { SimulatorConflictError, SimulatorWorld } from './simulator-world.ts';
 export type {
   ConfigureSimulatorInput,
   ConfigureSimulatorResult,
@@ -20,6 +20,7 @@ export {
 } from './fault-injector.ts';
 export type {
   FaultAction,
+  FaultChange,
   FaultInjectorOptions,
   FaultRule,
   FaultScope,
@@ -34,12 +35,6 @@ export {
   parseGuestAgentMode,
 } from './guest-agent.ts';
 export type { GuestAgentModeText } from './guest-agent.ts';
-export { JsonFileStateStore, MemoryStateStore, SqliteStateStore, emptyState } from './simulator-state.ts';
-export type {
-  FreezeWindow,
-  GuestAgentMode,
-  SimSnapshot,
-  SimVm,
-  SimulatorStateData,
-  SimulatorStateStore,
-} from './simulator-state.ts';
+export type { FreezeWindow, GuestAgentMode, SimSnapshot, SimVm } from './simulator-state.ts';
+export { MemorySimulatorPersistence } from './simulator-persistence.ts';
+export type { SimObjectKind, SimObjectRow, SimulatorPersistence } from './simulator-persistence.ts';

@@ -12,9 +12,12 @@ interface Pending {
 export class ReleasableWaits {
   private readonly sleeps = new Set<Pending>();
   private readonly hangs = new Set<Pending>();
+  /** After close(), a new wait is released at once: a call that reaches it after dispose never hangs. */
+  private closed = false;
 
   /** Resolves `elapsed` after `ms`, or `released` early when released. */
   sleep(ms: number): Promise<WaitOutcome> {
+    if (this.closed) return Promise.resolve('released');
     return new Promise((resolve) => {
       const pending: Pending = {
         timer: setTimeout(() => {
@@ -29,6 +32,7 @@ export class ReleasableWaits {
 
   /** Never elapses: resolves `released` only when hangs are released. */
   hang(): Promise<WaitOutcome> {
+    if (this.closed) return Promise.resolve('released');
     return new Promise((resolve) => {
       this.hangs.add({ timer: null, resolve });
     });
@@ -45,6 +49,12 @@ export class ReleasableWaits {
   releaseAll(): void {
     release(this.hangs);
     release(this.sleeps);
+  }
+
+  /** Releases everything, now and from now on. */
+  close(): void {
+    this.closed = true;
+    this.releaseAll();
   }
 }
 

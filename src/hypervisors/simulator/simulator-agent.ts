@@ -1,7 +1,8 @@
 /**
  * The agent of one simulated host. It behaves like a real hypervisor (the KVM wrappers' rules and
  * messages, reference §7) rather than CloudStack's simulator, which stores nothing about snapshots:
- * it keeps each VM's power state and snapshot tree itself, in the world's durable file.
+ * it keeps each VM's power state and snapshot tree itself, in the world's rows (the management
+ * database on a server, so any server can act for any simulated host).
  *
  * Every command first goes through the fault injector (fail / throw / delay / hang); then it runs, and
  * any change is persisted before the answer is returned.
@@ -22,7 +23,7 @@ import type {
 } from '../../core/plugin-api.ts';
 import type { HypervisorAgent } from '../../core/plugin-api.ts';
 import { fail, refusalAnswer } from '../command-failure.ts';
-import type { FaultInjector } from './fault-injector.ts';
+import { vmNameOf, type FaultInjector } from './fault-injector.ts';
 import type { SimSnapshot, SimVm } from './simulator-state.ts';
 import type { SimVmView, SimulatorWorld } from './simulator-world.ts';
 
@@ -58,8 +59,15 @@ export class SimulatorAgent implements HypervisorAgent {
   async execute<C extends AgentCommand>(command: C): Promise<AnswerFor<C>> {
     if (this.world.isDisposed) throw new Error(`Simulated host ${this.hostId} is shut down`);
     try {
-      const action = this.faults.take(command, { zoneId: this.zoneId, hostId: this.hostId });
-      if (action) await this.faults.apply(action, command.kind);
+      const vmName = vmNameOf(command);
+      // Any server may act for this host: the rows this command needs are read afresh first.
+      if (command.kind !== 'Ping') await this.world.prepare(vmName);
+      const action = await this.world.takeFault(command, { zoneId: this.zoneId, hostId: this.hostId });
+      if (action) {
+        await this.faults.apply(action, command.kind);
+        // A delay let time pass: another server may have acted on the VM meanwhile.
+        if (command.kind !== 'Ping') await this.world.prepare(vmName);
+      }
       return await this.dispatch(command);
     } catch (err) {
       // A refusal is a failed answer; anything else (a `throw` fault, a bug) rejects.
@@ -100,6 +108,14 @@ export class SimulatorAgent implements HypervisorAgent {
         return this.inventory();
       case 'Ping':
         return { result: true, hypervisor: 'Simulator' };
+      case 'StorageFsStats':
+      case 'StorageSubvolumeCreate':
+      case 'StorageSubvolumeSnapshot':
+      case 'StorageSubvolumeList':
+      case 'StorageSubvolumeRestore':
+      case 'StorageSubvolumeDelete':
+        // Host-local storage (btrfs) needs a real host: simulated hosts have no file systems.
+        return fail(`${command.kind}: a simulated host has no host-local storage`);
       default:
         return assertNever(command, 'Unsupported agent command');
     }

@@ -1,18 +1,22 @@
 /**
- * The shared state of every simulated host in a zone (or several zones): one durable file holding the
- * VMs, their guest agents and snapshot trees, and the fault rules; plus the live timers (freeze
- * watchdogs, slow or hung guest agent calls) that `dispose()` clears.
+ * The simulated zone(s) as one management server sees them: the VMs, their guest agents and snapshot
+ * trees, and the fault rules, kept in a SimulatorPersistence (the management database on a server,
+ * so that every server acts for every simulated host); plus the live timers (freeze watchdogs, slow
+ * or hung guest agent calls) that `dispose()` clears.
  *
  * VMs are keyed by instance name. Their disks are on shared storage, so a stopped VM can be handled from
  * any host of its zone; a running VM only from the host it runs on.
  *
- * One process must own a given state file at a time: the world keeps the state in memory and rewrites
- * the whole file on each change.
+ * The world holds a copy of the rows it has read. Every command re-reads the rows it needs first
+ * (`prepare`), and writes a VM back with compare-and-set on the version it read: a server that
+ * raced another on the same VM is refused (nothing applied) instead of overwriting it. A fault
+ * rule's count is consumed in the database before the fault fires, so exactly once across servers.
  */
 import { DEFAULT_FREEZE_BUDGET_MS } from '../../core/freeze-budget.ts';
-import type { AgentCommandKind, PowerState, VolumeTO } from '../../core/plugin-api.ts';
+import type { AgentCommand, AgentCommandKind, PowerState, VolumeTO } from '../../core/plugin-api.ts';
 import { FaultInjector, commandKindFromName, parseSimulatorValue } from './fault-injector.ts';
-import type { FaultRule } from './fault-injector.ts';
+import type { FaultAction, FaultChange, FaultRule, FaultSite } from './fault-injector.ts';
+import { CommandFailure } from '../command-failure.ts';
 import { FreezeWatchdog } from '../freeze-watchdog.ts';
 import {
   DEFAULT_GUEST_AGENT_TIMEOUT_MS,
@@ -24,26 +28,14 @@ import {
 import type { GuestAgentCommand, GuestAgentModeText, GuestCallResult } from './guest-agent.ts';
 import { ReleasableWaits } from './releasable-waits.ts';
 import { SimulatorAgent } from './simulator-agent.ts';
-import { JsonFileStateStore, MemoryStateStore, SqliteStateStore, emptyState } from './simulator-state.ts';
-import type {
-  FreezeWindow,
-  GuestAgentMode,
-  SimSnapshot,
-  SimVm,
-  SimulatorStateData,
-  SimulatorStateStore,
-} from './simulator-state.ts';
+import { parseFaultRule, parseGuestAgentRecord, parseVm } from './simulator-state.ts';
+import type { FreezeWindow, GuestAgentMode, SimSnapshot, SimVm } from './simulator-state.ts';
+import { MemorySimulatorPersistence } from './simulator-persistence.ts';
+import type { SimObjectRow, SimulatorPersistence } from './simulator-persistence.ts';
 
 export interface SimulatorWorldOptions {
-  /**
-   * The state file: `*.db` keeps one SQLite row per VM (what the server uses), any other name one JSON
-   * file. Absent (and no `store`): in memory only.
-   */
-  readonly path?: string;
-  /** A custom store; wins over `path`. */
-  readonly store?: SimulatorStateStore;
-  /** fsync each write (default true); tests on tmpfs may turn it off. */
-  readonly fsync?: boolean;
+  /** Where the zone is kept: the management database on a server; default in memory (this world alone). */
+  readonly persistence?: SimulatorPersistence;
   /** Host-side timeout of every guest agent call (default 10 s, as the KVM agent). */
   readonly guestAgentTimeoutMs?: number;
   /** Watchdog budget of a freeze that names none (default 10 s). */
@@ -95,42 +87,61 @@ export type GuestFreezeResult =
 export type GuestPingResult =
   { readonly ok: true; readonly available: boolean } | { readonly ok: false; readonly details: string };
 
+/**
+ * Another server wrote the same simulated VM first: nothing of this command was applied, so it is
+ * a refusal (`result: false`), which the caller may retry, not a broken agent.
+ */
+export class SimulatorConflictError extends CommandFailure {}
+
+/** How many times a fault rule's count is re-read when other servers consume it at the same moment. */
+const MAX_FAULT_RACES = 50;
+
 export class SimulatorWorld {
   readonly faults: FaultInjector;
   readonly guestAgentTimeoutMs: number;
   readonly defaultFreezeBudgetMs: number;
   readonly clock: () => number;
-  private readonly store: SimulatorStateStore;
-  private readonly state: SimulatorStateData;
+  private readonly persistence: SimulatorPersistence;
+  /** The rows as last read or written here, and their versions. */
+  private readonly vms = new Map<string, SimVm>();
+  private readonly vmVersions = new Map<string, number>();
+  private readonly guestAgents = new Map<string, GuestAgentMode>();
+  private readonly faultVersions = new Map<string, number>();
   private readonly watchdog: FreezeWatchdog;
   private readonly guestWaits = new ReleasableWaits();
   private readonly agents = new Map<string, SimulatorAgent>();
+  /** Writes of run-time settings (fault rules, guest agent modes), in the order they were made. */
+  private settingWrites: Promise<void> = Promise.resolve();
+  private settingWriteError: Error | undefined;
+  private settingWriteCount = 0;
+  /** Per VM: the write under way, so this process's writes of one VM go one after another. */
+  private readonly vmWrites = new Map<string, Promise<void>>();
   private disposed = false;
-  private pendingFlush: Promise<void> | undefined;
-  private readonly dirtyVms = new Set<string>();
-  private dirtyMeta = false;
 
   constructor(options: SimulatorWorldOptions = {}) {
     this.clock = options.clock ?? Date.now;
     this.guestAgentTimeoutMs = options.guestAgentTimeoutMs ?? DEFAULT_GUEST_AGENT_TIMEOUT_MS;
     this.defaultFreezeBudgetMs = options.defaultFreezeBudgetMs ?? DEFAULT_FREEZE_BUDGET_MS;
-    this.store =
-      options.store ??
-      (options.path === undefined
-        ? new MemoryStateStore()
-        : options.path.endsWith('.db')
-          ? new SqliteStateStore(options.path)
-          : new JsonFileStateStore(options.path, options.fsync ?? true));
-    this.state = this.store.load() ?? emptyState();
-    this.faults = new FaultInjector({
-      rules: this.state.faults,
-      onChange: (rules) => {
-        this.state.faults = [...rules];
-        this.persistNow();
-      },
-    });
+    this.persistence = options.persistence ?? new MemorySimulatorPersistence();
+    this.faults = new FaultInjector({ onChange: (change) => this.writeFaultChange(change) });
     this.watchdog = new FreezeWatchdog(this.clock, (vmName) => this.watchdogExpired(vmName));
-    this.resumeWatchdogs();
+  }
+
+  /** A world that has read what its persistence holds (and thawed guests whose deadline passed). */
+  static async open(options: SimulatorWorldOptions = {}): Promise<SimulatorWorld> {
+    const world = new SimulatorWorld(options);
+    await world.load();
+    return world;
+  }
+
+  /** Reads every row again; after a restart, thaws guests whose deadline passed and re-arms the rest. */
+  async load(): Promise<void> {
+    await this.refreshFaults();
+    for (const row of await this.persistence.list('guest-agent')) {
+      this.guestAgents.set(row.name, parseGuestAgentRecord(row.body, row.name));
+    }
+    await this.refreshAllVms();
+    await this.resumeWatchdogs();
   }
 
   /** The agent of one simulated host (one per host id, created on first use). */
@@ -146,18 +157,21 @@ export class SimulatorWorld {
     return agent;
   }
 
+  /** Sets a VM's guest agent mode here at once; durable when `settled()` resolves. */
   setGuestAgentMode(vmName: string, mode: GuestAgentMode | string): void {
-    this.state.guestAgents[vmName] = typeof mode === 'string' ? parseGuestAgentMode(mode) : { ...mode };
-    this.persistNow();
+    const parsed = typeof mode === 'string' ? parseGuestAgentMode(mode) : { ...mode };
+    this.guestAgents.set(vmName, parsed);
+    this.writeSetting(() => this.persistence.set('guest-agent', vmName, JSON.stringify(parsed)));
   }
 
   guestAgentMode(vmName: string): GuestAgentMode {
-    return this.state.guestAgents[vmName] ?? { kind: 'present' };
+    return this.guestAgents.get(vmName) ?? { kind: 'present' };
   }
 
   /**
    * CloudStack's `configureSimulator`: adds a fault rule, or sets a VM's guest agent mode. Every part
-   * of the input is checked before anything changes: a bad value with `clear` clears nothing.
+   * of the input is checked before anything changes: a bad value with `clear` clears nothing. In
+   * force here at once; `configureDurably` also waits until every server sees it.
    */
   configure(input: ConfigureSimulatorInput): ConfigureSimulatorResult {
     const parsed = parseSimulatorValue(input.value);
@@ -177,8 +191,23 @@ export class SimulatorWorld {
     return { kind: 'fault', rule };
   }
 
+  /** `configure`, answered once the change is in the database (what the API does). */
+  async configureDurably(input: ConfigureSimulatorInput): Promise<ConfigureSimulatorResult> {
+    const result = this.configure(input);
+    await this.settled();
+    return result;
+  }
+
+  /** Resolves when every setting changed here is written; rejects with the first write that failed. */
+  async settled(): Promise<void> {
+    await this.settingWrites;
+    const failed = this.settingWriteError;
+    this.settingWriteError = undefined;
+    if (failed !== undefined) throw failed;
+  }
+
   inspect(vmName: string): SimVmView | undefined {
-    const vm = this.state.vms[vmName];
+    const vm = this.vms.get(vmName);
     if (!vm) return undefined;
     const copy = structuredClone(vm);
     return deepFreeze({
@@ -200,19 +229,18 @@ export class SimulatorWorld {
     });
   }
 
-  /** Names of every VM the world knows, for diagnostics. */
+  /** Names of every VM this world has read, for diagnostics (`load()` first to see other servers'). */
   vmNames(): string[] {
-    return Object.keys(this.state.vms);
+    return [...this.vms.keys()];
   }
 
   /** Stops every timer and releases hung or waiting calls; the world answers nothing afterwards. */
   dispose(): void {
     this.disposed = true;
     this.watchdog.disarmAll();
-    this.guestWaits.releaseAll();
+    // Calls still reading rows reach their waits after this: those are released at once too.
+    this.guestWaits.close();
     this.faults.dispose();
-    this.flushNow();
-    this.store.close?.();
   }
 
   get isDisposed(): boolean {
@@ -220,72 +248,210 @@ export class SimulatorWorld {
   }
 
   // -------------------------------------------------------------------------------------------------
-  // Used by SimulatorAgent: the live records and their persistence.
+  // Used by SimulatorAgent: reading the rows a command needs, consuming faults, writing VMs back.
   // -------------------------------------------------------------------------------------------------
+
+  /** Before a command: this server's pending setting writes land, then the rows it needs are re-read. */
+  async prepare(vmName: string | null): Promise<void> {
+    await this.settled();
+    if (vmName === null) {
+      await this.refreshAllVms();
+      return;
+    }
+    await Promise.all([this.refreshVm(vmName), this.refreshGuestAgent(vmName)]);
+  }
+
+  /**
+   * The fault that applies to this command, its count consumed in the database first: a conditional
+   * update from the version read, retried on a race, so each count is used by exactly one command
+   * across every server (and not again after a restart).
+   */
+  async takeFault(command: AgentCommand, site: FaultSite): Promise<FaultAction | null> {
+    for (let race = 0; race < MAX_FAULT_RACES; race += 1) {
+      await this.settled();
+      await this.refreshFaults();
+      const rule = this.faults.match(command, site);
+      if (rule === null) return null;
+      if (rule.count === null) return rule.action;
+      const version = this.faultVersions.get(rule.id) ?? null;
+      if (version === null) continue;
+      const left = rule.count - 1;
+      const won =
+        left === 0
+          ? await this.persistence.remove('fault', rule.id, version)
+          : await this.persistence.put('fault', rule.id, JSON.stringify({ ...rule, count: left }), version);
+      if (won) {
+        this.faults.consumed(rule.id);
+        if (left === 0) this.faultVersions.delete(rule.id);
+        else this.faultVersions.set(rule.id, version + 1);
+        return rule.action;
+      }
+    }
+    throw new Error(`Fault rules kept changing under ${command.kind}: try again`);
+  }
 
   /** The live (mutable) record of a VM; call `persist()` after changing it. */
   vmRecord(vmName: string): SimVm | undefined {
-    return this.state.vms[vmName];
+    return this.vms.get(vmName);
   }
 
   vmRecords(): SimVm[] {
-    return Object.values(this.state.vms);
+    return [...this.vms.values()];
   }
 
   putVm(vm: SimVm): void {
-    this.state.vms[vm.name] = vm;
+    this.vms.set(vm.name, vm);
   }
 
   removeVm(vmName: string): void {
     this.watchdog.disarm(vmName);
-    delete this.state.vms[vmName];
+    this.vms.delete(vmName);
   }
 
   /**
-   * Group commit: marks `vmName` (or the world's own settings) changed and resolves once a write that
-   * includes the change is durable. Agents await it before answering; the many answers of one tick
-   * share one write.
+   * Writes the VM's record (or its removal) with compare-and-set on the version read; resolves once
+   * durable, so agents answer only after. Lost to another server: the record is read again and the
+   * command fails with nothing applied (SimulatorConflictError).
    */
-  persist(vmName?: string): Promise<void> {
-    this.markDirty(vmName);
-    if (this.pendingFlush === undefined) {
-      this.pendingFlush = new Promise<void>((resolve, reject) => {
-        setImmediate(() => {
-          this.pendingFlush = undefined;
-          try {
-            this.flushNow();
-            resolve();
-          } catch (err) {
-            reject(err instanceof Error ? err : new Error(String(err)));
-          }
-        });
-      });
+  persist(vmName: string): Promise<void> {
+    const previous = this.vmWrites.get(vmName) ?? Promise.resolve();
+    const write = previous.catch(() => undefined).then(() => this.writeVm(vmName));
+    const tracked = write.finally(() => {
+      if (this.vmWrites.get(vmName) === tracked) this.vmWrites.delete(vmName);
+    });
+    this.vmWrites.set(vmName, tracked);
+    return tracked;
+  }
+
+  private async writeVm(vmName: string): Promise<void> {
+    const vm = this.vms.get(vmName);
+    const expected = this.vmVersions.get(vmName) ?? null;
+    let won: boolean;
+    if (vm === undefined) {
+      won = expected === null || (await this.persistence.remove('vm', vmName, expected));
+      if (won) this.vmVersions.delete(vmName);
+    } else {
+      won = await this.persistence.put('vm', vmName, JSON.stringify(vm), expected);
+      if (won) this.vmVersions.set(vmName, (expected ?? 0) + 1);
     }
-    return this.pendingFlush;
-  }
-
-  /** Writes every pending change now (synchronous callers: configure, watchdog, start-up). */
-  persistNow(vmName?: string): void {
-    this.markDirty(vmName);
-    this.flushNow();
-  }
-
-  private markDirty(vmName: string | undefined): void {
-    if (vmName === undefined) this.dirtyMeta = true;
-    else this.dirtyVms.add(vmName);
-  }
-
-  private flushNow(): void {
-    if (this.dirtyVms.size === 0 && !this.dirtyMeta) return;
-    const dirty = { vms: new Set(this.dirtyVms), meta: this.dirtyMeta };
-    this.dirtyVms.clear();
-    this.dirtyMeta = false;
-    this.store.save(this.state, dirty);
+    if (won) return;
+    this.vms.delete(vmName);
+    this.vmVersions.delete(vmName);
+    this.applyVmRow(vmName, await this.persistence.get('vm', vmName), { writing: true });
+    throw new SimulatorConflictError(
+      `Simulated VM ${vmName} was changed by another management server at the same time; nothing was applied`,
+    );
   }
 
   /** Thaws a frozen guest because it is powered off, reverted or destroyed (no agent call involved). */
   resetFreeze(vm: SimVm): void {
     if (vm.frozen) this.unfreeze(vm, 'reset');
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Reading rows back
+  // -------------------------------------------------------------------------------------------------
+
+  private async refreshVm(vmName: string): Promise<void> {
+    this.applyVmRow(vmName, await this.persistence.get('vm', vmName));
+  }
+
+  private async refreshAllVms(): Promise<void> {
+    const rows = await this.persistence.list('vm');
+    const seen = new Set<string>();
+    for (const row of rows) {
+      seen.add(row.name);
+      this.applyVmRow(row.name, row);
+    }
+    for (const name of [...this.vms.keys()]) if (!seen.has(name)) this.applyVmRow(name, undefined);
+  }
+
+  /**
+   * Takes a row read back unless this copy is as new. A VM written here before and now gone was
+   * destroyed by another server.
+   */
+  private applyVmRow(
+    vmName: string,
+    row: SimObjectRow | undefined,
+    by: { readonly writing: boolean } = { writing: false },
+  ): void {
+    // A write of this VM is under way here: its object is the one being written (a newer row in
+    // the database makes that write's compare-and-set fail, and the write reads the row then).
+    if (this.vmWrites.has(vmName) && !by.writing) return;
+    const known = this.vmVersions.get(vmName);
+    if (row === undefined) {
+      if (known === undefined) return;
+      this.vms.delete(vmName);
+      this.vmVersions.delete(vmName);
+      this.watchdog.disarm(vmName);
+      return;
+    }
+    if (known !== undefined && known >= row.version) return;
+    const vm = parseVm(row.body, vmName);
+    this.vms.set(vmName, vm);
+    this.vmVersions.set(vmName, row.version);
+    // A guest frozen through another server is thawed by whichever server's watchdog fires first.
+    if (vm.frozen && vm.freezeDeadline !== null && !this.disposed)
+      this.watchdog.arm(vmName, vm.freezeDeadline);
+    if (!vm.frozen) this.watchdog.disarm(vmName);
+  }
+
+  private async refreshGuestAgent(vmName: string): Promise<void> {
+    const writes = this.settingWriteCount;
+    const row = await this.persistence.get('guest-agent', vmName);
+    if (writes !== this.settingWriteCount) return; // changed here meanwhile: that is newer
+    if (row === undefined) this.guestAgents.delete(vmName);
+    else this.guestAgents.set(vmName, parseGuestAgentRecord(row.body, vmName));
+  }
+
+  private async refreshFaults(): Promise<void> {
+    const writes = this.settingWriteCount;
+    const rows = await this.persistence.list('fault');
+    if (writes !== this.settingWriteCount) return;
+    this.faults.replaceRules(rows.map((r) => parseFaultRule(r.body, r.name)));
+    this.faultVersions.clear();
+    for (const row of rows) this.faultVersions.set(row.name, row.version);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Writing run-time settings
+  // -------------------------------------------------------------------------------------------------
+
+  private writeFaultChange(change: FaultChange): void {
+    switch (change.kind) {
+      case 'add': {
+        const row = { name: change.rule.id, body: JSON.stringify(change.rule) };
+        this.writeSetting(() =>
+          change.replace
+            ? this.persistence.replaceAll('fault', [row])
+            : this.persistence.set('fault', row.name, row.body),
+        );
+        return;
+      }
+      case 'remove':
+        this.writeSetting(() => this.persistence.remove('fault', change.id).then(() => undefined));
+        return;
+      case 'clear':
+        this.writeSetting(() => this.persistence.replaceAll('fault', []));
+        return;
+      case 'consume': {
+        const { rule } = change;
+        this.writeSetting(() =>
+          rule.count === 0
+            ? this.persistence.remove('fault', rule.id).then(() => undefined)
+            : this.persistence.set('fault', rule.id, JSON.stringify(rule)),
+        );
+        return;
+      }
+    }
+  }
+
+  private writeSetting(work: () => Promise<void>): void {
+    this.settingWriteCount += 1;
+    const run = this.settingWrites.then(work);
+    this.settingWrites = run.catch((err: unknown) => {
+      this.settingWriteError ??= err instanceof Error ? err : new Error(String(err));
+    });
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -309,9 +475,9 @@ export class SimulatorWorld {
     vm.frozenAt = now;
     vm.freezeDeadline = now + (budgetMs ?? this.defaultFreezeBudgetMs);
     vm.counters.freezes += 1;
-    // The deadline is durable before the freeze is reported: a restarted simulator still thaws.
-    this.persistNow(vmName);
     this.watchdog.arm(vmName, vm.freezeDeadline);
+    // The deadline is durable before the freeze is reported: any server, or a restarted one, thaws.
+    await this.persist(vmName);
     return { ok: true, status: 'frozen', filesystems: vm.volumes.length };
   }
 
@@ -320,7 +486,7 @@ export class SimulatorWorld {
     if (!reachable.ok) return reachable;
     const call = await this.callGuest(vmName, 'guest-fsfreeze-thaw');
     if (!call.ok) return call;
-    const vm = this.state.vms[vmName];
+    const vm = this.vms.get(vmName);
     const thawed = vm?.frozen ? vm.volumes.length : 0;
     if (vm?.frozen) {
       this.unfreeze(vm, 'agent');
@@ -334,13 +500,13 @@ export class SimulatorWorld {
     if (!reachable.ok) return reachable;
     const call = await this.callGuest(vmName, 'guest-fsfreeze-status');
     if (!call.ok) return call;
-    const vm = this.state.vms[vmName];
+    const vm = this.vms.get(vmName);
     return { ok: true, status: vm?.frozen ? 'frozen' : 'thawed', filesystems: vm?.volumes.length ?? 0 };
   }
 
   /** A stopped VM or an absent agent is "not available" (an answer); a hung agent is a failure. */
   async guestPing(vmName: string): Promise<GuestPingResult> {
-    const vm = this.state.vms[vmName];
+    const vm = this.vms.get(vmName);
     if (!vm) return { ok: false, details: `No VM by name ${vmName}` };
     if (vm.powerState !== 'PowerOn') return { ok: true, available: false };
     if (this.guestAgentMode(vmName).kind === 'absent') return { ok: true, available: false };
@@ -349,7 +515,7 @@ export class SimulatorWorld {
   }
 
   private reachableGuest(vmName: string): { ok: true; vm: SimVm } | { ok: false; details: string } {
-    const vm = this.state.vms[vmName];
+    const vm = this.vms.get(vmName);
     if (!vm) return { ok: false, details: `No VM by name ${vmName}` };
     if (vm.powerState !== 'PowerOn') {
       return { ok: false, details: `${GUEST_AGENT_NOT_CONNECTED}: vm ${vmName} is not running` };
@@ -374,30 +540,33 @@ export class SimulatorWorld {
     this.watchdog.disarm(vm.name);
   }
 
+  /**
+   * The copy here is thawed at once; the write is compare-and-set, so when several servers' watchdogs
+   * fire for one guest, one thaw is recorded and the others re-read it.
+   */
   private watchdogExpired(vmName: string): void {
-    const vm = this.state.vms[vmName];
+    const vm = this.vms.get(vmName);
     if (!vm?.frozen || this.disposed) return;
-    this.unfreeze(vm, 'watchdog');
-    this.persistNow(vmName);
+    this.unfreeze(vm, 'watchdog', vm.freezeDeadline ?? undefined);
+    this.persist(vmName).catch(() => undefined);
   }
 
-  /** After a restart: thaw guests whose deadline passed while the process was down, re-arm the rest. */
-  private resumeWatchdogs(): void {
-    let changed = false;
-    for (const vm of Object.values(this.state.vms)) {
+  /** After a restart: thaw guests whose deadline passed while no server was up, re-arm the rest. */
+  private async resumeWatchdogs(): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (const vm of this.vms.values()) {
       if (!vm.frozen) continue;
       const deadline = vm.freezeDeadline ?? this.clock();
       if (deadline <= this.clock()) {
-        // The simulated host lives in the server's process; a real host agent would have thawed
-        // at the deadline while the server was down, so that is when the window closes.
+        // A real host agent would have thawed at the deadline while the server was down, so that
+        // is when the window closes.
         this.unfreeze(vm, 'watchdog', deadline);
-        this.markDirty(vm.name);
-        changed = true;
+        writes.push(this.persist(vm.name).catch(() => undefined));
       } else {
         this.watchdog.arm(vm.name, deadline);
       }
     }
-    if (changed) this.flushNow();
+    await Promise.all(writes);
   }
 }
 

@@ -18,7 +18,9 @@ const memoryMode = z.enum(['live', 'internal']);
 /** A count of answers the server keeps in memory: bounded so a hostile agent cannot flood it. */
 const MAX_ITEMS = 100_000;
 
-const volumeAnswerTO = z.object({ id: uuid, path: absolutePath, size: byteCount });
+/** A volume's place on its host: a file, or an image name on a storage cluster (RBD). */
+const volumeLocation = z.union([absolutePath, safeName]);
+const volumeAnswerTO = z.object({ id: uuid, path: volumeLocation, size: byteCount });
 const volumeAnswers = z.array(volumeAnswerTO).max(LIMITS.maxVolumes);
 
 /** QEMU's clocks can yield NaN, which JSON turns into null: a missing timing, not a bad answer. */
@@ -32,7 +34,7 @@ const hostTimings = z.object({ pauseMs: timing, freezeMs: timing, totalMs: timin
 const inventoryVolume = z.object({
   id: uuid,
   type: z.enum(['ROOT', 'DATADISK']),
-  path: absolutePath,
+  path: volumeLocation,
   poolId: z.string().max(LIMITS.maxPathLength),
   format: z.enum(['QCOW2', 'RAW']),
   size: byteCount,
@@ -49,12 +51,18 @@ const inventoryVm = z.object({
   volumes: z.array(inventoryVolume).max(LIMITS.maxVolumes).readonly(),
 });
 
-const inventoryPool = z.object({
-  name: z.string().min(1).max(255),
-  path: absolutePath,
-  capacityBytes: byteCount,
-  usedBytes: byteCount,
-});
+const inventoryPool = z
+  .object({
+    name: z.string().min(1).max(255),
+    path: volumeLocation,
+    provider: safeName.optional(),
+    capacityBytes: byteCount,
+    usedBytes: byteCount,
+  })
+  .refine((p) => p.provider !== undefined || p.path.startsWith('/'), {
+    path: ['path'],
+    message: 'must be an absolute path for a folder pool',
+  });
 
 const payloads = {
   CreateVMSnapshot: {
@@ -88,6 +96,21 @@ const payloads = {
     pools: z.array(inventoryPool).max(MAX_ITEMS),
   },
   Ping: { hypervisor: z.enum(['Simulator', 'KVM']), accel: z.string().max(64).optional() },
+  StorageFsStats: {
+    exists: z.boolean(),
+    fsType: z.string().max(64),
+    capacityBytes: byteCount,
+    usedBytes: byteCount,
+  },
+  StorageSubvolumeCreate: {},
+  StorageSubvolumeSnapshot: { pauseMs: z.number().min(0).max(LIMITS.maxBudgetMs) },
+  StorageSubvolumeList: {
+    exists: z.boolean(),
+    inUse: z.boolean(),
+    snapshots: z.array(z.object({ name: safeName, files: z.array(safeName).max(MAX_ITEMS) })).max(MAX_ITEMS),
+  },
+  StorageSubvolumeRestore: {},
+  StorageSubvolumeDelete: {},
 } as const satisfies { [K in AgentCommandKind]: z.ZodRawShape };
 
 const failure = z.object({ result: z.literal(false), details: text });
@@ -111,6 +134,12 @@ export const answerSchemas = {
   DestroyVM: answerSchema('DestroyVM'),
   GetInventory: answerSchema('GetInventory'),
   Ping: answerSchema('Ping'),
+  StorageFsStats: answerSchema('StorageFsStats'),
+  StorageSubvolumeCreate: answerSchema('StorageSubvolumeCreate'),
+  StorageSubvolumeSnapshot: answerSchema('StorageSubvolumeSnapshot'),
+  StorageSubvolumeList: answerSchema('StorageSubvolumeList'),
+  StorageSubvolumeRestore: answerSchema('StorageSubvolumeRestore'),
+  StorageSubvolumeDelete: answerSchema('StorageSubvolumeDelete'),
 } as const;
 
 /** The same map, typed per kind, so a generic `kind` picks its own answer type. */

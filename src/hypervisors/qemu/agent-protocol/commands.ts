@@ -8,9 +8,18 @@
  * has the file system (`../path-confinement.ts`).
  */
 import { z } from 'zod';
-import type { AgentCommand, AgentCommandKind, CommandOf, VmSnapshotTO } from '../../../core/plugin-api.ts';
-import { absolutePath, boundedInt, LIMITS, safeName, text, uuid, volumePath } from './fields.ts';
+import type {
+  AgentCommand,
+  AgentCommandKind,
+  CommandOf,
+  VmSnapshotTO,
+  VolumePoolTO,
+  VolumeTO,
+} from '../../../core/plugin-api.ts';
+import { absolutePath, boundedInt, LIMITS, safeName, text, uuid } from './fields.ts';
+import { checkVolumeLocation } from './volume-location.ts';
 import { refusal, refusalOf, type Checked } from './refusal.ts';
+import { storageCommandSchemas } from './storage-commands.ts';
 import type { Equivalent, Mismatches } from './type-checks.ts';
 
 const snapshotType = z.enum(['Disk', 'DiskAndMemory']);
@@ -30,15 +39,29 @@ const vmSnapshotTO = z.object({
   },
 });
 
-const volumeTO = z.object({
-  id: uuid,
-  type: z.enum(['ROOT', 'DATADISK']),
-  path: volumePath,
-  poolId: safeName,
-  format: z.enum(['QCOW2', 'RAW']),
-  size: boundedInt(0, LIMITS.maxDiskBytes),
-  deviceId: boundedInt(0, LIMITS.maxVolumes - 1),
+/**
+ * The connection of a non-file pool (VolumeTO.pool). The url may hold a key: refusals name the
+ * field, never echo its value. Provider-specific checks of the url refine this.
+ */
+const volumePoolTO = z.object({
+  provider: safeName,
+  url: z.string().min(1).max(LIMITS.maxTextLength),
+  path: z.string().min(1).max(LIMITS.maxPathLength),
 });
+
+const volumeTO = z
+  .object({
+    id: uuid,
+    type: z.enum(['ROOT', 'DATADISK']),
+    // A file path (`volumePath`), or an image name on an RBD pool: checked with the pool below.
+    path: z.string().max(LIMITS.maxPathLength),
+    poolId: safeName,
+    format: z.enum(['QCOW2', 'RAW']),
+    size: boundedInt(0, LIMITS.maxDiskBytes),
+    deviceId: boundedInt(0, LIMITS.maxVolumes - 1),
+    pool: volumePoolTO.optional(),
+  })
+  .superRefine(checkVolumeLocation);
 
 const volumes = z.array(volumeTO).max(LIMITS.maxVolumes).readonly();
 
@@ -95,6 +118,7 @@ export const commandSchemas = {
   DestroyVM: z.object({ kind: z.literal('DestroyVM'), vmName: safeName }),
   GetInventory: z.object({ kind: z.literal('GetInventory') }),
   Ping: z.object({ kind: z.literal('Ping') }),
+  ...storageCommandSchemas,
 } as const satisfies { [K in AgentCommandKind]: z.ZodType };
 
 export const agentCommandSchema = z.discriminatedUnion('kind', [
@@ -111,6 +135,12 @@ export const agentCommandSchema = z.discriminatedUnion('kind', [
   commandSchemas.DestroyVM,
   commandSchemas.GetInventory,
   commandSchemas.Ping,
+  commandSchemas.StorageFsStats,
+  commandSchemas.StorageSubvolumeCreate,
+  commandSchemas.StorageSubvolumeSnapshot,
+  commandSchemas.StorageSubvolumeList,
+  commandSchemas.StorageSubvolumeRestore,
+  commandSchemas.StorageSubvolumeDelete,
 ]);
 
 /**
@@ -148,4 +178,8 @@ const unionMatches: Equivalent<z.output<typeof agentCommandSchema>, AgentCommand
 const snapshotMatches: Equivalent<z.output<typeof vmSnapshotTO>, VmSnapshotTO> = true;
 void everyCommandMatches;
 void unionMatches;
+const volumeMatches: Equivalent<z.output<typeof volumeTO>, VolumeTO> = true;
+const volumePoolMatches: Equivalent<z.output<typeof volumePoolTO>, VolumePoolTO> = true;
 void snapshotMatches;
+void volumeMatches;
+void volumePoolMatches;
