@@ -75,7 +75,9 @@ export class AgentContext {
 
   /** See {@link QemuHostAgentOptions.guestSyncTimeoutMs}. */
   get guestSyncTimeoutMs(): number {
-    return this.options.guestSyncTimeoutMs ?? 10_000;
+    // 30 s: a guest on a busy host (TCG, or a CPU-starved vCPU) can take well over 10 s to answer
+    // its first request; an absent agent still fails after one wait, with the wait in the message.
+    return this.options.guestSyncTimeoutMs ?? 30_000;
   }
 
   requireVm(name: string): VmRecord {
