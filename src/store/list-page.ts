@@ -3,7 +3,14 @@
  * a whole table into memory. A busy tenant's rows then cost another tenant's list nothing but an
  * index lookup (issue 9, item 3).
  */
-import { sql, type SelectQueryBuilder, type Simplify, type StringReference } from 'kysely';
+import {
+  sql,
+  type RawBuilder,
+  type SelectQueryBuilder,
+  type Simplify,
+  type SqlBool,
+  type StringReference,
+} from 'kysely';
 
 /** Rows to skip and rows to return; `limit: null` means every row (CloudStack's `pagesize=-1`). */
 export interface PageRequest {
@@ -101,4 +108,16 @@ export function containsPattern(keyword: string): string {
 /** Count rows as a number on both engines (PostgreSQL's count is a bigint). */
 export function countOf(row: { n: number | string | bigint } | undefined): number {
   return row === undefined ? 0 : Number(row.n);
+}
+
+/**
+ * CloudStack joins `tags[i].key/value` pairs with OR: true when the `resource_tags` row aliased `t`
+ * matches any pair (a pair with an empty value matches the key alone). Used inside the lists'
+ * `exists (select … from resource_tags as t …)` subqueries.
+ */
+export function tagMatchesAnyPair(tags: readonly { key: string; value: string }[]): RawBuilder<SqlBool> {
+  const pairs = tags.map((t) =>
+    t.value === '' ? sql`t.key = ${t.key}` : sql`(t.key = ${t.key} and t.value = ${t.value})`,
+  );
+  return sql<SqlBool>`(${sql.join(pairs, sql` or `)})`;
 }

@@ -6,7 +6,13 @@
 import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
 import type { Db } from './database.ts';
 import { toVm, type StoredVm } from './inventory-store.ts';
-import { readQueryPage, whereKeyword, type PageRequest, type PageResult } from './list-page.ts';
+import {
+  readQueryPage,
+  tagMatchesAnyPair,
+  whereKeyword,
+  type PageRequest,
+  type PageResult,
+} from './list-page.ts';
 import type { Database } from './schema.ts';
 
 export interface VmListFilter {
@@ -63,13 +69,5 @@ function taggedWith(eb: ExpressionBuilder<Database, 'vms'>, tags: readonly { key
     .select(sql`1`.as('one'))
     .where('t.resource_type', '=', 'UserVm')
     .whereRef('t.resource_id', '=', 'vms.id')
-    .where((tb) =>
-      tb.or(
-        tags.map((t) =>
-          t.value === ''
-            ? tb('t.key', '=', t.key)
-            : tb.and([tb('t.key', '=', t.key), tb('t.value', '=', t.value)]),
-        ),
-      ),
-    );
+    .where(tagMatchesAnyPair(tags));
 }

@@ -9,6 +9,7 @@ import type { HypervisorType } from '../core/plugin-api.ts';
 import type { Db } from './database.ts';
 import {
   readPage,
+  tagMatchesAnyPair,
   whereKeyword,
   withPage,
   countOf,
@@ -135,15 +136,7 @@ function taggedWith(eb: ExpressionBuilder<ListDb, 's'>, tags: readonly { key: st
     .select(sql`1`.as('one'))
     .where('t.resource_type', '=', 'VMSnapshot')
     .whereRef('t.resource_id', '=', 's.id')
-    .where((tb) =>
-      tb.or(
-        tags.map((t) =>
-          t.value === ''
-            ? tb('t.key', '=', t.key)
-            : tb.and([tb('t.key', '=', t.key), tb('t.value', '=', t.value)]),
-        ),
-      ),
-    );
+    .where(tagMatchesAnyPair(tags));
 }
 
 /** The page's rows with their live VM and live parent (left joins: either may be gone). */
