@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'coverage/**', '.vmsnap/**', 'tmp/**', '**/*.d.ts'] },
+  { ignores: ['node_modules/**', 'coverage/**', '.vmsnap/**', 'tmp/**', 'dist/**', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -23,6 +23,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CompiledQuery, type Insertable } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
@@ -37,6 +38,7 @@ import type { Database } from '../src/store/schema.ts';
 import { snapshotPageStatements, type SnapshotListFilter } from '../src/store/vm-snapshot-list-store.ts';
 import { TestApiClient } from '../test/helpers/api-client.ts';
 import { createVms, firstZone } from '../test/helpers/vm-factory.ts';
+import { installSqlProfile, startSqlProfile, takeSqlProfile } from './sql-profile.ts';
 
 interface Options {
   readonly vms: number;
@@ -46,6 +48,10 @@ interface Options {
   readonly calls: number;
   readonly engines: readonly ('sqlite' | 'postgres')[];
   readonly pgUrl: string | undefined;
+  /** SQLite: time every statement during the two create rounds and print the top ones. */
+  readonly profileSql: boolean;
+  /** SQLite: the page cache (KiB) for the whole run instead of the store's own (to compare). */
+  readonly cacheKib: number | undefined;
 }
 
 function options(argv: readonly string[]): Options {
@@ -68,6 +74,8 @@ function options(argv: readonly string[]): Options {
     calls: Math.max(1, num('calls', 50)),
     engines: engine === 'both' ? ['sqlite', 'postgres'] : [engine as 'sqlite' | 'postgres'],
     pgUrl: flag('pg-url') ?? process.env['VMSNAP_TEST_PG_URL'],
+    profileSql: argv.includes('--profile-sql'),
+    cacheKib: flag('cache-kib') === undefined ? undefined : num('cache-kib', SQLITE_DEFAULT_CACHE_KIB),
   };
 }
 
@@ -184,13 +192,15 @@ async function createPgDatabase(pgUrl: string | undefined): Promise<{ url: strin
 // ---- the fill ---------------------------------------------------------------------------------------
 
 const ROWS_PER_INSERT = 1000;
+/** SQLite's default page cache (2 MiB), which the store keeps: the bench restores it after the fill. */
+const SQLITE_DEFAULT_CACHE_KIB = 2000;
 
 /**
  * `vms` VMs spread over `accountIds`, one ROOT volume each, and `perVm` Ready snapshots each (a
  * chain, with every fourth snapshot branching from its grandparent; the last is current), each with
  * its volume record: multi-row inserts, one transaction per 1,000 VMs.
  */
-async function fill(
+export async function fill(
   db: Db,
   opts: { vms: number; perVm: number; accountIds: readonly string[]; zoneId: string; poolId: string },
 ): Promise<void> {
@@ -347,14 +357,25 @@ async function runJob(
   return jobId;
 }
 
-/** Creates one snapshot of each VM, `concurrency` at a time: completed creates per second. */
+interface CreateRound {
+  /** Completed creates per second. */
+  readonly perSecond: number;
+  /**
+   * Process CPU time (user + system, server and client together) per create: on a loaded machine
+   * a steadier comparison of the two rounds than the wall-clock rate.
+   */
+  readonly cpuMsPerCreate: number;
+}
+
+/** Creates one snapshot of each VM, `concurrency` at a time. */
 async function createThroughput(
   client: TestApiClient,
   vmIds: readonly string[],
   concurrency = 32,
-): Promise<number> {
+): Promise<CreateRound> {
   let next = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const worker = async (): Promise<void> => {
     while (next < vmIds.length) {
       const vmId = vmIds[next++]!;
@@ -362,7 +383,11 @@ async function createThroughput(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, () => worker()));
-  return vmIds.length / ((performance.now() - t0) / 1000);
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    perSecond: vmIds.length / ((performance.now() - t0) / 1000),
+    cpuMsPerCreate: (cpu.user + cpu.system) / 1000 / vmIds.length,
+  };
 }
 
 /** The job's own run time (started to completed), from its row. */
@@ -492,6 +517,25 @@ async function plans(
   return out;
 }
 
+/** `work`, with its SQL statements timed and the top 12 printed when --profile-sql is given. */
+async function profiled<T>(opts: Options, label: string, work: () => Promise<T>): Promise<T> {
+  if (!opts.profileSql) return work();
+  startSqlProfile();
+  const result = await work();
+  const lines = takeSqlProfile();
+  const total = lines.reduce((sum, l) => sum + l.totalMs, 0);
+  const cpu = lines.reduce((sum, l) => sum + l.cpuMs, 0);
+  const calls = lines.reduce((sum, l) => sum + l.calls, 0);
+  console.log(`-- SQL during ${label}: ${calls} statements, ${ms(total)} ms wall, ${ms(cpu)} ms CPU`);
+  for (const l of lines.slice(0, 12)) {
+    const text = l.sql.replace(/\s+/g, ' ').slice(0, 160);
+    console.log(
+      `   ${ms(l.totalMs).padStart(9)} ms ${ms(l.cpuMs).padStart(8)} ms CPU ${String(l.calls).padStart(6)} calls ${String(l.rows).padStart(7)} rows  ${text}`,
+    );
+  }
+  return result;
+}
+
 // ---- one engine -------------------------------------------------------------------------------------
 
 async function runEngine(engine: 'sqlite' | 'postgres', opts: Options): Promise<string> {
@@ -499,6 +543,9 @@ async function runEngine(engine: 'sqlite' | 'postgres', opts: Options): Promise<
   try {
     const { db } = rig.app.deps;
     await rig.app.deps.settings.set('vmsnapshot.max', '1000');
+    if (engine === 'sqlite' && opts.cacheKib !== undefined) {
+      await db.executeQuery(CompiledQuery.raw(`PRAGMA cache_size = -${opts.cacheKib}`));
+    }
     const rssStart = process.memoryUsage().rss;
     // VMs for the API's own work: two create rounds, and a VM with 1 and one with 100 snapshots.
     const made = await createVms(
@@ -527,7 +574,9 @@ async function runEngine(engine: 'sqlite' | 'postgres', opts: Options): Promise<
       accountIds.push((await accounts.createAccountWithoutKeys(`scale-tenant-${i}`, 'user')).account.id);
     }
 
-    const createEmpty = await createThroughput(rig.demo, roundEmpty);
+    const createEmpty = await profiled(opts, `${engine} creates, empty store`, () =>
+      createThroughput(rig.demo, roundEmpty),
+    );
     const empty = await listFigures(rig, tenant, vmHundred, opts.calls);
 
     const { zoneId } = await firstZone(rig.app);
@@ -544,7 +593,11 @@ async function runEngine(engine: 'sqlite' | 'postgres', opts: Options): Promise<
     await fill(db, { vms: opts.vms, perVm: opts.snapsPerVm, accountIds, zoneId, poolId: pool.id });
     // Fresh statistics, as an operator's autovacuum (PostgreSQL) or `PRAGMA optimize` would give.
     await db.executeQuery(CompiledQuery.raw('ANALYZE'));
-    if (engine === 'sqlite') await db.executeQuery(CompiledQuery.raw('PRAGMA cache_size = -2000'));
+    if (engine === 'sqlite') {
+      await db.executeQuery(
+        CompiledQuery.raw(`PRAGMA cache_size = -${opts.cacheKib ?? SQLITE_DEFAULT_CACHE_KIB}`),
+      );
+    }
     const fillMs = performance.now() - t0;
     const rssFilled = process.memoryUsage().rss;
     const rows = opts.vms * opts.snapsPerVm;
@@ -554,7 +607,9 @@ async function runEngine(engine: 'sqlite' | 'postgres', opts: Options): Promise<
 
     const { result: full, peak } = await peakRss(() => listFigures(rig, tenant, vmHundred, opts.calls));
     const healthMs = await healthDuringLists(rig);
-    const createFull = await createThroughput(rig.demo, roundFull);
+    const createFull = await profiled(opts, `${engine} creates, ${rows} rows`, () =>
+      createThroughput(rig.demo, roundFull),
+    );
     const one = await revertAndDelete(rig, vmOne, 10);
     const hundred = await revertAndDelete(rig, vmHundred, 10);
 
@@ -568,11 +623,11 @@ async function runEngine(engine: 'sqlite' | 'postgres', opts: Options): Promise<
     }
     console.log(
       `[${engine}] empty store: listall p50=${ms(empty.adminP50)} ms (count ${empty.adminCount}), tenant p50=${ms(empty.tenantP50)} ms, ` +
-        `one VM p50=${ms(empty.vmP50)} ms, creates/s=${createEmpty.toFixed(1)}`,
+        `one VM p50=${ms(empty.vmP50)} ms, creates/s=${createEmpty.perSecond.toFixed(1)} (CPU ${ms(createEmpty.cpuMsPerCreate)} ms/create)`,
     );
     console.log(
       `[${engine}] ${rows} rows: listall p50=${ms(full.adminP50)} ms (count ${full.adminCount}), tenant p50=${ms(full.tenantP50)} ms ` +
-        `(count ${full.tenantCount}), one VM p50=${ms(full.vmP50)} ms, creates/s=${createFull.toFixed(1)}, ` +
+        `(count ${full.tenantCount}), one VM p50=${ms(full.vmP50)} ms, creates/s=${createFull.perSecond.toFixed(1)} (CPU ${ms(createFull.cpuMsPerCreate)} ms/create), ` +
         `/health worst during 8 listall=${ms(healthMs)} ms`,
     );
     console.log(
@@ -587,8 +642,10 @@ async function runEngine(engine: 'sqlite' | 'postgres', opts: Options): Promise<
     return (
       `bench:scale engine=${engine} rows=${rows} vms=${opts.vms} fill_s=${(fillMs / 1000).toFixed(1)} ` +
       `list_p50_ms=${ms(full.adminP50)} tenant_list_p50_ms=${ms(full.tenantP50)} vm_list_p50_ms=${ms(full.vmP50)} ` +
-      `empty_list_p50_ms=${ms(empty.adminP50)} create_ratio=${(createFull / createEmpty).toFixed(2)} ` +
-      `creates_per_s_empty=${createEmpty.toFixed(1)} creates_per_s_full=${createFull.toFixed(1)} ` +
+      `empty_list_p50_ms=${ms(empty.adminP50)} create_ratio=${(createFull.perSecond / createEmpty.perSecond).toFixed(2)} ` +
+      `creates_per_s_empty=${createEmpty.perSecond.toFixed(1)} creates_per_s_full=${createFull.perSecond.toFixed(1)} ` +
+      `create_cpu_ratio=${(createFull.cpuMsPerCreate / createEmpty.cpuMsPerCreate).toFixed(2)} ` +
+      `create_cpu_ms_empty=${ms(createEmpty.cpuMsPerCreate)} create_cpu_ms_full=${ms(createFull.cpuMsPerCreate)} ` +
       `revert_ms_1=${ms(one.revertRunMs)} revert_ms_100=${ms(hundred.revertRunMs)} ` +
       `delete_ms_1=${ms(one.deleteRunMs)} delete_ms_100=${ms(hundred.deleteRunMs)} ` +
       `health_worst_ms=${ms(healthMs)} rss_start_mib=${mib(rssStart)} rss_filled_mib=${mib(rssFilled)} ` +
@@ -601,9 +658,11 @@ async function runEngine(engine: 'sqlite' | 'postgres', opts: Options): Promise<
 
 async function main(): Promise<void> {
   const opts = options(process.argv.slice(2));
+  if (opts.profileSql) installSqlProfile();
   const lines: string[] = [];
   for (const engine of opts.engines) lines.push(await runEngine(engine, opts));
   for (const line of lines) console.log(line);
 }
 
-await main();
+// Run as the bench; imported (a profiling script reusing the fill), do nothing.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

@@ -1,16 +1,21 @@
 /**
  * `npm run bench:storage` (issue 11): storage-level VM snapshots on real Ceph RBD and real btrfs,
- * 2 and 8 disks each, through the real drivers and the real QEMU host agent (in process, OS-less VMs,
- * the way test/qemu-rbd/rbd-snapshots.test.ts and test/btrfs/btrfs-qemu.test.ts drive them).
+ * 2 and 8 disks each, through the real drivers and the real QEMU host agent (in process, the way
+ * test/qemu-rbd/rbd-snapshots.test.ts and test/btrfs/btrfs-qemu.test.ts drive them; the VMs boot the
+ * tiny test guest so a guest agent answers the freeze).
  * Per case, medians of `ROUNDS`:
  *  - snap_ms: the driver's whole-VM cut (`takeVmSnapshot`), VM running;
- *  - pause_ms: how long QEMU was paused by that cut (QEMU's STOP/RESUME event timestamps). An OS-less
- *    VM has no guest agent, so there is no guest freeze to time: this VM pause stands in for the
- *    freeze window of a quiesced snapshot (Ceph does not pause QEMU: 0);
+ *  - freeze_ms: the guest freeze window of a quiesced cut, measured as the storage strategy records
+ *    it (`freezeWindowMs`): from sending the guest agent's freeze to the thaw's answer, with the
+ *    driver's cut in between. The VMs boot the tiny test guest (scripts/build-test-guest.sh), whose
+ *    qemu-ga answers the freeze;
+ *  - pause_ms: how long QEMU was paused by the unquiesced cut (QEMU's STOP/RESUME event timestamps;
+ *    Ceph does not pause QEMU: 0);
  *  - revert_ms: the driver's whole-VM revert (`revertVmSnapshot`), VM stopped;
  *  - per_image_snap_ms: the same VM cut one image at a time (`takeVolumeSnapshot` per disk).
  * The fixtures (scripts/ceph-up.sh, scripts/btrfs-up.sh) are torn down in `finally`, whatever fails.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type {
@@ -32,6 +37,13 @@ import { scratchDir, writePattern } from '../test/qemu/helpers.ts';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DISKS = [2, 8] as const;
 const MIB = 1024 * 1024;
+/** The tiny guest's kernel needs more than an OS-less VM. */
+const GUEST_MEMORY_MB = 128;
+/** The guest agent's freeze budget: the agent's watchdog thaws after it, should a round fail. */
+const FREEZE_BUDGET_MS = 10_000;
+/** How long the tiny guest may take to boot on TCG under load before qemu-ga answers. */
+const GUEST_BOOT_TIMEOUT_MS = 300_000;
+const REPO = path.resolve(import.meta.dirname, '..');
 
 type Driver = CephRbdDriver | BtrfsStorageDriver;
 
@@ -39,6 +51,7 @@ interface Case {
   readonly backend: 'ceph-rbd' | 'btrfs';
   readonly disks: number;
   readonly snapMs: number;
+  readonly freezeMs: number;
   readonly pauseMs: number;
   readonly revertMs: number;
   readonly perImageSnapMs: number;
@@ -86,6 +99,48 @@ async function ok(answer: Promise<{ result: boolean; details?: string }>): Promi
   if (!a.result) throw new Error(a.details ?? 'agent command failed');
 }
 
+/** The tiny test guest with qemu-ga (built once and cached by the script, which takes a lock). */
+function tinyGuest(): { kernel: string; initrd: string } {
+  execFileSync(path.join(REPO, 'scripts/build-test-guest.sh'), { stdio: 'ignore', timeout: 900_000 });
+  const cache = path.join(REPO, '.guest-cache');
+  return { kernel: path.join(cache, 'vmlinuz'), initrd: path.join(cache, 'initrd.gz') };
+}
+
+/** Waits, bounded in time, until the guest's qemu-ga answers. */
+async function guestAgentUp(agent: QemuHostAgent, vmName: string): Promise<void> {
+  const deadline = Date.now() + GUEST_BOOT_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const ping = await agent.execute({ kind: 'GuestPing', vmName });
+    if (ping.result && ping.available) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`qemu-ga of ${vmName} did not answer within ${GUEST_BOOT_TIMEOUT_MS} ms`);
+}
+
+/** A quiesced cut as the storage strategy makes it: freeze, the driver's cut, thaw; the window. */
+async function frozenCut(
+  agent: QemuHostAgent,
+  driver: Driver,
+  vm: BenchVm,
+  ref: StorageSnapshotRef,
+): Promise<number> {
+  const vmName = vm.spec.name;
+  const sentAt = hostNowMs();
+  const frozen = await agent.execute({
+    kind: 'FreezeThaw',
+    vmName,
+    option: 'freeze',
+    budgetMs: FREEZE_BUDGET_MS,
+  });
+  if (!frozen.result || frozen.status !== 'frozen') throw new Error(`freeze of ${vmName} failed`);
+  try {
+    await driver.takeVmSnapshot(vm.volumes, ref);
+  } finally {
+    await ok(agent.execute({ kind: 'FreezeThaw', vmName, option: 'thaw' }));
+  }
+  return round(hostNowMs() - sentAt);
+}
+
 /** Runs the rounds on one started VM, then reverts it (stopped) `ROUNDS` times and destroys it. */
 async function measure(
   agent: QemuHostAgent,
@@ -97,7 +152,9 @@ async function measure(
   await ok(agent.execute({ kind: 'StartVM', vm: vm.spec }));
   const qmp = agent.runningVm(vm.spec.name)!.qmp;
   for (const v of vm.volumes) await writePattern(qmp, v.deviceId, 0x5a, '0', '1M');
+  await guestAgentUp(agent, vm.spec.name);
   const snap: number[] = [];
+  const freeze: number[] = [];
   const pause: number[] = [];
   const perImage: number[] = [];
   let first: readonly DriverVolumeSnapshot[] | null = null;
@@ -107,6 +164,7 @@ async function measure(
     snap.push(ms);
     pause.push(pausedMs(qmp.eventsSince(since)));
     first ??= value.volumes;
+    freeze.push(await frozenCut(agent, driver, vm, ref()));
     const one = ref();
     perImage.push(
       (
@@ -125,6 +183,7 @@ async function measure(
     backend,
     disks: vm.volumes.length,
     snapMs: median(snap),
+    freezeMs: median(freeze),
     pauseMs: median(pause),
     revertMs: median(revert),
     perImageSnapMs: median(perImage),
@@ -140,6 +199,7 @@ async function cephCases(): Promise<Case[]> {
       stateDir: path.join(scratch.dir, 'state'),
       poolDir: path.join(scratch.dir, 'pool'),
       accel: 'tcg',
+      guestBoot: tinyGuest(),
     });
     const driver = new CephRbdDriver();
     const url = ceph.url();
@@ -159,7 +219,7 @@ async function cephCases(): Promise<Case[]> {
       const spec: VmSpecTO = {
         name: `rbdbench${disks}`,
         uuid: randomUUID(),
-        memoryMb: 64,
+        memoryMb: GUEST_MEMORY_MB,
         cpus: 1,
         volumes: Array.from({ length: disks }, (_, i) => ({
           id: randomUUID(),
@@ -198,7 +258,7 @@ async function cephCases(): Promise<Case[]> {
 }
 
 async function btrfsCases(): Promise<Case[]> {
-  const host = await openBtrfsHost('bench');
+  const host = await openBtrfsHost('bench', { guestBoot: tinyGuest(), memoryMb: GUEST_MEMORY_MB });
   try {
     const cases: Case[] = [];
     for (const disks of DISKS) {
@@ -214,14 +274,11 @@ async function btrfsCases(): Promise<Case[]> {
 
 async function main(): Promise<void> {
   const cases = [...(await cephCases()), ...(await btrfsCases())];
-  console.log(
-    `storage snapshots, OS-less VMs (no guest agent: pause_ms is the VM pause, standing in for the ` +
-      `freeze window), medians of ${ROUNDS}`,
-  );
+  console.log(`storage snapshots, tiny guest with qemu-ga, medians of ${ROUNDS}`);
   for (const c of cases) {
     console.log(
-      `bench:storage backend=${c.backend} disks=${c.disks} snap_ms=${c.snapMs} pause_ms=${c.pauseMs} ` +
-        `revert_ms=${c.revertMs} per_image_snap_ms=${c.perImageSnapMs}`,
+      `bench:storage backend=${c.backend} disks=${c.disks} snap_ms=${c.snapMs} freeze_ms=${c.freezeMs} ` +
+        `pause_ms=${c.pauseMs} revert_ms=${c.revertMs} per_image_snap_ms=${c.perImageSnapMs}`,
     );
   }
 }

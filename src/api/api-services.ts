@@ -14,6 +14,9 @@ import type { StoragePoolManager } from '../manager/storage-pool-manager.ts';
 import type { TaggedResourceType } from '../manager/tag-manager.ts';
 import type { VmManager } from '../manager/vm-manager.ts';
 import type { VmSnapshotManager } from '../manager/vm-snapshot-manager.ts';
+import type { VmSnapshotPolicyManager } from '../manager/vm-snapshot-policy-manager.ts';
+import type { PolicyListFilter, StoredVmSnapshotPolicy } from '../store/vm-snapshot-policy-store.ts';
+import type { SessionManager } from '../manager/session-manager.ts';
 import type { AccountStore, UserWithAccount } from '../store/account-store.ts';
 import type { DatabaseHealth } from '../store/database-health.ts';
 import type { EventFilter } from '../store/event-store.ts';
@@ -21,18 +24,27 @@ import type { InventoryStore, StoredVm } from '../store/inventory-store.ts';
 import type { JobFilter } from '../store/job-list-store.ts';
 import type { ManagementServerView } from '../store/management-server-store.ts';
 import type { PageRequest, PageResult } from '../store/list-page.ts';
-import type { NameRow, TagScope } from '../store/name-lookup-store.ts';
+import type { NameIds, NameRow, TagScope } from '../store/name-lookup-store.ts';
 import type { AsyncJobRow, EventRow, TagRow, ZoneRow } from '../store/schema.ts';
 import type { SettingsStore } from '../store/settings-store.ts';
 import type { TagFilter, TagSelector } from '../store/tag-store.ts';
 import type { ListedVmSnapshot, SnapshotListFilter } from '../store/vm-snapshot-list-store.ts';
 import type { VmListFilter } from '../store/vm-list-store.ts';
-import type { VolumeListRow } from '../store/volume-list-store.ts';
+import type { ListedVolume, VolumeListFilter } from '../store/volume-list-store.ts';
 import type { VmSnapshotStore } from '../store/vm-snapshot-store.ts';
 
 export interface AccountServices extends Pick<
   AccountStore,
-  'findAccountByName' | 'listAccounts' | 'usersOf' | 'getUser' | 'registerKeys' | 'createAccountWithoutKeys'
+  | 'findAccountByName'
+  | 'findByUsername'
+  | 'listAccounts'
+  | 'usersOf'
+  | 'getUser'
+  | 'getAccount'
+  | 'registerKeys'
+  | 'createAccountWithoutKeys'
+  | 'passwordHashOf'
+  | 'setPasswordHash'
 > {
   /** The user an API key belongs to, with its account (authentication). */
   credentialsFor(apiKey: string): Promise<UserWithAccount | undefined>;
@@ -60,7 +72,10 @@ export interface ApiServices {
   readonly accounts: AccountServices;
   readonly inventory: Pick<InventoryStore, 'getVm' | 'listVms' | 'volumesOf' | 'listHosts' | 'listPools'>;
   readonly zones: { list(): Promise<ZoneRow[]> };
-  readonly volumes: { listLive(): Promise<VolumeListRow[]> };
+  /** listVolumes' page, read in SQL. */
+  readonly volumes: {
+    listPage(filter: VolumeListFilter, page: PageRequest): Promise<PageResult<ListedVolume>>;
+  };
   /** listVirtualMachines' page, read in SQL. */
   readonly vms: { listPage(filter: VmListFilter, page: PageRequest): Promise<PageResult<StoredVm>> };
   readonly snapshots: Pick<VmSnapshotStore, 'get' | 'listByVm'> & {
@@ -70,6 +85,8 @@ export interface ApiServices {
   /** Names for responses (accounts, users, zones, hosts, pools) and the tags in scope. */
   readonly names: {
     all(): Promise<NameRow[]>;
+    /** Only these names, read by key. */
+    of(ids: NameIds): Promise<NameRow[]>;
     tagsIn(scopes: readonly TagScope[]): Promise<TagRow[]>;
   };
   readonly events: { list(filter: EventFilter, page: PageRequest): Promise<PageResult<EventRow>> };
@@ -90,6 +107,15 @@ export interface ApiServices {
     'providers' | 'create' | 'update' | 'delete' | 'list' | 'view'
   >;
   readonly simulator: Pick<SimulatorWorld, 'configureDurably' | 'faults'>;
+  /** VM snapshot policies (issue 13): the manager's checked writes, and the list page in SQL. */
+  readonly policies: Pick<VmSnapshotPolicyManager, 'create' | 'update' | 'delete' | 'preview'> & {
+    listPage(filter: PolicyListFilter, page: PageRequest): Promise<PageResult<StoredVmSnapshotPolicy>>;
+  };
+  /** Logins and console sessions (login, logout, session authentication; issue 14). */
+  readonly sessions: Pick<
+    SessionManager,
+    'login' | 'resolve' | 'logout' | 'timeoutSeconds' | 'endSessionsOf'
+  >;
   /** Whether this server can reach the management database (`/health`, for load balancers). */
   health(): Promise<DatabaseHealth>;
 }

@@ -7,6 +7,11 @@
  * failure is the same 401, so a caller learns nothing about why, nor whether a key exists.
  * (CloudStack answers 432 before checking the signature, which tells anyone holding just an API
  * key the user's id and whether it is an admin.)
+ *
+ * A request without a signature may instead belong to a console session (issue 14): it must carry
+ * the session cookie AND the session's key as the `sessionkey` parameter, as CloudStack's
+ * HttpUtils.validateSessionKey demands. A cross-site request forged by another page carries the
+ * cookie (the browser adds it) but cannot know the key, so it gets the same 401.
  */
 import { ApiErrorCode, ServerApiError } from '../core/errors.ts';
 import type { Caller } from '../manager/caller.ts';
@@ -40,18 +45,15 @@ export async function authenticate(
   command: ApiCommand | undefined,
   commandName: string,
   now = new Date(),
+  sessionId?: string,
 ): Promise<Caller> {
   if (command === undefined) throw new UnauthorizedError(`unknown command ${commandName}`);
   const apiKey = param(params, 'apikey');
   const signature = param(params, 'signature');
-  if (apiKey === undefined || signature === undefined)
-    throw new UnauthorizedError('missing apikey or signature');
-  const expiry = checkExpiry(params, now, maxExpiresAheadMs(services));
-  if (!expiry.ok) throw new UnauthorizedError(expiry.detail);
-  const found = await credentialsOf(services, apiKey);
-  const secret = found?.user.secret_key ?? null;
-  const signed = verifySignature(params, secret ?? NO_SECRET);
-  if (found === undefined || secret === null || !signed) throw new UnauthorizedError('bad key or signature');
+  const signed = apiKey !== undefined && signature !== undefined;
+  const found = signed
+    ? await signedUser(services, params, apiKey, now)
+    : await sessionUser(services, params, sessionId);
   const { user, account } = found;
   if (user.state !== 'enabled' || account.state !== 'enabled') throw new UnauthorizedError('disabled user');
   const isAdmin = account.role === 'admin';
@@ -62,6 +64,36 @@ export async function authenticate(
     );
   }
   return { accountId: account.id, accountName: account.name, userId: user.id, isAdmin };
+}
+
+/** The owner of the API key, once the request's expiry and signature check out. */
+async function signedUser(
+  services: ApiServices,
+  params: Params,
+  apiKey: string,
+  now: Date,
+): Promise<UserWithAccount> {
+  const expiry = checkExpiry(params, now, maxExpiresAheadMs(services));
+  if (!expiry.ok) throw new UnauthorizedError(expiry.detail);
+  const found = await credentialsOf(services, apiKey);
+  const secret = found?.user.secret_key ?? null;
+  const signed = verifySignature(params, secret ?? NO_SECRET);
+  if (found === undefined || secret === null || !signed) throw new UnauthorizedError('bad key or signature');
+  return found;
+}
+
+/** The user of the session whose cookie came with the request, when `sessionkey` is its key. */
+async function sessionUser(
+  services: ApiServices,
+  params: Params,
+  sessionId: string | undefined,
+): Promise<UserWithAccount> {
+  if (sessionId === undefined) throw new UnauthorizedError('missing apikey or signature');
+  const key = param(params, 'sessionkey');
+  if (key === undefined) throw new UnauthorizedError('session cookie without sessionkey');
+  const found = await services.sessions.resolve(sessionId, key);
+  if (found === undefined) throw new UnauthorizedError('unknown or expired session, or wrong sessionkey');
+  return found;
 }
 
 /** `api.signature.expires.max` in ms; a value that is not a non-negative number means the default. */

@@ -9,6 +9,10 @@ import { ApiErrorCode, ServerApiError, describeError } from '../core/errors.ts';
 import { authenticate, UnauthorizedError } from './authenticate.ts';
 import { readArgs, type ApiCommand } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
+import { registerConsole } from './console-assets.ts';
+import { runSessionCommand } from './commands/session-commands.ts';
+import { NO_HTTP, type HttpContext } from './http-context.ts';
+import { cookieValue, SESSION_COOKIE } from './session-cookie.ts';
 import {
   errorPayload,
   mergeParams,
@@ -56,6 +60,8 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
 export interface ServerOptions {
   readonly logger?: boolean;
   readonly limits?: Partial<ServerLimits>;
+  /** The web console's built bundle (dist/console), served at `/`; no console when absent. */
+  readonly consoleDir?: string;
 }
 
 const byLowerName = new Map<string, ApiCommand>(COMMANDS.map((c) => [c.name.toLowerCase(), c]));
@@ -105,22 +111,21 @@ export async function buildServer(
   );
   server.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  const handle = async (
-    rawUrl: string,
-    body: unknown,
-  ): Promise<{ status: number; type: string; body: string }> => {
+  const handle = async (rawUrl: string, body: unknown, http: HttpContext): Promise<DispatchResult> => {
     const q = rawUrl.indexOf('?');
     const query = parseQueryString(q === -1 ? '' : rawUrl.slice(q + 1));
     const params = mergeParams(query, typeof body === 'string' && body !== '' ? parseFormBody(body) : {});
-    return dispatch(services, params);
+    return dispatch(services, params, http);
   };
 
-  const route = async (req: { url: string; body: unknown }, reply: import('fastify').FastifyReply) => {
-    const res = await handle(req.url, req.body);
+  const route = async (req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+    const res = await handle(req.url, req.body, httpContextOf(req));
+    if (res.cookies !== undefined && res.cookies.length > 0) reply.header('set-cookie', [...res.cookies]);
     return reply.status(res.status).header('content-type', res.type).send(res.body);
   };
   server.get('/client/api', route);
   server.post('/client/api', route);
+  if (options.consoleDir !== undefined) registerConsole(server, options.consoleDir);
   // A load balancer's check: 503 when this server cannot reach the database (it could take no request).
   server.get('/health', async (_req, reply) => {
     const database = await services.health();
@@ -134,11 +139,32 @@ export async function buildServer(
   return server;
 }
 
+/** What the request says besides its parameters: method, session cookie, address, TLS. */
+function httpContextOf(req: import('fastify').FastifyRequest): HttpContext {
+  const forwarded = req.headers['x-forwarded-proto'];
+  return {
+    method: req.method,
+    sessionId: cookieValue(req.headers.cookie, SESSION_COOKIE),
+    clientAddress: req.ip,
+    // Only the cookies' Secure flag depends on it: a client lying here can only harden them.
+    secure: req.protocol === 'https' || forwarded === 'https',
+  };
+}
+
+export interface DispatchResult {
+  readonly status: number;
+  readonly type: string;
+  readonly body: string;
+  /** Set-Cookie values (login, logout). */
+  readonly cookies?: readonly string[];
+}
+
 /** One API request, from its merged parameters to the serialized response. */
 export async function dispatch(
   source: ServiceSource,
   params: Params,
-): Promise<{ status: number; type: string; body: string }> {
+  http: HttpContext = NO_HTTP,
+): Promise<DispatchResult> {
   const services = servicesOf(source);
   const commandName = commandParam(params);
   const format = responseFormatOf(params);
@@ -146,7 +172,14 @@ export async function dispatch(
   const responseCommand = command?.name ?? (commandName === '' ? 'error' : commandName);
   try {
     rejectUnsafeParamNames(params);
-    const caller = await authenticate(services, params, command, commandName);
+    // login and logout authenticate by themselves, as CloudStack's API authenticators.
+    const session =
+      command === undefined ? undefined : await runSessionCommand(command, { services, params, http });
+    if (session !== undefined) {
+      const out = serialize(responseCommand, session.payload, format, CLOUDSTACK_VERSION);
+      return { status: 200, type: out.contentType, body: out.body, cookies: session.cookies };
+    }
+    const caller = await authenticate(services, params, command, commandName, new Date(), http.sessionId);
     if (command === undefined)
       throw new ServerApiError(ApiErrorCode.UNSUPPORTED_ACTION_ERROR, `Unknown API command: ${commandName}`);
     rejectControlCharacters(params);

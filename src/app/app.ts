@@ -42,6 +42,11 @@ import { ClusterMembership, vmsnapVersion, type ServerAddress } from './cluster-
 import { acquireServerLock, lockFileFor, type ServerLock } from './single-server-lock.ts';
 import { ManagementServerStore } from '../store/management-server-store.ts';
 import { openSecretBox } from './secret-key.ts';
+import { PolicyScheduler } from '../jobs/policy-scheduler.ts';
+import { DEFAULT_RUN_OPTIONS, PolicyRunSteps, type PolicyRunOptions } from '../manager/policy-run-steps.ts';
+import { VmSnapshotPolicyManager } from '../manager/vm-snapshot-policy-manager.ts';
+import { PolicyRunStore } from '../store/vm-snapshot-policy-run-store.ts';
+import { VmSnapshotPolicyStore } from '../store/vm-snapshot-policy-store.ts';
 
 export interface AppOptions {
   readonly config: AppConfig;
@@ -59,6 +64,11 @@ export interface AppOptions {
   readonly clusterIntervalMs?: number;
   /** How often the job queue looks for jobs whose owner died. */
   readonly recoverEveryMs?: number;
+  /** VM snapshot policies (issue 13): how often the scheduler ticks, and its clock (tests). */
+  readonly policyIntervalMs?: number;
+  readonly policyClock?: () => number;
+  /** Retry and poll timing of policy runs (tests). */
+  readonly policyRuns?: Partial<Pick<PolicyRunOptions, 'retryMs' | 'maxAttempts' | 'pollMs'>>;
 }
 
 /** What App.stop does with jobs still running (SIGTERM: a bound, then they are handed back). */
@@ -85,6 +95,12 @@ export class App {
   /** This server's row among the management servers, its heartbeat and settings refresh. */
   readonly cluster: ClusterMembership;
   readonly managementServers: ManagementServerStore;
+  /** VM snapshot policies (issue 13): their API operations, run steps and timer. */
+  readonly policies: VmSnapshotPolicyStore;
+  readonly policyRuns: PolicyRunStore;
+  readonly policyManager: VmSnapshotPolicyManager;
+  readonly policyRunSteps: PolicyRunSteps;
+  readonly policyScheduler: PolicyScheduler;
   /** Periodic work in flight, by name: one at a time each, awaited by stop(). */
   private readonly ticking = new Map<string, Promise<void>>();
 
@@ -111,6 +127,26 @@ export class App {
       events: deps.events,
       accounts: new AccountStore(deps.db),
       log: deps.log,
+    });
+    this.policies = new VmSnapshotPolicyStore(deps.db);
+    this.policyRuns = new PolicyRunStore(deps.db);
+    this.policyManager = new VmSnapshotPolicyManager(deps, this.policies, this.policyRuns);
+    const leaseMs = (): number => deps.jobs.leaseMs;
+    this.policyRunSteps = new PolicyRunSteps(deps, this.snapshotManager, this.policies, this.policyRuns, {
+      ...DEFAULT_RUN_OPTIONS,
+      ...options.policyRuns,
+      ownerId: deps.jobs.ownerId,
+      leaseMs,
+    });
+    this.policyScheduler = new PolicyScheduler({
+      policies: this.policies,
+      runs: this.policyRuns,
+      stepper: this.policyRunSteps,
+      ownerId: deps.jobs.ownerId,
+      leaseMs,
+      log: deps.log,
+      ...(options.policyClock !== undefined ? { clock: options.policyClock } : {}),
+      ...(options.policyIntervalMs !== undefined ? { intervalMs: options.policyIntervalMs } : {}),
     });
     this.apiServices = createApiServices(this);
   }
@@ -140,7 +176,7 @@ export class App {
     }
     // The simulated zone is in the management database: every server acts for every simulated host.
     const simulator = await SimulatorWorld.open({
-      persistence: new SimulatorWorldStore(store.db),
+      persistence: new SimulatorWorldStore(store.db, store.dialect),
       ...(options.simulator?.guestAgentTimeoutMs !== undefined
         ? { guestAgentTimeoutMs: options.simulator.guestAgentTimeoutMs }
         : {}),
@@ -232,6 +268,8 @@ export class App {
     // database belongs to a dead previous process, never to a live second server.
     if (this.lock !== undefined) await this.deps.jobs.releaseAllLeases();
     await this.deps.jobs.start();
+    // After the queue: a policy run queues jobs, and finishes runs whose server died.
+    this.policyScheduler.start();
     const every = this.options.expiryIntervalMs ?? 60_000;
     this.expiryTimer = setInterval(() => this.tick('expiry', () => this.expireNow()), every);
     this.heartbeatTimer = setInterval(
@@ -284,6 +322,7 @@ export class App {
     clearInterval(this.purgeTimer);
     clearInterval(this.clusterTimer);
     await Promise.allSettled([...this.ticking.values()]);
+    await this.policyScheduler.stop();
     const report = await this.deps.jobs.stop(options);
     // Another server takes over this one's hosts at its next heartbeat, not a lease later.
     await releaseHeartbeatLeases(this.deps.db, this.deps.jobs.ownerId).catch((err: unknown) =>

@@ -1,14 +1,17 @@
 /**
- * First start on an empty data dir: an admin account, a `demo` account and a simulator zone with
+ * First start on an empty data dir: an admin account (user `admin`), a `demo` account (user `demo`)
+ * with login passwords (from VMSNAP_ADMIN_PASSWORD / VMSNAP_DEMO_PASSWORD, or generated: the start
+ * that generated them prints them once, see `passwordLines`), and a simulator zone with
  * two hosts, file pools (`/sim/...`, the simulator's), an array pool when a storage driver plugin is loaded, and
  * demo VMs (some Running, some Stopped, one with two data disks). The simulator is told about the
  * VMs too, so its own view matches the database from the start.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hashPassword } from '../core/password-hash.ts';
 import type { VolumeTO } from '../core/plugin-api.ts';
 import { AccountStore, type KeyPair } from '../store/account-store.ts';
 import { StoragePoolManager } from '../manager/storage-pool-manager.ts';
-import { FILE_DRIVER_NAME } from '../storage-drivers/file/file-storage-driver.ts';
+import { FILE_DRIVER_NAME } from '../core/file-pool.ts';
 import { insertHost } from '../store/host-store.ts';
 import { ResourceLimitStore } from '../store/resource-limit-store.ts';
 import { insertZone } from '../store/zone-store.ts';
@@ -18,6 +21,54 @@ export interface SeedResult {
   readonly admin: KeyPair;
   readonly demo: KeyPair;
   readonly zoneId: string;
+  /** The seeded users' login passwords, and whether this seeding generated each one. */
+  readonly passwords: SeededPasswords;
+}
+
+/** The seeded users' usernames: stable, documented in the README's quick start. */
+export const SEEDED_USERS = { admin: 'admin', demo: 'demo' } as const;
+
+/** Where the seeded passwords come from when they are not generated. */
+export const PASSWORD_ENV = { admin: 'VMSNAP_ADMIN_PASSWORD', demo: 'VMSNAP_DEMO_PASSWORD' } as const;
+
+type SeededUser = keyof typeof SEEDED_USERS;
+
+/** Passwords given for the seeded users (the environment); a missing one is generated. */
+export type SeedPasswords = Partial<Record<SeededUser, string>>;
+
+export type SeededPasswords = Record<SeededUser, { readonly password: string; readonly generated: boolean }>;
+
+/** The passwords set in the environment (VMSNAP_ADMIN_PASSWORD, VMSNAP_DEMO_PASSWORD). */
+export function seedPasswordsFromEnv(env: NodeJS.ProcessEnv): SeedPasswords {
+  const out: { -readonly [K in SeededUser]?: string } = {};
+  for (const user of Object.keys(PASSWORD_ENV) as SeededUser[]) {
+    const value = env[PASSWORD_ENV[user]];
+    if (value !== undefined && value !== '') out[user] = value;
+  }
+  return out;
+}
+
+function resolvePasswords(given: SeedPasswords): SeededPasswords {
+  // 18 random bytes: 24 URL-safe characters, 144 bits.
+  const pick = (value: string | undefined) =>
+    value === undefined
+      ? { password: randomBytes(18).toString('base64url'), generated: true }
+      : { password: value, generated: false };
+  return { admin: pick(given.admin), demo: pick(given.demo) };
+}
+
+/**
+ * What the start that seeded prints about the passwords: the generated ones in full (this once:
+ * later starts print nothing of them, and they are never logged), the given ones by their source.
+ */
+export function passwordLines(passwords: SeededPasswords): string[] {
+  const lines = ['login passwords (console and `login` API), printed on this first start only:'];
+  for (const user of Object.keys(SEEDED_USERS) as SeededUser[]) {
+    const { password, generated } = passwords[user];
+    const label = `  user ${SEEDED_USERS[user]}:`.padEnd(14);
+    lines.push(generated ? `${label}password ${password}` : `${label}password from ${PASSWORD_ENV[user]}`);
+  }
+  return lines;
 }
 
 interface VmSeed {
@@ -37,12 +88,22 @@ export async function isSeeded(app: App): Promise<boolean> {
   return new AccountStore(app.deps.db).hasAnyAccount();
 }
 
-export async function seed(app: App, adminKeys?: KeyPair): Promise<SeedResult> {
+export async function seed(app: App, adminKeys?: KeyPair, given: SeedPasswords = {}): Promise<SeedResult> {
   const { db } = app.deps;
   const accounts = new AccountStore(db);
   const now = Date.now();
-  const admin = await accounts.createAccount('admin', 'admin', adminKeys);
-  const demo = await accounts.createAccount('demo', 'user');
+  const passwords = resolvePasswords(given);
+  // scrypt is slow by design: both hashes run on libuv's thread pool while the rest is seeded, and
+  // are stored at the end (a seeding that fails half-way leaves an unusable data dir either way).
+  const hashes = Promise.all([hashPassword(passwords.admin.password), hashPassword(passwords.demo.password)]);
+  const admin = await accounts.createAccount(SEEDED_USERS.admin, 'admin', adminKeys, {
+    firstname: 'admin',
+    lastname: 'cloud',
+  });
+  const demo = await accounts.createAccount(SEEDED_USERS.demo, 'user', undefined, {
+    firstname: 'demo',
+    lastname: 'user',
+  });
   const zoneId = randomUUID();
   await insertZone(db, { id: zoneId, name: 'sim-zone-1', created: now });
   const hostIds = [randomUUID(), randomUUID()] as const;
@@ -148,7 +209,10 @@ export async function seed(app: App, adminKeys?: KeyPair): Promise<SeedResult> {
       pools,
     });
   }
-  return { admin, demo, zoneId };
+  const [adminHash, demoHash] = await hashes;
+  await accounts.setPasswordHash(admin.user.id, adminHash);
+  await accounts.setPasswordHash(demo.user.id, demoHash);
+  return { admin, demo, zoneId, passwords };
 }
 
 async function seedVm(

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { registerApiCommand } from './client/commands/api-command.ts';
 import { registerJobCommands } from './client/commands/job-commands.ts';
 import { registerProfileCommands } from './client/commands/profile-commands.ts';
+import { registerScheduleCommands } from './client/commands/schedule-commands.ts';
 import { registerSnapshotCommands } from './client/commands/snapshot-commands.ts';
 import { registerVmCommands } from './client/commands/vm-commands.ts';
 
@@ -15,6 +16,7 @@ export function registerClientCommands(program: Command): void {
     .option('--json', 'print the raw API payload as JSON instead of a table');
   registerVmCommands(program);
   registerSnapshotCommands(program);
+  registerScheduleCommands(program);
   registerJobCommands(program);
   registerProfileCommands(program);
   registerApiCommand(program);

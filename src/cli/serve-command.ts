@@ -10,8 +10,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App } from '../app/app.ts';
 import { configPath, defaultDatabaseFile, loadConfig } from '../app/app-config.ts';
-import { isSeeded, seed } from '../app/seed.ts';
+import { isSeeded, passwordLines, seed, seedPasswordsFromEnv } from '../app/seed.ts';
 import { buildServer } from '../api/server.ts';
+import { ensureConsoleBuilt } from './console-build.ts';
 import type { KeyPair } from '../store/account-store.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -32,15 +33,21 @@ export async function serve(options: ServeOptions): Promise<void> {
   const envKeys = adminKeysFromEnv();
   let admin: AdminKeys;
   if (!(await isSeeded(app))) {
-    const seeded = (await seed(app, envKeys)).admin;
+    const result = await seed(app, envKeys, seedPasswordsFromEnv(process.env));
+    const seeded = result.admin;
     admin = envKeys === undefined ? { shown: seeded } : { from: 'environment' };
     // Before anything else can fail (a busy port): keys never printed would be lost for good.
     if ('shown' in admin) process.stdout.write(`${credentialLines(admin.shown).join('\n')}\n`);
+    // The login passwords likewise, on this start only (issue 14).
+    process.stdout.write(`${passwordLines(result.passwords).join('\n')}\n`);
   } else {
     admin = { from: 'earlier start' };
   }
   const log = app.deps.log;
-  const server = await buildServer(app);
+  // The web console at `/`: built here when missing or older than its sources (a checkout that
+  // skipped `npm ci`'s prepare step, or an edited console), so `vmsnap serve` alone serves it.
+  const consoleDir = await ensureConsoleBuilt((message) => log.warn(message));
+  const server = await buildServer(app, consoleDir === undefined ? {} : { consoleDir });
   // The port first: a server that cannot serve must not take jobs (issue 12), so the job queue
   // starts only once the API listens, and a taken port ends the process with a non-zero code.
   let address: string;
@@ -87,6 +94,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     [
       '',
       `vmsnap is running: ${endpoint}`,
+      ...(consoleDir !== undefined ? [`  console:    ${address}/  (web console)`] : []),
       `  data dir:   ${options.dataDir}  (${app.store.dialect})`,
       `  strategies: ${app.deps.registry.strategyNames.join(', ')}`,
       `  plugins:    ${app.plugins.map((p) => p.name).join(', ') || 'none'}`,

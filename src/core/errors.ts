@@ -17,6 +17,8 @@ export const ApiErrorCode = {
   RESOURCE_UNAVAILABLE_ERROR: 534,
   RESOURCE_ALLOCATION_ERROR: 535,
   RESOURCE_IN_USE_ERROR: 536,
+  /** Too many requests (CloudStack's API_LIMIT_EXCEED): failed logins past their limit. */
+  API_LIMIT_EXCEED: 429,
 } as const;
 export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
 
@@ -119,6 +121,7 @@ const CALLER_ERROR_CODES: ReadonlySet<number> = new Set<number>([
   ApiErrorCode.ACCOUNT_RESOURCE_LIMIT_ERROR,
   ApiErrorCode.RESOURCE_ALLOCATION_ERROR,
   ApiErrorCode.RESOURCE_IN_USE_ERROR,
+  ApiErrorCode.API_LIMIT_EXCEED,
 ]);
 
 /** A refusal of the caller's request (a check, a limit), as opposed to a failure of ours. */

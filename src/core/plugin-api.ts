@@ -214,6 +214,8 @@ export type AgentCommand =
       readonly memoryMode?: MemorySnapshotMode;
       /** Guest freeze budget in ms when quiescing: the agent thaws on its own after it. */
       readonly freezeBudgetMs?: number;
+      /** The job that sent it (a host may log it; the simulator records it per command). */
+      readonly requestId?: string;
     }
   | {
       readonly kind: 'RevertToVMSnapshot';
@@ -229,6 +231,8 @@ export type AgentCommand =
       readonly vmName: string;
       readonly target: VmSnapshotTO;
       readonly volumes: readonly VolumeTO[];
+      /** The job that sent it (a host may log it; the simulator records it per command). */
+      readonly requestId?: string;
     }
   | {
       readonly kind: 'CheckVMSnapshot';
@@ -343,7 +347,12 @@ export interface InventoryPool {
 /** Measured on the host: how long the VM was paused and the guest frozen. */
 export interface HostTimings {
   readonly pauseMs?: number;
+  /** The freeze window around the cut: freeze sent to thaw answered. */
   readonly freezeMs?: number;
+  /** The longest continuous frozen interval of the operation, every freeze counted (issue 15). */
+  readonly maxFreezeMs?: number;
+  /** All of the operation's frozen intervals added up. */
+  readonly frozenTotalMs?: number;
   readonly totalMs?: number;
 }
 
@@ -496,6 +505,10 @@ export interface SnapshotFacts {
   readonly pauseMs?: number;
   /** From the freeze sent to the thaw answered; 0 when the guest was not frozen. */
   readonly freezeWindowMs?: number;
+  /** The longest continuous frozen interval of the take, every freeze counted (a flush freeze too). */
+  readonly maxFreezeMs?: number;
+  /** All frozen intervals of the take added up. */
+  readonly frozenTotalMs?: number;
   /** How long the VM was paused by the last revert (host-measured). */
   readonly revertPauseMs?: number;
   /** The whole take, as the manager measured it. */
@@ -585,6 +598,12 @@ export interface VmSnapshotStrategy {
    * what `revertVmSnapshot` would have returned; null when it did not (or cannot be known).
    */
   reconcileRevert?(ctx: StrategyContext, op: SnapshotOperation): Promise<RevertResult | null>;
+  /**
+   * Recovery after a crash in the middle of a delete (optional): if the snapshot is already gone,
+   * return what `deleteVmSnapshot` would have returned, without deleting again; null when it is still
+   * there (the delete is then sent again). Without it, recovery sends the delete again.
+   */
+  reconcileDelete?(ctx: StrategyContext, op: SnapshotOperation): Promise<DeleteResult | null>;
   /** Optional up-front check for revert; throw to refuse before any state changes. */
   validateRevert?(ctx: StrategyContext, op: SnapshotOperation): Promise<void>;
 }

@@ -43,6 +43,8 @@ const SCALARS = {
   consistency: oneOf(CONSISTENCIES),
   pauseMs: numberCodec,
   freezeWindowMs: numberCodec,
+  maxFreezeMs: numberCodec,
+  frozenTotalMs: numberCodec,
   revertPauseMs: numberCodec,
   totalMs: numberCodec,
   memoryMode: oneOf<MemorySnapshotMode>(MEMORY_SNAPSHOT_MODES),

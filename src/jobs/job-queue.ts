@@ -18,6 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
+import { CompiledStatement } from '../store/compiled-query.ts';
 import { isUniqueViolation, type Db } from '../store/database.ts';
 import type { AsyncJobRow, NewAsyncJob } from '../store/schema.ts';
 import { describeError, logFailure } from '../core/errors.ts';
@@ -76,6 +77,8 @@ export interface JobQueueOptions {
   readonly ownerId?: string;
   /** Told once per job this server takes over (after the take-over is stored); failures are logged. */
   readonly onTakeover?: (takeover: Takeover) => Promise<void>;
+  /** The clock of leases (tests inject one). */
+  readonly now?: () => number;
 }
 
 /** What stop() did with the jobs that were running. */
@@ -103,6 +106,14 @@ export class JobQueue {
   private readonly handlers = new Map<string, JobHandler>();
   private readonly recoverers = new Map<string, RecoveryHandler>();
   private readonly active = new Map<string, Promise<void>>();
+  /**
+   * The stored row of each job running here, updated on every change this server writes: polls of
+   * these jobs are answered from it (see get). An entry lives exactly as long as the job is active.
+   */
+  private readonly owned = new Map<string, AsyncJobRow>();
+  private readonly now: () => number;
+  /** The hot statements, compiled once (src/store/compiled-query.ts). */
+  private readonly statements = jobStatements();
   /** Pending waitFor calls by job: finished here, they are woken at once; stop() ends them all. */
   private readonly waiters = new Map<string, Waiter[]>();
   /** Pumps and lease renewals in flight: stop() waits for them before the store may close. */
@@ -125,6 +136,7 @@ export class JobQueue {
     this.recoverEveryMs = options.recoverEveryMs ?? 1000;
     this.ownerId = options.ownerId ?? randomUUID();
     this.onTakeover = options.onTakeover;
+    this.now = options.now ?? Date.now;
   }
 
   /** The lease now (a setting may change it; at least a second, so renewals can keep up). */
@@ -137,14 +149,44 @@ export class JobQueue {
     this.recoverers.set(kind, recover);
   }
 
+  /**
+   * Stores the job queued, then tries to claim that very job (one guarded UPDATE) rather than waking
+   * the general claim, which would look for the oldest runnable job and then look again for more.
+   * The job is stored before it runs either way.
+   */
   async submit(job: JobSubmission): Promise<string> {
     const id = job.id ?? randomUUID();
     await this.db
       .insertInto('async_jobs')
       .values(jobRow(id, job, { status: 'queued', queueKey: job.queueKey, payload: job.payload }))
       .execute();
-    this.wake();
+    const claimed = await this.claimSubmitted(id, job.queueKey).catch((err: unknown) => {
+      this.log.error({ err, job: id }, 'job claim failed');
+      return undefined;
+    });
+    if (claimed === undefined) this.wake();
+    else this.begin(claimed, false);
     return id;
+  }
+
+  /** Claims a job just submitted here if it is its queue's head and the queue runs nothing. */
+  private async claimSubmitted(id: string, queueKey: string): Promise<AsyncJobRow | undefined> {
+    if (!this.running || this.active.size >= this.concurrency) return undefined;
+    const now = this.now();
+    try {
+      const { rows } = await this.statements.claimSubmitted.execute(this.db, {
+        id,
+        queueKey,
+        owner: this.ownerId,
+        leaseUntil: now + this.leaseMs,
+        started: now,
+      });
+      return rows[0];
+    } catch (err) {
+      // Another claimer started a job of this queue first (the one-running-per-queue index).
+      if (isUniqueViolation(err)) return undefined;
+      throw err;
+    }
   }
 
   /** Records work that was done synchronously as an already-succeeded job (CloudStack's async tag commands). */
@@ -256,6 +298,8 @@ export class JobQueue {
       .where('id', 'in', ids)
       .returning('id')
       .execute();
+    // Handed back or not, none of them may be answered from memory any more.
+    for (const id of ids) this.owned.delete(id);
     return rows.map((r) => r.id);
   }
 
@@ -272,8 +316,16 @@ export class JobQueue {
     return this.active.size;
   }
 
+  /**
+   * A job's row. A job running here under a lease that has not run out is answered from memory: no
+   * other server can have changed its row (a take-over needs an expired lease, and this server writes
+   * every change it makes to both). Any other job is read from the store: another server may own it.
+   */
   async get(id: string): Promise<AsyncJobRow | undefined> {
-    return this.db.selectFrom('async_jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    const mine = this.owned.get(id);
+    if (mine !== undefined && (mine.lease_until ?? 0) > this.now()) return mine;
+    const { rows } = await this.statements.get.execute(this.db, { id });
+    return rows[0];
   }
 
   /**
@@ -354,62 +406,34 @@ export class JobQueue {
         return undefined;
       });
       if (job === undefined) return;
-      const run = this.execute(job).finally(() => {
-        this.active.delete(job.id);
-        this.wake();
-      });
-      this.active.set(job.id, run);
+      this.begin(job, false);
     }
+  }
+
+  /** Runs a job this server now owns (claimed, or taken over to recover it). */
+  private begin(row: AsyncJobRow, recovering: boolean): void {
+    this.owned.set(row.id, row);
+    const run = this.execute(row, recovering).finally(() => {
+      this.active.delete(row.id);
+      this.owned.delete(row.id);
+      this.wake();
+    });
+    this.active.set(row.id, run);
   }
 
   /** Claims the oldest runnable job: the head of a queue with nothing running. */
   private async claim(): Promise<AsyncJobRow | undefined> {
-    const now = Date.now();
-    const candidate = await this.db
-      .selectFrom('async_jobs as j')
-      .select(['j.id'])
-      .where('j.status', '=', 'queued')
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('async_jobs as r')
-              .select('r.id')
-              .whereRef('r.queue_key', '=', 'j.queue_key')
-              .where('r.status', '=', 'running'),
-          ),
-        ),
-      )
-      .where((eb) =>
-        eb(
-          'j.seq',
-          '=',
-          eb
-            .selectFrom('async_jobs as q')
-            .select(({ fn }) => fn.min('q.seq').as('m'))
-            .whereRef('q.queue_key', '=', 'j.queue_key')
-            .where('q.status', '=', 'queued'),
-        ),
-      )
-      .orderBy('j.seq')
-      .limit(1)
-      .executeTakeFirst();
+    const now = this.now();
+    const candidate = (await this.statements.nextRunnable.execute(this.db, {})).rows[0];
     if (candidate === undefined) return undefined;
     try {
-      const updated = await this.db
-        .updateTable('async_jobs')
-        .set({
-          status: 'running',
-          owner: this.ownerId,
-          lease_until: now + this.leaseMs,
-          started: now,
-          attempts: sql<number>`attempts + 1`,
-        })
-        .where('id', '=', candidate.id)
-        .where('status', '=', 'queued')
-        .returningAll()
-        .executeTakeFirst();
-      return updated;
+      const { rows } = await this.statements.claim.execute(this.db, {
+        id: candidate.id,
+        owner: this.ownerId,
+        leaseUntil: now + this.leaseMs,
+        started: now,
+      });
+      return rows[0];
     } catch (err) {
       // Unique violation on the one-running-per-queue index: another claimer won. Nothing claimed.
       if (isUniqueViolation(err)) return undefined;
@@ -452,23 +476,16 @@ export class JobQueue {
   }
 
   private async finish(id: string, status: JobStatus, code: number, result: JobResult): Promise<void> {
-    const row = await this.db
-      .updateTable('async_jobs')
-      .set({
-        status,
-        result_code: code,
-        result: JSON.stringify(result),
-        completed: Date.now(),
-        owner: null,
-        lease_until: null,
-      })
-      .where('id', '=', id)
-      .where('status', '=', 'running')
-      // Lost while it ran (taken over, or handed back at shutdown): the new owner stores the outcome.
-      .where('owner', '=', this.ownerId)
-      .where('lease_until', '!=', 0)
-      .returningAll()
-      .executeTakeFirst();
+    // Lost while it ran (taken over, or handed back at shutdown): the new owner stores the outcome.
+    const { rows } = await this.statements.finish.execute(this.db, {
+      id,
+      status,
+      code,
+      result: JSON.stringify(result),
+      completed: Date.now(),
+      owner: this.ownerId,
+    });
+    const row = rows[0];
     if (row === undefined) {
       this.log.warn({ job: id }, 'job no longer owned by this server: its result is not stored here');
       return;
@@ -486,7 +503,9 @@ export class JobQueue {
       userId: row.user_id,
       payload: JSON.parse(row.payload) as Record<string, unknown>,
       progress: async (text: string) => {
-        await this.db.updateTable('async_jobs').set({ progress: text }).where('id', '=', row.id).execute();
+        await this.statements.progress.execute(this.db, { id: row.id, progress: text });
+        const mine = this.owned.get(row.id);
+        if (mine !== undefined) this.owned.set(row.id, { ...mine, progress: text });
       },
     };
   }
@@ -494,14 +513,26 @@ export class JobQueue {
   /** Extends the lease of the jobs this server runs (orphans are looked for on their own timer). */
   private async renewLeases(): Promise<void> {
     if (this.active.size === 0) return;
-    await this.db
+    const leaseUntil = this.now() + this.leaseMs;
+    const renewed = await this.db
       .updateTable('async_jobs')
-      .set({ lease_until: Date.now() + this.leaseMs })
+      .set({ lease_until: leaseUntil })
       .where('owner', '=', this.ownerId)
       .where('status', '=', 'running')
       .where('lease_until', '!=', 0)
+      .returning('id')
       .execute()
-      .catch((err: unknown) => this.log.error({ err }, 'lease renewal failed'));
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'lease renewal failed');
+        return undefined;
+      });
+    if (renewed === undefined) return;
+    // Polls answered from memory follow the lease as stored; a job not renewed is no longer ours.
+    const ids = new Set(renewed.map((r) => r.id));
+    for (const [id, row] of this.owned) {
+      if (ids.has(id)) this.owned.set(id, { ...row, lease_until: leaseUntil });
+      else this.owned.delete(id);
+    }
   }
 
   /**
@@ -509,7 +540,7 @@ export class JobQueue {
    * Each is re-owned (so only one instance recovers it) and handed to its kind's recovery handler.
    */
   async recoverOrphans(): Promise<number> {
-    const now = Date.now();
+    const now = this.now();
     const orphans = await this.db
       .selectFrom('async_jobs')
       .selectAll()
@@ -534,11 +565,7 @@ export class JobQueue {
         'recovering orphaned job',
       );
       await this.reportTakeover({ job: taken, previousOwner: orphan.owner, newOwner: this.ownerId });
-      const run = this.execute(taken, true).finally(() => {
-        this.active.delete(taken.id);
-        this.wake();
-      });
-      this.active.set(taken.id, run);
+      this.begin(taken, true);
       recovered++;
     }
     return recovered;
@@ -563,6 +590,138 @@ export class JobQueue {
       .where('owner', '!=', this.ownerId)
       .execute();
   }
+}
+
+/** The statements every job runs, built and compiled once per queue. */
+function jobStatements() {
+  const RUNNING = 'running' as const;
+  const QUEUED = 'queued' as const;
+  return {
+    get: new CompiledStatement<{ id: string }, AsyncJobRow>(
+      (db: Db, s) => db.selectFrom('async_jobs').selectAll().where('id', '=', s.id),
+      ['id'],
+    ),
+    /** The oldest job that is its queue's head while its queue runs nothing. */
+    nextRunnable: new CompiledStatement<Record<string, never>, { id: string }>(
+      (db: Db) =>
+        db
+          .selectFrom('async_jobs as j')
+          .select(['j.id'])
+          .where('j.status', '=', QUEUED)
+          .where((eb) =>
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('async_jobs as r')
+                  .select('r.id')
+                  .whereRef('r.queue_key', '=', 'j.queue_key')
+                  .where('r.status', '=', RUNNING),
+              ),
+            ),
+          )
+          .where((eb) =>
+            eb(
+              'j.seq',
+              '=',
+              eb
+                .selectFrom('async_jobs as q')
+                .select(({ fn }) => fn.min('q.seq').as('m'))
+                .whereRef('q.queue_key', '=', 'j.queue_key')
+                .where('q.status', '=', QUEUED),
+            ),
+          )
+          .orderBy('j.seq')
+          .limit(1),
+      [],
+    ),
+    claim: new CompiledStatement<
+      { id: string; owner: string; leaseUntil: number; started: number },
+      AsyncJobRow
+    >(
+      (db: Db, s) =>
+        db
+          .updateTable('async_jobs')
+          .set({
+            status: RUNNING,
+            owner: s.owner,
+            lease_until: s.leaseUntil,
+            started: s.started,
+            attempts: sql<number>`attempts + 1`,
+          })
+          .where('id', '=', s.id)
+          .where('status', '=', QUEUED)
+          .returningAll(),
+      ['id', 'owner', 'leaseUntil', 'started'],
+    ),
+    /** The claim of one given job: only as its queue's head, and only while its queue runs nothing. */
+    claimSubmitted: new CompiledStatement<
+      { id: string; queueKey: string; owner: string; leaseUntil: number; started: number },
+      AsyncJobRow
+    >(
+      (db: Db, s) =>
+        db
+          .updateTable('async_jobs')
+          .set({
+            status: RUNNING,
+            owner: s.owner,
+            lease_until: s.leaseUntil,
+            started: s.started,
+            attempts: sql<number>`attempts + 1`,
+          })
+          .where('id', '=', s.id)
+          .where('status', '=', QUEUED)
+          .where((eb) =>
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('async_jobs as r')
+                  .select('r.id')
+                  .where('r.queue_key', '=', s.queueKey)
+                  .where('r.status', '=', RUNNING),
+              ),
+            ),
+          )
+          .where((eb) =>
+            eb(
+              'seq',
+              '=',
+              eb
+                .selectFrom('async_jobs as q')
+                .select(({ fn }) => fn.min('q.seq').as('m'))
+                .where('q.queue_key', '=', s.queueKey)
+                .where('q.status', '=', QUEUED),
+            ),
+          )
+          .returningAll(),
+      ['id', 'queueKey', 'owner', 'leaseUntil', 'started'],
+    ),
+    finish: new CompiledStatement<
+      { id: string; status: JobStatus; code: number; result: string; completed: number; owner: string },
+      AsyncJobRow
+    >(
+      (db: Db, s) =>
+        db
+          .updateTable('async_jobs')
+          .set({
+            status: s.status,
+            result_code: s.code,
+            result: s.result,
+            completed: s.completed,
+            owner: null,
+            lease_until: null,
+          })
+          .where('id', '=', s.id)
+          .where('status', '=', RUNNING)
+          .where('owner', '=', s.owner)
+          .where('lease_until', '!=', 0)
+          .returningAll(),
+      ['id', 'status', 'code', 'result', 'completed', 'owner'],
+    ),
+    progress: new CompiledStatement<{ id: string; progress: string }, never>(
+      (db: Db, s) => db.updateTable('async_jobs').set({ progress: s.progress }).where('id', '=', s.id),
+      ['id', 'progress'],
+    ),
+  };
 }
 
 /** Whether `work` settles within `ms` (it keeps going either way). */

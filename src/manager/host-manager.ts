@@ -13,7 +13,7 @@ import type { AgentGateway, HypervisorType, InventoryPool, InventoryVm } from '.
 import { normalizeFingerprint } from '../core/cert-fingerprint.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import type { StoredHost, StoredVm } from '../store/inventory-store.ts';
-import { FILE_DRIVER_NAME } from '../storage-drivers/file/file-storage-driver.ts';
+import { FILE_DRIVER_NAME } from '../core/file-pool.ts';
 import { recordPoolStats } from '../store/storage-pool-store.ts';
 import { readCertificateFingerprint } from './agent-certificate.ts';
 import type { ManagerDeps } from './manager-deps.ts';

@@ -6,12 +6,13 @@
 import { InvalidParameterError } from '../core/errors.ts';
 import { addTags, checkTagRequest, removeTags, type TagSelector } from '../store/tag-store.ts';
 import { volumeOwner } from '../store/volume-list-store.ts';
+import { policyOwner } from '../store/vm-snapshot-policy-store.ts';
 import { loadOwned, type Owned } from './access.ts';
 import type { Caller } from './caller.ts';
 import type { ManagerDeps } from './manager-deps.ts';
 
 /** The resource types tags may be put on. */
-export type TaggedResourceType = 'VMSnapshot' | 'UserVm' | 'Volume';
+export type TaggedResourceType = 'VMSnapshot' | 'UserVm' | 'Volume' | 'VMSnapshotPolicy';
 
 export class TagManager {
   constructor(private readonly deps: Pick<ManagerDeps, 'db' | 'snapshots' | 'inventory'>) {}
@@ -60,6 +61,8 @@ export class TagManager {
         return (await this.deps.inventory.getVm(id))?.accountId;
       case 'Volume':
         return volumeOwner(this.deps.db, id);
+      case 'VMSnapshotPolicy':
+        return policyOwner(this.deps.db, id);
     }
   }
 }

@@ -45,6 +45,10 @@ export interface CreateSnapshotRequest {
   readonly quiesce?: boolean;
   /** Strategy options, typed: the API parsed them. */
   readonly options?: SnapshotOptions;
+  /** A VM snapshot policy's run (issue 13): the ids it chose and persisted before creating. */
+  readonly id?: string;
+  readonly jobId?: string;
+  readonly policyId?: string;
 }
 
 export interface Submitted {
@@ -60,7 +64,14 @@ export class VmSnapshotManager {
     req: CreateSnapshotRequest,
   ): Promise<{ snapshot: StoredVmSnapshot; jobId: string }> {
     const snapshot = await this.allocate(caller, req);
+    const jobId = await this.submitCreate(caller, snapshot, req.jobId);
+    return { snapshot, jobId };
+  }
+
+  /** Queues the take of an allocated snapshot (`jobId`: a policy run's chosen id). */
+  async submitCreate(caller: Caller, snapshot: StoredVmSnapshot, id?: string): Promise<string> {
     const jobId = await this.deps.jobs.submit({
+      ...(id !== undefined ? { id } : {}),
       kind: JOB_KIND.create,
       queueKey: snapshot.vmId,
       accountId: caller.accountId,
@@ -75,11 +86,11 @@ export class VmSnapshotManager {
       userId: caller.userId,
       type: 'VMSNAPSHOT.CREATE',
       state: 'Scheduled',
-      description: `creating snapshot for VM ${req.vmId}`,
+      description: `creating snapshot for VM ${snapshot.vmId}`,
       resourceType: 'VmSnapshot',
       resourceId: snapshot.id,
     });
-    return { snapshot, jobId };
+    return jobId;
   }
 
   /**
@@ -170,7 +181,8 @@ export class VmSnapshotManager {
     }
     this.checkNoActiveTasks(existing);
     return snapshots.insert({
-      id: randomUUID(),
+      id: req.id ?? randomUUID(),
+      policyId: req.policyId ?? null,
       vmId: vm.id,
       accountId: vm.accountId,
       name,

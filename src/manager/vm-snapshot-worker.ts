@@ -62,7 +62,7 @@ export class VmSnapshotWorker {
   // ---- create ------------------------------------------------------------------------------------
 
   private async runCreate(job: RunningJob): Promise<JobResult> {
-    const { vm, snap } = await this.loadForCreate(job);
+    const { vm, snap, siblings } = await this.loadForCreate(job);
     const label = describe(snap);
     try {
       const volumes = await this.deps.inventory.volumesWithState(vm.id);
@@ -77,7 +77,6 @@ export class VmSnapshotWorker {
       // A strategy that is gone is reported while the snapshot is still Allocated, not stuck in Creating.
       this.deps.registry.boundTo(snap);
       // Persist Creating (and the parent) before anything reaches the hypervisor.
-      const siblings = await this.deps.snapshots.listByVm(vm.id);
       const current = siblings.find((s) => s.current);
       const creating = await this.deps.snapshots.fire(snap, 'CreateRequested', {
         parentId: current?.id ?? null,
@@ -175,7 +174,10 @@ export class VmSnapshotWorker {
     return { vmsnapshot: snap.id };
   }
 
-  private async loadForCreate(job: RunningJob): Promise<{ vm: StoredVm; snap: StoredVmSnapshot }> {
+  /** The VM, the snapshot and its live siblings (the snapshot among them): one read of the VM's tree. */
+  private async loadForCreate(
+    job: RunningJob,
+  ): Promise<{ vm: StoredVm; snap: StoredVmSnapshot; siblings: StoredVmSnapshot[] }> {
     const { snapshotId, vmId } = payloadIds(job);
     const vm = await this.deps.inventory.getVm(vmId);
     if (vm === undefined) {
@@ -183,10 +185,11 @@ export class VmSnapshotWorker {
         `Create Instance to Snapshot failed because Instance: ${vmId} is not found`,
       );
     }
-    const snap = await this.deps.snapshots.get(snapshotId);
+    const siblings = await this.deps.snapshots.listByVm(vm.id);
+    const snap = siblings.find((s) => s.id === snapshotId);
     if (snap === undefined)
       throw new CloudRuntimeError(`Instance Snapshot id: ${snapshotId} can not be found`);
-    return { vm, snap };
+    return { vm, snap, siblings };
   }
 
   // ---- revert ------------------------------------------------------------------------------------
@@ -269,14 +272,23 @@ export class VmSnapshotWorker {
     return this.finishDelete(job, expunging);
   }
 
-  private async finishDelete(job: RunningJob, snap: StoredVmSnapshot): Promise<JobResult> {
+  /** `recovering`: the delete may have reached the host already; ask before sending it again. */
+  private async finishDelete(
+    job: RunningJob,
+    snap: StoredVmSnapshot,
+    recovering = false,
+  ): Promise<JobResult> {
     const vm = await this.deps.inventory.getVm(snap.vmId);
     const ctx = strategyContext(this.deps, snap.id);
     try {
       if (vm === undefined) throw new CloudRuntimeError(`Instance ${snap.vmId} is not found`);
       const strategy = this.deps.registry.boundTo(snap);
       const op = await this.operation(job, vm, snap);
-      const result = await strategy.deleteVmSnapshot(ctx, op).catch(fromStrategy);
+      const reconciled =
+        recovering && strategy.reconcileDelete
+          ? await strategy.reconcileDelete(ctx, op).catch(fromStrategy)
+          : null;
+      const result = reconciled ?? (await strategy.deleteVmSnapshot(ctx, op).catch(fromStrategy));
       const fresh = await this.mustGet(snap.id);
       if (result.outcome === 'hidden') await this.deps.snapshots.fire(fresh, 'Hide');
       else await this.deps.snapshots.finalizeDelete(fresh, result.volumeUpdates);
@@ -300,7 +312,7 @@ export class VmSnapshotWorker {
     const { snapshotId } = payloadIds(job);
     const snap = await this.deps.snapshots.get(snapshotId);
     if (snap === undefined) return { success: true };
-    if (snap.state === 'Expunging') return this.finishDelete(job, snap);
+    if (snap.state === 'Expunging') return this.finishDelete(job, snap, true);
     return this.runDelete(job);
   }
 

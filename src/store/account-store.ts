@@ -19,6 +19,17 @@ export interface UserWithAccount {
   readonly account: AccountRow;
 }
 
+/** What createAccount may say about its one user besides the account's name and role. */
+export interface NewUserProfile {
+  /** Defaults to the account's name. */
+  readonly username?: string;
+  readonly firstname?: string;
+  readonly lastname?: string;
+  readonly email?: string;
+  /** A hash from src/core/password-hash.ts; without it the user can use API keys only. */
+  readonly passwordHash?: string;
+}
+
 /** CloudStack-looking keys: 86 characters of URL-safe base64. */
 export function generateKeyPair(): KeyPair {
   const key = (): string => randomBytes(64).toString('base64url');
@@ -33,23 +44,29 @@ export class AccountStore {
     name: string,
     role: 'admin' | 'user',
     keys?: KeyPair,
+    profile: NewUserProfile = {},
   ): Promise<UserWithAccount & KeyPair> {
     const pair = keys ?? generateKeyPair();
-    return { ...(await this.insertAccount(name, role, pair)), ...pair };
+    return { ...(await this.insertAccount(name, role, pair, profile)), ...pair };
   }
 
   /**
    * An account with one user and no API keys, as CloudStack's createAccount makes it: the keys come
    * from registerUserKeys, which returns the secret with them.
    */
-  async createAccountWithoutKeys(name: string, role: 'admin' | 'user'): Promise<UserWithAccount> {
-    return this.insertAccount(name, role, null);
+  async createAccountWithoutKeys(
+    name: string,
+    role: 'admin' | 'user',
+    profile: NewUserProfile = {},
+  ): Promise<UserWithAccount> {
+    return this.insertAccount(name, role, null, profile);
   }
 
   private async insertAccount(
     name: string,
     role: 'admin' | 'user',
     keys: KeyPair | null,
+    profile: NewUserProfile,
   ): Promise<UserWithAccount> {
     const now = Date.now();
     const account: AccountRow = {
@@ -64,15 +81,22 @@ export class AccountStore {
     const user: UserRow = {
       id: randomUUID(),
       account_id: account.id,
-      username: name,
+      username: profile.username ?? name,
       api_key: keys?.apiKey ?? null,
       secret_key: keys?.secretKey ?? null,
       state: 'enabled',
       created: now,
+      firstname: profile.firstname ?? null,
+      lastname: profile.lastname ?? null,
+      email: profile.email ?? null,
     };
+    const hash = profile.passwordHash;
+    // One transaction: an account is never left without the password it was created with.
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('accounts').values(account).execute();
       await trx.insertInto('users').values(user).execute();
+      if (hash !== undefined)
+        await trx.insertInto('user_passwords').values({ user_id: user.id, hash, updated: now }).execute();
     });
     return { account, user };
   }
@@ -149,6 +173,44 @@ export class AccountStore {
       .selectAll()
       .where('account_id', '=', accountId)
       .orderBy('created')
+      .execute();
+  }
+
+  /**
+   * The user a login names, with its account: live accounts only; the oldest user if (from before
+   * usernames were checked for uniqueness) two share the name.
+   */
+  async findByUsername(username: string): Promise<UserWithAccount | undefined> {
+    const row = await this.db
+      .selectFrom('users as u')
+      .innerJoin('accounts as a', 'a.id', 'u.account_id')
+      .select(['u.id as userId'])
+      .where('u.username', '=', username)
+      .where('a.removed', 'is', null)
+      .orderBy('u.created')
+      .limit(1)
+      .executeTakeFirst();
+    if (row === undefined) return undefined;
+    const user = await this.getUser(row.userId);
+    const account = user === undefined ? undefined : await this.getAccount(user.account_id);
+    return user === undefined || account === undefined ? undefined : { user, account };
+  }
+
+  /** The user's password hash, or undefined when it has none (API keys only). */
+  async passwordHashOf(userId: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('user_passwords')
+      .select('hash')
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return row?.hash;
+  }
+
+  async setPasswordHash(userId: string, hash: string, now = Date.now()): Promise<void> {
+    await this.db
+      .insertInto('user_passwords')
+      .values({ user_id: userId, hash, updated: now })
+      .onConflict((oc) => oc.column('user_id').doUpdateSet({ hash, updated: now }))
       .execute();
   }
 

@@ -10,6 +10,9 @@ import { sharedState } from './migrations/0012-shared-state.ts';
 import { storagePoolProviders } from './migrations/0010-storage-pool-providers.ts';
 import { managementServers } from './migrations/0011-management-servers.ts';
 import { snapshotScaleIndexes } from './migrations/0013-snapshot-scale-indexes.ts';
+import { simulatorCommands } from './migrations/0020-simulator-commands.ts';
+import { vmSnapshotPolicies } from './migrations/0017-vm-snapshot-policies.ts';
+import { userSessions } from './migrations/0018-user-sessions.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -234,6 +237,9 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0011_management_servers': managementServers,
         '0012_shared_state': sharedState,
         '0013_snapshot_scale_indexes': snapshotScaleIndexes(dialect),
+        '0017_vm_snapshot_policies': vmSnapshotPolicies,
+        '0018_user_sessions': userSessions,
+        '0020_simulator_commands': simulatorCommands,
       };
     },
   };

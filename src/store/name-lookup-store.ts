@@ -1,7 +1,8 @@
 /**
- * The reads behind the API's name lookups: every account, user, zone, host and pool name in one
- * query (the tables are small: admins create their rows), and the tags of the resources a response
- * shows, so a job poll never scans the tag table.
+ * The reads behind the API's name lookups: the account, user, zone, host and pool names a response
+ * shows (by id, one query; or every name, for the admin lists that show many), and the tags of the
+ * resources a response shows, so a job poll never scans the tag table. A cloud's accounts and users
+ * are many: a job result reads its few names by key, not the whole tables (issue 15, item 2).
  */
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
@@ -24,8 +25,59 @@ export interface TagScope {
 /** Ids per `IN (...)` list: far below SQLite's and PostgreSQL's bound-parameter limits. */
 const IDS_PER_QUERY = 500;
 
+/** Which names a response shows, by kind; a kind left out is not read. */
+export type NameIds = Partial<Record<NameKind, readonly (string | null | undefined)[]>>;
+
+/** The names of the listed ids (each table searched by its primary key), in one statement. */
+export async function readNamesOf(db: Db, ids: NameIds): Promise<NameRow[]> {
+  const wanted = (kind: NameKind): string[][] => {
+    const unique = [...new Set((ids[kind] ?? []).filter((id): id is string => typeof id === 'string'))];
+    const chunks: string[][] = [];
+    for (let i = 0; i < unique.length; i += IDS_PER_QUERY) chunks.push(unique.slice(i, i + IDS_PER_QUERY));
+    return chunks;
+  };
+  const parts = [
+    ...wanted('account').map((c) =>
+      db
+        .selectFrom('accounts')
+        .select([kindOf('account'), 'id', 'name'])
+        .where('id', 'in', c),
+    ),
+    ...wanted('user').map((c) =>
+      db
+        .selectFrom('users')
+        .select([kindOf('user'), 'id', 'username as name'])
+        .where('id', 'in', c),
+    ),
+    ...wanted('zone').map((c) =>
+      db
+        .selectFrom('zones')
+        .select([kindOf('zone'), 'id', 'name'])
+        .where('id', 'in', c),
+    ),
+    ...wanted('host').map((c) =>
+      db
+        .selectFrom('hosts')
+        .select([kindOf('host'), 'id', 'name'])
+        .where('id', 'in', c),
+    ),
+    ...wanted('pool').map((c) =>
+      db
+        .selectFrom('storage_pools')
+        .select([kindOf('pool'), 'id', 'name'])
+        .where('id', 'in', c),
+    ),
+  ];
+  const [first, ...rest] = parts;
+  if (first === undefined) return [];
+  return rest.reduce((q, part) => q.unionAll(part), first).execute();
+}
+
+const kindOf = (k: NameKind) => sql<NameKind>`${sql.lit(k)}`.as('kind');
+
+/** Every name: for the lists that show many accounts, zones, hosts or pools. */
 export async function readNames(db: Db): Promise<NameRow[]> {
-  const kind = (k: NameKind) => sql<NameKind>`${sql.lit(k)}`.as('kind');
+  const kind = kindOf;
   return db
     .selectFrom('accounts')
     .select([kind('account'), 'id', 'name'])

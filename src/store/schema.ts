@@ -73,6 +73,26 @@ export interface UserTable {
   secret_key: string | null;
   state: string;
   created: number;
+  /** CloudStack's user profile (migration 0018); null for users made before it or without one. */
+  firstname: string | null;
+  lastname: string | null;
+  email: string | null;
+}
+
+/** A user's password hash (scrypt, salt and parameters in the string): see src/core/password-hash.ts. */
+export interface UserPasswordTable {
+  user_id: string;
+  hash: string;
+  updated: number;
+}
+
+/** A console session: SHA-256 hashes of its cookie id and of its session key, never the values. */
+export interface UserSessionTable {
+  id_hash: string;
+  key_hash: string;
+  user_id: string;
+  created: number;
+  last_seen: number;
 }
 
 export interface VmTable {
@@ -128,6 +148,8 @@ export interface VmSnapshotTable {
   created: number;
   updated: number;
   removed: number | null;
+  /** Migration 0017: the policy that took the snapshot; null for a manual one. */
+  policy_id: Generated<string | null>;
 }
 
 /**
@@ -230,6 +252,19 @@ export interface SimulatorObjectTable {
   updated: number;
 }
 
+/** A host-side command a simulated host applied, with the job that sent it (migration 0020). */
+export interface SimulatorCommandTable {
+  id: string;
+  kind: string;
+  job_id: string | null;
+  vm_name: string;
+  snapshot_name: string | null;
+  snapshot_id: string | null;
+  host_id: string;
+  started: number;
+  finished: number;
+}
+
 /** PluginHost.store: plugins' documents shared by every server (issue 12). */
 export interface PluginDocumentTable {
   key: string;
@@ -258,12 +293,66 @@ export interface SettingsVersionTable {
   version: number;
 }
 
+/** A VM snapshot policy (migration 0017): a VM's schedule and retention, and its last run. */
+export interface VmSnapshotPolicyTable {
+  id: string;
+  vm_id: string;
+  account_id: string;
+  domain_id: string;
+  user_id: string;
+  /** 'interval' | 'cron' */
+  schedule_kind: string;
+  interval_type: string | null;
+  schedule: string | null;
+  cron: string | null;
+  timezone: string;
+  maxsnaps: number | null;
+  keep_hourly: number | null;
+  keep_daily: number | null;
+  keep_weekly: number | null;
+  keep_monthly: number | null;
+  keep_yearly: number | null;
+  snapshot_memory: number;
+  quiesce: number;
+  description: string;
+  created: number;
+  updated: number;
+  removed: number | null;
+  last_slot: number | null;
+  last_run_started: number | null;
+  last_run_outcome: string | null;
+  last_run_reason: string | null;
+}
+
+/** One run of a policy: UNIQUE (policy_id, slot) is the exactly-once claim (migration 0017). */
+export interface VmSnapshotPolicyRunTable {
+  id: string;
+  policy_id: string;
+  slot: number;
+  outcome: string;
+  reason: string;
+  late_ms: number;
+  attempts: number;
+  next_attempt: number;
+  owner: string | null;
+  lease_until: number | null;
+  snapshot_id: string | null;
+  job_id: string | null;
+  /** JSON array of job ids. */
+  prune_jobs: string;
+  update_count: number;
+  started: number;
+  finished: number | null;
+}
+
 export interface Database {
   zones: ZoneTable;
   hosts: HostTable;
   storage_pools: StoragePoolTable;
   accounts: AccountTable;
   users: UserTable;
+  user_passwords: UserPasswordTable;
+  user_sessions: UserSessionTable;
   vms: VmTable;
   volumes: VolumeTable;
   vm_snapshots: VmSnapshotTable;
@@ -277,7 +366,10 @@ export interface Database {
   management_servers: ManagementServerTable;
   settings_version: SettingsVersionTable;
   simulator_objects: SimulatorObjectTable;
+  simulator_commands: SimulatorCommandTable;
   plugin_documents: PluginDocumentTable;
+  vm_snapshot_policies: VmSnapshotPolicyTable;
+  vm_snapshot_policy_runs: VmSnapshotPolicyRunTable;
 }
 
 export type VmRow = Selectable<VmTable>;

@@ -188,6 +188,34 @@ export const SETTINGS = [
       'Seconds a stopping management server lets its running async jobs finish; those still running then are handed back, and another server (or the next start) recovers them',
     range: { min: 0, max: 86400 },
   },
+  // Issue 14: logging in with a username and password.
+  {
+    name: 'session.timeout',
+    defaultValue: '1800',
+    category: 'Security',
+    type: 'Integer',
+    description:
+      'Seconds a login session stays valid without a request (the servlet session timeout of CloudStack, its loginresponse timeout)',
+    range: { min: 60, max: 604800 },
+  },
+  {
+    name: 'incorrect.login.attempts.allowed',
+    defaultValue: '5',
+    category: 'Security',
+    type: 'Integer',
+    description:
+      'Failed logins allowed for one username within login.lockout.seconds (four times as many from one client address) before further attempts are refused for that long',
+    range: { min: 1, max: 1000 },
+  },
+  {
+    name: 'login.lockout.seconds',
+    defaultValue: '300',
+    category: 'Security',
+    type: 'Integer',
+    description:
+      'The window failed logins are counted in, and how long logins are refused once incorrect.login.attempts.allowed is reached',
+    range: { min: 1, max: 86400 },
+  },
 ] as const satisfies readonly SettingDefinition[];
 
 /** Every setting's name: a misspelt name in code fails to compile. */

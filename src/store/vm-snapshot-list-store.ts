@@ -34,6 +34,8 @@ export interface SnapshotListFilter {
   readonly keyword?: string | undefined;
   /** Snapshots with at least one of these tags (an empty value matches any value); none: no filter. */
   readonly tags?: readonly { key: string; value: string }[] | undefined;
+  /** Only the snapshots this VM snapshot policy took (issue 13; served by vm_snapshots_live_policy). */
+  readonly policyId?: string | undefined;
 }
 
 /** What a snapshot response shows of its VM (a live VM only). */
@@ -82,6 +84,7 @@ function countsSuffice(f: SnapshotListFilter): boolean {
     f.ids === undefined &&
     f.vmId === undefined &&
     f.displayName === undefined &&
+    f.policyId === undefined &&
     (f.keyword === undefined || f.keyword === '') &&
     (f.tags ?? []).length === 0
   );
@@ -123,6 +126,7 @@ function whereFilter(q: SnapshotQuery, f: SnapshotListFilter): SnapshotQuery {
   if (f.accountId !== null) out = out.where('s.account_id', '=', f.accountId);
   out = out.where('s.state', 'in', f.states.length > 0 ? [...f.states] : ['-']);
   if (f.displayName !== undefined) out = out.where('s.display_name', '=', f.displayName);
+  if (f.policyId !== undefined) out = out.where('s.policy_id', '=', f.policyId);
   out = whereKeyword(out, f.keyword, ['s.name', 's.display_name', 's.description']);
   const tags = f.tags ?? [];
   if (tags.length > 0) out = out.where((eb) => eb.exists(taggedWith(eb, tags)));

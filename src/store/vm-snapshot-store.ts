@@ -11,6 +11,7 @@ import type {
 } from '../core/plugin-api.ts';
 import { ConcurrentOperationError } from '../core/errors.ts';
 import { transition, type VmSnapshotEvent } from '../core/vm-snapshot-state.ts';
+import { CompiledStatement } from './compiled-query.ts';
 import { isUniqueViolation, type Db } from './database.ts';
 import type { Database, VmSnapshotRow, VmSnapshotVolumeRow } from './schema.ts';
 
@@ -24,6 +25,8 @@ export interface StoredVmSnapshot extends VmSnapshotInfo {
   readonly details: Readonly<SnapshotDetails>;
   readonly removed: number | null;
   readonly updated: number;
+  /** The VM snapshot policy that took it (issue 13); null for a manual snapshot. */
+  readonly policyId: string | null;
 }
 
 /** Thrown when a transition lost a race (another writer changed the row first). */
@@ -42,25 +45,23 @@ export class SnapshotNameTakenError extends Error {
 }
 
 export class VmSnapshotStore {
+  /** The reads every job and poll makes, compiled once (src/store/compiled-query.ts). */
+  private readonly reads = snapshotReads();
+
   constructor(private readonly db: Db) {}
 
   async get(id: string, includeRemoved = false): Promise<StoredVmSnapshot | undefined> {
-    let q = this.db.selectFrom('vm_snapshots').selectAll().where('id', '=', id);
-    if (!includeRemoved) q = q.where('removed', 'is', null);
-    const row = await q.executeTakeFirst();
+    const read = includeRemoved ? this.reads.anyById : this.reads.liveById;
+    const row = (await read.execute(this.db, { id })).rows[0];
     return row === undefined ? undefined : this.hydrate(row);
   }
 
-  /** All non-removed snapshots of a VM in any state (CloudStack's findByVm). */
+  /** All non-removed snapshots of a VM in any state (CloudStack's findByVm), with their records. */
   async listByVm(vmId: string): Promise<StoredVmSnapshot[]> {
-    const rows = await this.db
-      .selectFrom('vm_snapshots')
-      .selectAll()
-      .where('vm_id', '=', vmId)
-      .where('removed', 'is', null)
-      .orderBy('created')
-      .execute();
-    return this.hydrateMany(rows);
+    const { rows } = await this.reads.liveOfVm.execute(this.db, { vmId });
+    if (rows.length === 0) return [];
+    const vols = (await this.reads.liveVolumesOfVm.execute(this.db, { vmId })).rows;
+    return withVolumes(rows, vols);
   }
 
   async listInStates(states: readonly VmSnapshotState[]): Promise<StoredVmSnapshot[]> {
@@ -86,6 +87,7 @@ export class VmSnapshotStore {
     quiesce: boolean;
     options: Record<string, string>;
     created: number;
+    policyId?: string | null;
   }): Promise<StoredVmSnapshot> {
     const row: VmSnapshotRow = {
       id: s.id,
@@ -106,6 +108,7 @@ export class VmSnapshotStore {
       created: s.created,
       updated: s.created,
       removed: null,
+      policy_id: s.policyId ?? null,
     };
     try {
       await this.db.insertInto('vm_snapshots').values(row).execute();
@@ -124,7 +127,7 @@ export class VmSnapshotStore {
   async fire(
     snap: StoredVmSnapshot,
     event: VmSnapshotEvent,
-    extra: { parentId?: string | null; details?: SnapshotDetails } = {},
+    extra: { parentId?: string | null; details?: SnapshotDetails; current?: boolean } = {},
     trx?: Transaction<Database>,
   ): Promise<StoredVmSnapshot> {
     const to = transition(snap.state, event);
@@ -139,6 +142,7 @@ export class VmSnapshotStore {
         updated: now,
         ...(extra.parentId !== undefined ? { parent_id: extra.parentId } : {}),
         ...(details !== undefined ? { details } : {}),
+        ...(extra.current !== undefined ? { current: extra.current ? 1 : 0 } : {}),
       })
       .where('id', '=', snap.id)
       .where('state', '=', snap.state)
@@ -152,6 +156,7 @@ export class VmSnapshotStore {
       updated: now,
       parentId: extra.parentId !== undefined ? extra.parentId : snap.parentId,
       details: details !== undefined ? (JSON.parse(details) as SnapshotDetails) : snap.details,
+      current: extra.current ?? snap.current,
     };
   }
 
@@ -173,25 +178,28 @@ export class VmSnapshotStore {
     details: SnapshotDetails,
   ): Promise<StoredVmSnapshot> {
     return this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('vm_snapshot_volumes').where('snapshot_id', '=', snap.id).execute();
-      for (const r of records) {
+      // Records from an earlier finalize would be replaced; `snap` as read has none on a first take
+      // (and if one had finished since, the guarded fire below would fail and roll this back).
+      if (snap.volumes.length > 0)
+        await trx.deleteFrom('vm_snapshot_volumes').where('snapshot_id', '=', snap.id).execute();
+      if (records.length > 0)
         await trx
           .insertInto('vm_snapshot_volumes')
-          .values({
-            snapshot_id: snap.id,
-            volume_id: r.volumeId,
-            driver: r.driver,
-            path: r.path,
-            size: r.size,
-            ref: r.ref,
-          })
+          .values(
+            records.map((r) => ({
+              snapshot_id: snap.id,
+              volume_id: r.volumeId,
+              driver: r.driver,
+              path: r.path,
+              size: r.size,
+              ref: r.ref,
+            })),
+          )
           .execute();
-      }
       await applyVolumeUpdates(trx, volumeUpdates);
-      await clearCurrent(trx, snap.vmId);
-      await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.id).execute();
-      const done = await this.fire(snap, 'OperationSucceeded', { details }, trx);
-      return { ...done, current: true, volumes: records };
+      await clearCurrent(trx, snap.vmId, snap.id);
+      const done = await this.fire(snap, 'OperationSucceeded', { details, current: true }, trx);
+      return { ...done, volumes: records };
     });
   }
 
@@ -203,10 +211,8 @@ export class VmSnapshotStore {
   ): Promise<StoredVmSnapshot> {
     return this.db.transaction().execute(async (trx) => {
       await applyVolumeUpdates(trx, volumeUpdates);
-      await clearCurrent(trx, snap.vmId);
-      await trx.updateTable('vm_snapshots').set({ current: 1 }).where('id', '=', snap.id).execute();
-      const done = await this.fire(snap, 'OperationSucceeded', { details }, trx);
-      return { ...done, current: true };
+      await clearCurrent(trx, snap.vmId, snap.id);
+      return this.fire(snap, 'OperationSucceeded', { details, current: true }, trx);
     });
   }
 
@@ -261,32 +267,80 @@ export class VmSnapshotStore {
         rows.map((r) => r.id),
       )
       .execute();
-    const bySnap = new Map<string, VmSnapshotVolumeRow[]>();
-    for (const v of vols) bySnap.set(v.snapshot_id, [...(bySnap.get(v.snapshot_id) ?? []), v]);
-    return rows.map((r) => snapshotFromRow(r, bySnap.get(r.id) ?? []));
+    return withVolumes(rows, vols);
   }
 
   private async hydrate(row: VmSnapshotRow): Promise<StoredVmSnapshot> {
-    const vols = await this.db
-      .selectFrom('vm_snapshot_volumes')
-      .selectAll()
-      .where('snapshot_id', '=', row.id)
-      .execute();
+    const vols = (await this.reads.volumesOf.execute(this.db, { id: row.id })).rows;
     return snapshotFromRow(row, vols);
   }
 }
 
+function withVolumes(
+  rows: readonly VmSnapshotRow[],
+  vols: readonly VmSnapshotVolumeRow[],
+): StoredVmSnapshot[] {
+  const bySnap = new Map<string, VmSnapshotVolumeRow[]>();
+  for (const v of vols) bySnap.set(v.snapshot_id, [...(bySnap.get(v.snapshot_id) ?? []), v]);
+  return rows.map((r) => snapshotFromRow(r, bySnap.get(r.id) ?? []));
+}
+
+function snapshotReads() {
+  return {
+    liveById: new CompiledStatement<{ id: string }, VmSnapshotRow>(
+      (db: Db, s) =>
+        db.selectFrom('vm_snapshots').selectAll().where('id', '=', s.id).where('removed', 'is', null),
+      ['id'],
+    ),
+    anyById: new CompiledStatement<{ id: string }, VmSnapshotRow>(
+      (db: Db, s) => db.selectFrom('vm_snapshots').selectAll().where('id', '=', s.id),
+      ['id'],
+    ),
+    volumesOf: new CompiledStatement<{ id: string }, VmSnapshotVolumeRow>(
+      (db: Db, s) => db.selectFrom('vm_snapshot_volumes').selectAll().where('snapshot_id', '=', s.id),
+      ['id'],
+    ),
+    liveOfVm: new CompiledStatement<{ vmId: string }, VmSnapshotRow>(
+      (db: Db, s) =>
+        db
+          .selectFrom('vm_snapshots')
+          .selectAll()
+          .where('vm_id', '=', s.vmId)
+          .where('removed', 'is', null)
+          .orderBy('created'),
+      ['vmId'],
+    ),
+    /** The records of a VM's live snapshots: a fixed statement, where an `in` list of ids is not. */
+    liveVolumesOfVm: new CompiledStatement<{ vmId: string }, VmSnapshotVolumeRow>(
+      (db: Db, s) =>
+        db
+          .selectFrom('vm_snapshot_volumes')
+          .selectAll()
+          .where('snapshot_id', 'in', (eb) =>
+            eb
+              .selectFrom('vm_snapshots')
+              .select('id')
+              .where('vm_id', '=', s.vmId)
+              .where('removed', 'is', null),
+          ),
+      ['vmId'],
+    ),
+  };
+}
+
 /**
  * The VM's current snapshot is current no more: only the live row that has the flag is written
- * (a removed row never has it), not every row of the VM's history.
+ * (a removed row never has it), not every row of the VM's history. `next`, about to become current
+ * (its own guarded transition sets the flag), is left alone.
  */
-async function clearCurrent(trx: Transaction<Database>, vmId: string): Promise<void> {
+async function clearCurrent(trx: Transaction<Database>, vmId: string, next: string): Promise<void> {
   await trx
     .updateTable('vm_snapshots')
     .set({ current: 0 })
     .where('vm_id', '=', vmId)
     .where('removed', 'is', null)
     .where('current', '=', 1)
+    .where('id', '!=', next)
     .execute();
 }
 
@@ -351,6 +405,7 @@ export function snapshotFromRow(r: VmSnapshotRow, vols: readonly VmSnapshotVolum
     updateCount: r.update_count,
     options: JSON.parse(r.options) as Record<string, string>,
     details: JSON.parse(r.details) as SnapshotDetails,
+    policyId: r.policy_id ?? null,
     volumes: vols.map((v) => ({
       volumeId: v.volume_id,
       driver: v.driver,

@@ -70,6 +70,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
             quiesce: op.quiesce,
             ...(memoryMode !== undefined ? { memoryMode } : {}),
             freezeBudgetMs: ctx.numberSetting('vmsnapshot.freeze.budget'),
+            requestId: op.operationId,
           },
           { timeoutMs: ctx.numberSetting('vmsnapshot.create.wait') * 1000 },
         ),
@@ -80,11 +81,14 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
     if (!answer.result)
       throw new Error(`Creating VM snapshot: ${op.snapshot.name} failed due to ${answer.details}`);
     const byId = new Map(answer.volumes.map((v) => [v.id, v]));
-    const { pauseMs, freezeMs } = answer.timings ?? {};
+    const { pauseMs, freezeMs, maxFreezeMs, frozenTotalMs } = answer.timings ?? {};
     const facts: SnapshotFacts = {
       host: host.name,
       ...(pauseMs !== undefined ? { pauseMs: round(pauseMs) } : {}),
       ...(freezeMs !== undefined ? { freezeWindowMs: round(freezeMs) } : {}),
+      // Every freeze of the take (a host that reports only the window froze only then).
+      ...(maxFreezeMs !== undefined ? { maxFreezeMs: round(maxFreezeMs) } : {}),
+      ...(frozenTotalMs !== undefined ? { frozenTotalMs: round(frozenTotalMs) } : {}),
       ...(answer.memoryMode !== undefined && op.snapshot.type === 'DiskAndMemory'
         ? { memoryMode: answer.memoryMode }
         : {}),
@@ -147,6 +151,7 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
             vmName: op.vm.instanceName,
             target: toTO(op.snapshot, op.parents, op.quiesce),
             volumes: volumeTOs(op),
+            requestId: op.operationId,
           },
           { timeoutMs: ctx.numberSetting('vmsnapshot.create.wait') * 1000 },
         ),
@@ -193,6 +198,19 @@ export class HypervisorVmSnapshotStrategy implements VmSnapshotStrategy {
       volumeUpdates: (answer.volumes ?? []).map((v) => ({ volumeId: v.id, path: v.path, size: v.size })),
       powerState: answer.powerState,
       facts: { recovered: true },
+    };
+  }
+
+  /**
+   * The delete completed when the host no longer has the snapshot: its volumes as the host has them
+   * now, and no second DeleteVMSnapshot for the same job (issue 12's chaos test found one).
+   */
+  async reconcileDelete(ctx: StrategyContext, op: SnapshotOperation): Promise<DeleteResult | null> {
+    const answer = await this.check(ctx, op);
+    if (answer.exists) return null;
+    return {
+      outcome: 'deleted',
+      volumeUpdates: (answer.volumes ?? []).map((v) => ({ volumeId: v.id, path: v.path, size: v.size })),
     };
   }
 

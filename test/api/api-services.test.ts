@@ -29,6 +29,9 @@ const user: UserRow = {
   secret_key: 'stub-secret',
   state: 'enabled',
   created: 0,
+  firstname: null,
+  lastname: null,
+  email: null,
 };
 
 /** Only what listZones and authentication use; anything else the API touched would throw. */

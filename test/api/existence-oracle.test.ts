@@ -49,6 +49,7 @@ const inZone = (zoneid: string): Params => ({ zoneid });
 const running = (b: SecondTenant): string => b.runningVm;
 const stopped = (b: SecondTenant): string => b.stoppedVm;
 const snapshot = (b: SecondTenant): string => b.snapshotId;
+const policy = (b: SecondTenant): string => b.policyId;
 const accountName = (b: SecondTenant): string => b.accountName;
 const tag = (type: string, key = 'x'): Params => ({
   resourcetype: type,
@@ -95,7 +96,25 @@ const PROBES: readonly Probe[] = [
   probe('listEvents', 'id', "one of B's events", (b) => b.eventId),
   probe('listAccounts', 'id', "B's account", (b) => b.accountId),
   probe('registerUserKeys', 'id', "B's user", (b) => b.userId),
+  probe('updateUser', 'id', "B's user, new password", (b) => b.userId, { password: 'taken-over-secret' }),
   probe('deployVirtualMachine', 'hostid', "B's VM's host", (b) => b.runningHost, inZone),
+  // Issue 13: VM snapshot policies.
+  probe('createVMSnapshotPolicy', 'virtualmachineid', 'running VM', running, {
+    intervaltype: 'HOURLY',
+    schedule: '0',
+    timezone: 'UTC',
+    maxsnaps: 1,
+  }),
+  probe('updateVMSnapshotPolicy', 'id', "B's policy", policy, { maxsnaps: 1 }),
+  probe('deleteVMSnapshotPolicies', 'id', "B's policy", policy),
+  probe('deleteVMSnapshotPolicies', 'ids', "B's policy, with its snapshots", policy, {
+    deletesnapshots: true,
+  }),
+  probe('listVMSnapshotPolicies', 'id', "B's policy", policy),
+  probe('listVMSnapshotPolicies', 'virtualmachineid', 'by VM', running),
+  probe('previewVMSnapshotPolicyRetention', 'id', "B's policy", policy, {}, true),
+  probe('previewVMSnapshotPolicyRetention', 'virtualmachineid', 'running VM', running, { maxsnaps: 1 }, true),
+  probe('listVMSnapshot', 'vmsnapshotpolicyid', "B's policy's snapshots", policy),
   ...[
     'listVirtualMachines',
     'listVMSnapshot',
@@ -104,6 +123,7 @@ const PROBES: readonly Probe[] = [
     'listEvents',
     'listTags',
     'listResourceLimits',
+    'listVMSnapshotPolicies',
   ].map((c) => probe(c, 'account', "B's account name", accountName, {}, true)),
   probe('listAccounts', 'account', "B's account name", accountName),
   probe('listAccounts', 'name', "B's account name", accountName),

@@ -28,7 +28,12 @@ describe('account isolation: user A against user B objects', () => {
     );
     const snaps = itemsOf(await env.h.admin.payload('listVMSnapshot', { account: 'bob' }), 'vmSnapshot');
     const tags = itemsOf(await env.h.admin.payload('listTags', { account: 'bob' }), 'tag');
+    const policies = itemsOf(
+      await env.h.admin.payload('listVMSnapshotPolicies', { account: 'bob' }),
+      'vmsnapshotpolicy',
+    );
     return {
+      policies: policies.map((p) => [p['id'], p['maxsnaps'], p['cron']]),
       vms: vms.map((v) => [v['id'], v['state']]),
       snaps: snaps.map((s) => [s['id'], s['state'], s['current'], s['tags']]),
       tags: tags.map((t) => [t['key'], t['value'], t['resourceid']]),
@@ -97,12 +102,45 @@ describe('account isolation: user A against user B objects', () => {
       ['listTags', { listall: true, resourceid: env.b.snapshotId }, 'empty'],
       ['listTags', { key: 'owner' }, 'empty'],
       ['registerUserKeys', { id: env.b.userId }, 'refused'],
+      ['updateUser', { id: env.b.userId, password: 'taken-over-secret' }, 'refused'],
       ['listResourceLimits', {}, 'empty-or-own'],
       ['listResourceLimits', { account: 'bob' }, 'refused'],
       ['listAccounts', {}, (res) => expect(names(res, 'account')).toEqual(['demo'])],
       ['listAccounts', { listall: true }, (res) => expect(names(res, 'account')).toEqual(['demo'])],
       ['listAccounts', { id: env.b.accountId }, 'empty'],
       ['listAccounts', { name: 'bob' }, 'empty'],
+      // Issue 13: VM snapshot policies.
+      [
+        'createVMSnapshotPolicy',
+        {
+          virtualmachineid: env.b.runningVm,
+          intervaltype: 'HOURLY',
+          schedule: '0',
+          timezone: 'UTC',
+          maxsnaps: 1,
+        },
+        'refused',
+      ],
+      ['updateVMSnapshotPolicy', { id: env.b.policyId, maxsnaps: 1 }, 'refused'],
+      ['deleteVMSnapshotPolicies', { id: env.b.policyId }, 'refused'],
+      ['deleteVMSnapshotPolicies', { ids: env.b.policyId, deletesnapshots: true }, 'refused'],
+      ['listVMSnapshotPolicies', { id: env.b.policyId }, 'empty'],
+      ['listVMSnapshotPolicies', { virtualmachineid: env.b.runningVm }, 'empty'],
+      ['listVMSnapshotPolicies', { listall: true }, 'empty-or-own'],
+      ['listVMSnapshotPolicies', { account: 'bob' }, 'refused'],
+      ['previewVMSnapshotPolicyRetention', { id: env.b.policyId }, 'refused'],
+      ['previewVMSnapshotPolicyRetention', { virtualmachineid: env.b.runningVm, maxsnaps: 1 }, 'refused'],
+      ['listVMSnapshot', { vmsnapshotpolicyid: env.b.policyId }, 'empty'],
+      [
+        'createTags',
+        {
+          resourcetype: 'VMSnapshotPolicy',
+          resourceids: env.b.policyId,
+          'tags[0].key': 'x',
+          'tags[0].value': 'y',
+        },
+        'refused',
+      ],
     ];
     return rows.map(([c, p, e]) => [c, p, e === 'empty-or-own' ? noneOfB : e]);
   };
@@ -128,13 +166,15 @@ describe('account isolation: user A against user B objects', () => {
       env.b.stoppedVm,
       env.b.snapshotId,
       env.b.jobId,
+      env.b.policyId,
     ];
     return secrets.filter((s) => !named.has(s) && res.text.includes(s));
   }
 
   it('covers every user command that can reach another account', () => {
     const inMatrix = new Set(matrix().map(([c]) => c));
-    const noOwnedObjects = new Set(['listZones', 'listApis']);
+    // login and logout act on the request's own session only (test/api-session/).
+    const noOwnedObjects = new Set(['listZones', 'listApis', 'login', 'logout']);
     for (const c of COMMANDS.filter((x) => x.admin !== true && !noOwnedObjects.has(x.name))) {
       expect(inMatrix.has(c.name), `${c.name} is missing from the isolation matrix`).toBe(true);
     }

@@ -11,6 +11,7 @@ import { AccountStore, ROOT_DOMAIN_ID } from '../../src/store/account-store.ts';
 import { TestApiClient } from '../helpers/api-client.ts';
 import { bodyOf, errorOf, itemsOf, rawCall, startApiServer, type ApiHarness } from '../helpers/api-server.ts';
 import { shapeProblems, type Shapes } from '../helpers/shape-check.ts';
+import { SessionApiClient } from '../api-session/session-api-client.ts';
 
 interface CommandFixture {
   kind: 'list' | 'object' | 'wrapped' | 'async' | 'async-create';
@@ -44,6 +45,21 @@ describe('API response shapes (recorded CloudStack fixtures)', () => {
     const job = await client.waitForJob(created['jobid'] as string);
     expect(job['jobstatus']).toBe(1);
     return { id: created['id'] as string, jobid: created['jobid'] as string };
+  }
+
+  /** A VM snapshot policy's creation parameters (a schedule that does not fire during the test). */
+  const policyParams = (): Params => ({
+    virtualmachineid: vm['app-1']!,
+    intervaltype: 'MONTHLY',
+    schedule: '00:03:28',
+    timezone: 'Europe/Berlin',
+    maxsnaps: 2,
+  });
+
+  /** A new VM snapshot policy, for the commands that change one. */
+  async function shapePolicy(): Promise<string> {
+    const created = await h.demo.payload('createVMSnapshotPolicy', policyParams());
+    return (created['vmsnapshotpolicy'] as Record<string, unknown>)['id'] as string;
   }
 
   /** A new file pool, for the commands that change one. */
@@ -93,6 +109,24 @@ describe('API response shapes (recorded CloudStack fixtures)', () => {
     listVMSnapshot: async () => ({ client: h.demo, params: { virtualmachineid: vm['web-1']! } }),
     revertToVMSnapshot: async () => ({ client: h.demo, params: { vmsnapshotid: memorySnap.id } }),
     deleteVMSnapshot: async () => ({ client: h.demo, params: { vmsnapshotid: diskSnap.id } }),
+    // Issue 13: VM snapshot policies.
+    createVMSnapshotPolicy: async () => ({
+      client: h.demo,
+      params: { ...policyParams(), 'tags[0].key': 'env', 'tags[0].value': 'prod' },
+    }),
+    updateVMSnapshotPolicy: async () => ({
+      client: h.demo,
+      params: { id: await shapePolicy(), cron: '15 3 * * *', keepdaily: 7 },
+    }),
+    listVMSnapshotPolicies: async () => {
+      await shapePolicy();
+      return { client: h.demo, params: {} };
+    },
+    deleteVMSnapshotPolicies: async () => ({ client: h.demo, params: { id: await shapePolicy() } }),
+    previewVMSnapshotPolicyRetention: async () => ({
+      client: h.demo,
+      params: { ...policyParams(), virtualmachineid: vm['web-1']! },
+    }),
     queryAsyncJobResult: async () => ({ client: h.demo, params: { jobid: memorySnap.jobid } }),
     listAsyncJobs: async () => ({ client: h.demo, params: {} }),
     listZones: async () => ({ client: h.demo, params: {} }),
@@ -150,6 +184,16 @@ describe('API response shapes (recorded CloudStack fixtures)', () => {
     createAccount: async () => ({ client: h.admin, params: { username: 'shape-user', email: 'a@b.c' } }),
     listAccounts: async () => ({ client: h.demo, params: {} }),
     registerUserKeys: async () => ({ client: keysUser, params: { id: keysUserId } }),
+    updateUser: async () => ({ client: h.admin, params: { id: keysUserId, password: 'shape-secret' } }),
+    // Issue 14: as a browser calls them, a form POST without a signature, then within the session.
+    login: async () => ({
+      client: new SessionApiClient(h.url),
+      params: { username: 'demo', password: h.t.seeded.passwords.demo.password },
+    }),
+    logout: async () => ({
+      client: await SessionApiClient.loggedIn(h.url, 'demo', h.t.seeded.passwords.demo.password),
+      params: {},
+    }),
     listConfigurations: async () => ({ client: h.admin, params: { name: 'vmsnapshot' } }),
     listManagementServers: async () => ({ client: h.admin, params: {} }),
     updateConfiguration: async () => ({ client: h.admin, params: { name: 'vmsnapshot.max', value: '10' } }),

@@ -25,15 +25,33 @@ describeBtrfs('btrfs driver', () => {
     ).rejects.toThrow(/does not exist/);
   });
 
-  storageDriverSuite('btrfs (real btrfs, QEMU host agent)', async () => {
-    const vmName = `conf-${randomUUID().slice(0, 8)}`;
-    return {
-      driver: host.driver,
-      volumes: async (count) => (await host.createVm(vmName, count, 1)).volumes,
-      close: async () => {
-        const answer = await host.agent.execute({ kind: 'DestroyVM', vmName });
-        if (!answer.result && !answer.details.includes('not defined')) throw new Error(answer.details);
-      },
-    };
+  const pool = (url: string) => ({
+    name: 'conformance',
+    zoneId: 'z',
+    url,
+    details: {},
+    scope: 'HOST' as const,
+    hostId: HOST_ID,
   });
+  storageDriverSuite(
+    'btrfs (real btrfs, QEMU host agent)',
+    async () => {
+      const vmName = `conf-${randomUUID().slice(0, 8)}`;
+      return {
+        driver: host.driver,
+        volumes: async (count) => (await host.createVm(vmName, count, 1)).volumes,
+        close: async () => {
+          const answer = await host.agent.execute({ kind: 'DestroyVM', vmName });
+          if (!answer.result && !answer.details.includes('not defined')) throw new Error(answer.details);
+        },
+      };
+    },
+    {
+      pools: () => ({
+        valid: pool(host.pool.url),
+        invalid: pool(`${host.pool.url}/missing`),
+        refusal: /does not exist/,
+      }),
+    },
+  );
 });

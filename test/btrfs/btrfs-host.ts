@@ -33,11 +33,22 @@ export interface BtrfsHost {
   close(): Promise<void>;
 }
 
-export async function openBtrfsHost(label: string): Promise<BtrfsHost> {
+export interface BtrfsHostOptions {
+  /** Boot VMs with this kernel and initrd (the tiny guest with qemu-ga), e.g. to time guest freezes. */
+  readonly guestBoot?: { readonly kernel: string; readonly initrd: string };
+  /** RAM of the VMs createVm defines; default 64 MiB (OS-less). */
+  readonly memoryMb?: number;
+}
+
+export async function openBtrfsHost(label: string, options: BtrfsHostOptions = {}): Promise<BtrfsHost> {
   const fs = mountBtrfs(label);
   const stateDir = mkdtempSync(path.join(os.tmpdir(), `vmsnap-btrfs-state-${label}-`));
   // The agent's pool root is the mount: the pool folder (and every Storage* path) must be inside it.
-  const agent = new QemuHostAgent({ stateDir, poolDir: fs.mount });
+  const agent = new QemuHostAgent({
+    stateDir,
+    poolDir: fs.mount,
+    ...(options.guestBoot !== undefined ? { guestBoot: options.guestBoot } : {}),
+  });
   await agent.init();
   const agents: AgentGateway = {
     async send<C extends AgentCommand>(hostId: string, command: C): Promise<AnswerFor<C>> {
@@ -64,7 +75,8 @@ export async function openBtrfsHost(label: string): Promise<BtrfsHost> {
     agents,
     driver: new BtrfsStorageDriver(agents),
     pool,
-    createVm: (name, disks, sizeMiB = 16) => createVm(agent, pool, name, disks, sizeMiB),
+    createVm: (name, disks, sizeMiB = 16) =>
+      createVm(agent, pool, name, disks, sizeMiB, options.memoryMb ?? 64),
     close: async () => {
       await agent.stopAll();
       fs.unmount();
@@ -79,11 +91,12 @@ async function createVm(
   name: string,
   disks: number,
   sizeMiB: number,
+  memoryMb: number,
 ): Promise<{ spec: VmSpecTO; volumes: VolumeInfo[] }> {
   const spec: VmSpecTO = {
     name,
     uuid: randomUUID(),
-    memoryMb: 64,
+    memoryMb,
     cpus: 1,
     volumes: Array.from({ length: disks }, (_, i) => ({
       id: randomUUID(),

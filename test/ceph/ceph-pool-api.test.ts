@@ -1,7 +1,8 @@
 /**
  * createStoragePool provider=ceph-rbd through the API against a real Ceph: the built-in driver is
- * listed as a provider, a good url makes an Up pool with the quota as capacity, and a wrong key or a
- * missing Ceph pool is refused with a message that says which (never the key), creating nothing.
+ * listed as a provider, a good url makes an Up pool with the quota as capacity, and a wrong key, a
+ * missing Ceph pool or an unreachable monitor is refused with a message that says which (never the
+ * key), creating nothing.
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -79,4 +80,28 @@ describeCeph('createStoragePool provider=ceph-rbd (real Ceph)', () => {
     expect(await poolRows()).toBe(before);
     await expect(ceph.rbd(['ls', 'no-such-pool'])).rejects.toThrow(/No such file/);
   }, 60_000);
+
+  it('refuses an unreachable monitor, naming it (never the key), and creates nothing', async () => {
+    const before = await poolRows();
+    // Nothing listens on port 1: the client hunts for a monitor until its connect timeout.
+    const monError = errorOf(
+      await h.admin.call('createStoragePool', {
+        zoneid: zoneId,
+        name: 'ceph-no-monitor',
+        url: ceph.url({ monHost: '127.0.0.1:1' }),
+        provider: 'ceph-rbd',
+      }),
+      'createStoragePool',
+      530,
+    );
+    expect(monError.errortext).toMatch(/no Ceph monitor answered at 127\.0\.0\.1:1/);
+    expect(monError.errortext).not.toContain(ceph.adminKey);
+    expect(monError.errortext).not.toContain(encodeURIComponent(ceph.adminKey));
+    expect(await poolRows()).toBe(before);
+    const listed = itemsOf(
+      await h.admin.payload('listStoragePools', { name: 'ceph-no-monitor' }),
+      'storagepool',
+    );
+    expect(listed).toEqual([]);
+  }, 120_000);
 });

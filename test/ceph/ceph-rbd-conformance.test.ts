@@ -12,8 +12,27 @@ describeCeph('ceph-rbd on a real Ceph', () => {
   });
   afterAll(() => ceph?.down());
 
-  storageDriverSuite('ceph-rbd', async () => ({
-    driver: new CephRbdDriver(),
-    volumes: (count) => cephVolumes(ceph, count),
-  }));
+  const pool = (url: string) => ({
+    name: 'conformance',
+    zoneId: 'zone-1',
+    url,
+    details: {},
+    scope: 'ZONE' as const,
+    hostId: null,
+  });
+  storageDriverSuite(
+    'ceph-rbd',
+    async () => ({
+      driver: new CephRbdDriver(),
+      volumes: (count) => cephVolumes(ceph, count),
+    }),
+    {
+      pools: () => ({
+        valid: pool(ceph.url()),
+        invalid: pool(ceph.url({ pool: 'no-such-pool' })),
+        refusal: /^Ceph pool no-such-pool does not exist on the cluster$/,
+        secret: ceph.adminKey,
+      }),
+    },
+  );
 });

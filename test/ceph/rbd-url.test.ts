@@ -1,7 +1,7 @@
 /** CloudStack's RBD pool url, parsed without Ceph: every part checked, the key never echoed. */
 import { describe, expect, it } from 'vitest';
-import { monHostArg, parseRbdUrl } from '../../src/storage-drivers/ceph-rbd/rbd-url.ts';
-import { formatRef, parseRef } from '../../src/storage-drivers/ceph-rbd/rbd-snapshot-ref.ts';
+import { monHostArg, parseRbdUrl } from '../../src/core/rbd-pool-url.ts';
+import { formatRef, parseRef } from '../../src/core/rbd-snapshot-ref.ts';
 
 const KEY = 'AQCP4w5r3hYwJBAAA428ge3bBU75fKaI+nKP3A==';
 

@@ -77,6 +77,17 @@ describe.skipIf(postgresUnavailable() !== undefined)(
       }
     }
 
+    async function snapshotState(id: string): Promise<string | undefined> {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        const r = await c.query<{ state: string }>('SELECT state FROM vm_snapshots WHERE id = $1', [id]);
+        return r.rows[0]?.state;
+      } finally {
+        await c.end();
+      }
+    }
+
     /** Which server process a job owner id is (its management_servers row has its port). */
     async function portOf(owner: string): Promise<number> {
       const c = new pg.Client({ connectionString: db.url });
@@ -114,6 +125,12 @@ describe.skipIf(postgresUnavailable() !== undefined)(
         const row = await jobRow(jobId);
         return row.status === 'running' && row.owner !== null ? row.owner : undefined;
       }, 'a server to claim the job');
+      // Killed only once the take is under way (Creating): killed before, the job would be started
+      // afresh by the idle server and hang on the same fault (seen on a loaded machine).
+      await until(
+        async () => (await snapshotState(created['id'] as string)) === 'Creating',
+        'the snapshot to be Creating',
+      );
       const busyPort = await portOf(owner);
       const busy = servers.find((s) => new URL(s.client.endpoint).port === String(busyPort));
       const idle = servers.find((s) => s !== busy);

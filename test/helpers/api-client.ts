@@ -1,6 +1,7 @@
 /** A signing CloudStack API client for tests, over real HTTP (what `cs` and CloudMonkey do). */
 import { signRequest } from '../../src/api/protocol/index.ts';
 import { eventually } from './eventually.ts';
+import { httpCall } from './http-call.ts';
 
 export interface ApiResponse {
   readonly status: number;
@@ -33,14 +34,14 @@ export class TestApiClient {
     );
     const res =
       opts.method === 'POST'
-        ? await fetch(`${this.endpoint}/client/api`, {
+        ? await httpCall(`${this.endpoint}/client/api`, {
             method: 'POST',
             headers: { 'content-type': 'application/x-www-form-urlencoded' },
             body: query,
           })
-        : await fetch(`${this.endpoint}/client/api?${query}`);
-    const text = await res.text();
-    const contentType = res.headers.get('content-type') ?? '';
+        : await httpCall(`${this.endpoint}/client/api?${query}`);
+    const text = res.text;
+    const contentType = res.headers['content-type'] ?? '';
     return {
       status: res.status,
       contentType,

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/api/server.ts';
 import { TestApiClient, type ApiResponse } from './api-client.ts';
+import { httpCall } from './http-call.ts';
 import { openTestApp, type TestApp } from './test-app.ts';
 
 export interface ApiHarness {
@@ -41,21 +42,18 @@ export async function rawCall(
   opts: { method?: 'GET' | 'POST'; body?: string } = {},
 ): Promise<ApiResponse> {
   const target = `${url}/client/api${query === '' ? '' : `?${query}`}`;
-  // One connection per call. A pooled keep-alive socket that sat idle while the machine was busy can
-  // be reused by the client just as the server closes it (its keep-alive timeout), which ends in
-  // ECONNRESET before the request is read: a race of HTTP keep-alive, not an answer of the server.
-  // Under a CPU burner it hit the fuzz test's first call in 2 of 5 full runs; these calls test what
-  // the server answers, so they take that race out.
+  // One connection per call (see http-call.ts: a pooled keep-alive socket races the server's
+  // keep-alive timeout on a starved machine).
   const res =
     opts.method === 'POST'
-      ? await fetch(target, {
+      ? await httpCall(target, {
           method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
           body: opts.body ?? '',
         })
-      : await fetch(target, { headers: { connection: 'close' } });
-  const text = await res.text();
-  const contentType = res.headers.get('content-type') ?? '';
+      : await httpCall(target);
+  const text = res.text;
+  const contentType = res.headers['content-type'] ?? '';
   return {
     status: res.status,
     contentType,

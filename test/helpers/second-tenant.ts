@@ -28,6 +28,8 @@ export interface SecondTenant {
   readonly jobId: string;
   /** One of bob's events. */
   readonly eventId: string;
+  /** A VM snapshot policy on bob's running VM (issue 13), whose slots never come in a test run. */
+  readonly policyId: string;
 }
 
 export async function addSecondTenant(h: ApiHarness): Promise<SecondTenant> {
@@ -58,6 +60,13 @@ export async function addSecondTenant(h: ApiHarness): Promise<SecondTenant> {
     'tags[0].value': 'bob',
   });
   expect((await client.waitForJob(tagged['jobid'] as string))['jobstatus']).toBe(1);
+  // Cron for 29 February: its latest slot is before the policy existed, its next years away.
+  const policy = await client.payload('createVMSnapshotPolicy', {
+    virtualmachineid: running!.id,
+    cron: '0 0 29 2 *',
+    timezone: 'UTC',
+    maxsnaps: 2,
+  });
   const events = itemsOf(await client.payload('listEvents'), 'event');
   expect(events.length).toBeGreaterThan(0);
   return {
@@ -75,6 +84,7 @@ export async function addSecondTenant(h: ApiHarness): Promise<SecondTenant> {
     snapshotName,
     jobId: snap['jobid'] as string,
     eventId: events[0]!['id'] as string,
+    policyId: (policy['vmsnapshotpolicy'] as { id: string }).id,
   };
 }
 

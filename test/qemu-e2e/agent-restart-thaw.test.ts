@@ -146,7 +146,7 @@ describeQemu('agent restart while a guest is frozen (real agent process, tiny gu
     expect(await freezeStatus(restarted.client, 'thaw1')).toBe('thawed');
     expect(restarted.output()).toMatch(/thawing it now/);
     expect(persistedVm(scratch.dir, 'thaw1')?.freeze ?? null).toBeNull();
-  });
+  }, 180_000);
 
   it('SIGKILL inside a quiesced snapshot: thawed at once on restart, the snapshot rolled back', async () => {
     // Fault injection: the agent holds the freeze 60 s after freezing (the budget is 30 s), so the kill
@@ -184,5 +184,5 @@ describeQemu('agent restart while a guest is frozen (real agent process, tiny gu
     );
     expect(again.result).toBe(true);
     expect(await freezeStatus(restarted.client, 'thaw1')).toBe('thawed');
-  });
+  }, 180_000);
 });

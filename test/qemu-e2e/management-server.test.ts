@@ -424,7 +424,7 @@ describeQemu('vmsnap end to end: management server + QEMU host agent + tiny gues
       30_000,
     );
     const [, snapId, snapName, jobId] = submitted as unknown as [string, string, string, string];
-    // Frozen for real (not the short flush freeze before it): frozen twice, 200 ms apart.
+    // Frozen for real (held inside the window, not a passing freeze): frozen twice, 200 ms apart.
     await waitFor(
       'the snapshot freeze',
       async () => {

@@ -13,11 +13,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildServer } from '../../src/api/server.ts';
 import { startAgentServer, type RunningAgentServer } from '../../src/hypervisors/qemu/agent-server.ts';
 import { TestApiClient } from '../helpers/api-client.ts';
-import { itemsOf } from '../helpers/api-server.ts';
+import { errorOf, itemsOf } from '../helpers/api-server.ts';
 import { startCeph, type TestCeph } from '../helpers/ceph.ts';
 import { openTestApp, type TestApp } from '../helpers/test-app.ts';
 import { scratchDir, writePattern } from '../qemu/helpers.ts';
-import { groupNameOf, snapNameOf } from '../../src/storage-drivers/ceph-rbd/rbd-snapshot-ref.ts';
+import { groupNameOf, snapNameOf } from '../../src/core/rbd-snapshot-ref.ts';
 import { consistentCut, firstBytes, OrderedWriter } from './ordered-writer.ts';
 import { describeCeph } from './rbd-fixture.ts';
 
@@ -116,6 +116,17 @@ describeCeph('VMs on a Ceph pool through the API (real QEMU, real Ceph)', () => 
     return String((result['vmsnapshot'] as Record<string, unknown>)['id']);
   }
 
+  /** The distinct byte values of each image's first MiB, read by Ceph (ROOT first). */
+  async function bytesOn(images: readonly string[]): Promise<number[][]> {
+    const seen: number[][] = [];
+    for (const image of images) {
+      const out = path.join(scratch.dir, `${image}-${randomUUID()}.raw`);
+      await ceph.rbd(['export', '--no-progress', `${ceph.pool}/${image}`, out]);
+      seen.push([...new Set(readFileSync(out).subarray(0, MIB))]);
+    }
+    return seen;
+  }
+
   it('deploys on a Ceph pool, snapshots with and without memory, reverts and deletes bit-exact', async () => {
     const { vmId, instanceName, images } = await deploy('rbdapi', 2);
 
@@ -123,15 +134,7 @@ describeCeph('VMs on a Ceph pool through the API (real QEMU, real Ceph)', () => 
       const qmp = host.agent.runningVm(instanceName)!.qmp;
       for (const i of [0, 1]) await writePattern(qmp, i, pattern, '0', '1M');
     };
-    const onDisks = async (): Promise<number[][]> => {
-      const seen: number[][] = [];
-      for (const image of images) {
-        const out = path.join(scratch.dir, `${image}-${randomUUID()}.raw`);
-        await ceph.rbd(['export', '--no-progress', `${ceph.pool}/${image}`, out]);
-        seen.push([...new Set(readFileSync(out).subarray(0, MIB))]);
-      }
-      return seen;
-    };
+    const onDisks = () => bytesOn(images);
 
     await write(0xa1);
     const s1 = await snapshot(vmId, 's1', false);
@@ -140,8 +143,12 @@ describeCeph('VMs on a Ceph pool through the API (real QEMU, real Ceph)', () => 
     await write(0xc3);
 
     // Disk-only revert of a running VM: refused before anything changes (CloudStack's rule too).
-    const refused = await admin.call('revertToVMSnapshot', { vmsnapshotid: s1 });
-    expect(refused.status).toBe(431);
+    const refused = errorOf(
+      await admin.call('revertToVMSnapshot', { vmsnapshotid: s1 }),
+      'revertToVMSnapshot',
+      431,
+    );
+    expect(refused.errortext).toContain('is not allowed for running Instances');
     await job('stopVirtualMachine', { id: vmId });
     expect(await onDisks()).toEqual([[0xc3], [0xc3]]);
 
@@ -162,6 +169,34 @@ describeCeph('VMs on a Ceph pool through the API (real QEMU, real Ceph)', () => 
     await job('revertToVMSnapshot', { vmsnapshotid: s1 });
     expect(await onDisks()).toEqual([[0xa1], [0xa1]]);
   }, 400_000);
+
+  it('a revert while a QEMU still has an image open is refused up front: the job fails, nothing is rolled back', async () => {
+    // vmsnap sees the VM stopped, but a QEMU elsewhere (a host that lost contact) still has an image
+    // open: librbd would roll back under it without a word, so the driver's canRevert refuses first.
+    const { vmId, instanceName, images } = await deploy('rbdheld', 2);
+    const qmp = () => host.agent.runningVm(instanceName)!.qmp;
+    for (const i of [0, 1]) await writePattern(qmp(), i, 0xa1, '0', '1M');
+    const s1 = await snapshot(vmId, 's1', false);
+    for (const i of [0, 1]) await writePattern(qmp(), i, 0xb2, '0', '1M');
+    await job('stopVirtualMachine', { id: vmId });
+    const stale = await ceph.holdOpen(images[1]!);
+    try {
+      const submitted = await admin.payload('revertToVMSnapshot', { vmsnapshotid: s1 });
+      const done = await admin.waitForJob(String(submitted['jobid']), 240_000);
+      expect(done['jobstatus']).toBe(2);
+      expect(JSON.stringify(done['jobresult'])).toMatch(
+        new RegExp(`volume \\S+ on storage driver ceph-rbd: the image is open by a running VM`),
+      );
+      const snap = itemsOf(await admin.payload('listVMSnapshot', { vmsnapshotid: s1 }), 'vmSnapshot');
+      expect(snap[0]?.['state']).toBe('Ready');
+      expect(await bytesOn(images)).toEqual([[0xb2], [0xb2]]);
+    } finally {
+      await stale.close();
+    }
+    // Once the stale QEMU is gone the same revert goes through.
+    await job('revertToVMSnapshot', { vmsnapshotid: s1 });
+    expect(await bytesOn(images)).toEqual([[0xa1], [0xa1]]);
+  }, 300_000);
 
   it('ordered writer on 4 disks: 0 of 20 API snapshots inconsistent, a one-image-at-a-time loop inconsistent', async () => {
     // CloudStack keeps 10 VM snapshots per VM by default; this VM takes 20.

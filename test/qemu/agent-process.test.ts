@@ -123,5 +123,5 @@ describeQemu('the agent process over HTTP: auth, and kill -9 during a snapshot',
     } finally {
       qmp.close();
     }
-  });
+  }, 180_000);
 });

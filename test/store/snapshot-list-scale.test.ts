@@ -130,6 +130,7 @@ async function insertWorld(db: Db, specs: readonly SnapshotSpec[]): Promise<VmSn
       created: s.created,
       updated: s.created,
       removed: s.removed ? 1 : null,
+      policy_id: null,
     };
     rows.push(row);
     await db.insertInto('vm_snapshots').values(row).execute();

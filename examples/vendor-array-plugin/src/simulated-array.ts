@@ -97,6 +97,13 @@ interface PersistedState {
   readonly volumes: ArrayVolume[];
 }
 
+/** One call's round trip: `endedAt` is NaN while it is in flight. */
+export interface CallInterval {
+  readonly op: ArrayOperation;
+  readonly startedAt: number;
+  endedAt: number;
+}
+
 export class SimulatedArray {
   readonly latencyMs: number;
   readonly revertMode: RevertMode;
@@ -112,6 +119,7 @@ export class SimulatedArray {
   private readonly volumes = new Map<string, ArrayVolume>();
   private readonly pendingFaults = new Map<ArrayOperation, { count: number; message: string }>();
   private readonly calls = new Map<ArrayOperation, number>();
+  private readonly intervals: CallInterval[] = [];
   private sequence = 0;
 
   constructor(options: SimulatedArrayOptions) {
@@ -146,6 +154,14 @@ export class SimulatedArray {
   /** How many calls of each operation the array received (faulted ones included). */
   callCount(op: ArrayOperation): number {
     return this.calls.get(op) ?? 0;
+  }
+
+  /**
+   * When each call of `op` began and when its round trip ended (performance.now()), so a test can
+   * see that two arrays' calls overlapped without asserting how long anything took.
+   */
+  callIntervals(op: ArrayOperation): readonly CallInterval[] {
+    return this.intervals.filter((i) => i.op === op);
   }
 
   // ----- inventory -------------------------------------------------------------------------------
@@ -309,7 +325,11 @@ export class SimulatedArray {
 
   private async roundTrip(op: ArrayOperation): Promise<void> {
     this.calls.set(op, this.callCount(op) + 1);
+    const interval: CallInterval = { op, startedAt: performance.now(), endedAt: Number.NaN };
+    this.intervals.push(interval);
+    if (this.intervals.length > 1000) this.intervals.shift(); // a bounded log, for tests
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    interval.endedAt = performance.now();
     const fault = this.pendingFaults.get(op);
     if (fault && fault.count > 0) {
       fault.count -= 1;

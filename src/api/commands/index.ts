@@ -3,7 +3,8 @@
  * generated from this list.
  */
 import { defineCommand, param, type ApiCommand } from '../command.ts';
-import { createAccount, listAccounts, registerUserKeys } from './account-commands.ts';
+import { createAccount, listAccounts, registerUserKeys, updateUser } from './account-commands.ts';
+import { login, logout } from './session-commands.ts';
 import { listConfigurations, updateConfiguration } from './config-commands.ts';
 import { listEvents } from './event-commands.ts';
 import { listManagementServers } from './management-server-commands.ts';
@@ -27,6 +28,13 @@ import {
   listVMSnapshot,
   revertToVMSnapshot,
 } from './vm-snapshot-commands.ts';
+import {
+  createVMSnapshotPolicy,
+  deleteVMSnapshotPolicies,
+  listVMSnapshotPolicies,
+  previewVMSnapshotPolicyRetention,
+  updateVMSnapshotPolicy,
+} from './vm-snapshot-policy-commands.ts';
 
 const listApis = defineCommand({
   name: 'listApis',
@@ -61,6 +69,11 @@ export const COMMANDS: readonly ApiCommand[] = [
   listVMSnapshot,
   revertToVMSnapshot,
   deleteVMSnapshot,
+  createVMSnapshotPolicy,
+  updateVMSnapshotPolicy,
+  listVMSnapshotPolicies,
+  deleteVMSnapshotPolicies,
+  previewVMSnapshotPolicyRetention,
   queryAsyncJobResult,
   listAsyncJobs,
   listZones,
@@ -84,6 +97,9 @@ export const COMMANDS: readonly ApiCommand[] = [
   createAccount,
   listAccounts,
   registerUserKeys,
+  updateUser,
+  login,
+  logout,
   listConfigurations,
   updateConfiguration,
   listResourceLimits,

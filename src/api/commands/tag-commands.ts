@@ -13,6 +13,7 @@ import { DOMAIN, loadLookups } from '../render/lookups.ts';
 
 const TYPES: Record<string, TaggedResourceType> = {
   vmsnapshot: 'VMSnapshot',
+  vmsnapshotpolicy: 'VMSnapshotPolicy',
   uservm: 'UserVm',
   volume: 'Volume',
 };
@@ -36,7 +37,9 @@ export const createTags = defineCommand({
   async: true,
   params: {
     resourceids: required(param.string('List of resources to create the tags for', 65535)),
-    resourcetype: required(param.string('Type of the resource: VMSnapshot, UserVm, Volume')),
+    resourcetype: required(
+      param.string('Type of the resource: VMSnapshot, UserVm, Volume, VMSnapshotPolicy'),
+    ),
     tags: param.map('Map of tags (key/value pairs)'),
   },
   async handler({ services, caller, args }) {

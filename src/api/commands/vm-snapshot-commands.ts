@@ -55,6 +55,7 @@ export const listVMSnapshot = defineCommand({
     virtualmachineid: param.uuid('The ID of the Instance'),
     name: param.string('Lists snapshots by display name'),
     tags: param.map('List resources by tags (key/value pairs)'),
+    vmsnapshotpolicyid: param.uuid('vmsnap: only the snapshots this VM snapshot policy took'),
     ...listParams,
   },
   async handler({ services, caller, args, reader }) {
@@ -79,13 +80,19 @@ export const listVMSnapshot = defineCommand({
         displayName: args.name,
         keyword: args.keyword,
         tags: args.tags,
+        policyId: args.vmsnapshotpolicyid,
       },
       listPaging(services, reader),
     );
-    const lookups = await loadLookups(services, {
-      type: 'VMSnapshot',
-      ids: page.rows.map((r) => r.snapshot.id),
-    });
+    // Only the page's names, by key: a list must not read every account and zone of the cloud.
+    const lookups = await loadLookups(
+      services,
+      { type: 'VMSnapshot', ids: page.rows.map((r) => r.snapshot.id) },
+      {
+        account: page.rows.map((r) => r.snapshot.accountId),
+        zone: page.rows.flatMap((r) => (r.vm === undefined ? [] : [r.vm.zoneId])),
+      },
+    );
     return pagedPayload('vmSnapshot', page, (r) => renderVmSnapshot(r.snapshot, r.vm, r.parent, lookups));
   },
 });

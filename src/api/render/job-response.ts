@@ -6,7 +6,7 @@
 import type { AsyncJobRow } from '../../store/schema.ts';
 import type { ApiServices } from '../api-services.ts';
 import { formatDate } from '../protocol/index.ts';
-import { DOMAIN, loadLookups, type Lookups, type TagScope } from './lookups.ts';
+import { DOMAIN, loadLookups, type Lookups } from './lookups.ts';
 import { renderVm } from './vm-response.ts';
 import { renderVmSnapshot } from './vm-snapshot-response.ts';
 
@@ -34,10 +34,10 @@ export async function renderJob(
     jobid: job.id,
   };
   if (status !== 0) {
-    // Names are looked up only for a result: a poll of a running job is one read (clients poll hard).
-    const l = lookups ?? (await loadLookups(services, tagScopeOf(job)));
+    // Names are looked up only for a result (a poll of a running job is one read: clients poll
+    // hard), and only those the result shows, by key: never every account of the cloud.
     out['jobresulttype'] = 'object';
-    out['jobresult'] = await renderResult(services, job, isAdmin, l);
+    out['jobresult'] = await renderResult(services, job, isAdmin, lookups);
     if (job.completed !== null) out['completed'] = formatDate(Number(job.completed));
   } else if (job.progress !== null) {
     // vmsnap extension: what the job is doing now (CloudStack has no such field; clients ignore it).
@@ -46,11 +46,12 @@ export async function renderJob(
   return out;
 }
 
+/** The result the job names, with the names and tags it shows (`given`: a page of jobs' lookups). */
 async function renderResult(
   services: ApiServices,
   job: AsyncJobRow,
   isAdmin: boolean,
-  l: Lookups,
+  given: Lookups | undefined,
 ): Promise<unknown> {
   const result = job.result === null ? {} : (JSON.parse(job.result) as Record<string, unknown>);
   if (job.status === 'failed') return { errorcode: result['errorcode'], errortext: result['errortext'] };
@@ -59,21 +60,26 @@ async function renderResult(
     if (snap === undefined) return {};
     const vm = await services.inventory.getVm(snap.vmId);
     const parent = snap.parentId === null ? undefined : await services.snapshots.get(snap.parentId, true);
+    const l =
+      given ??
+      (await loadLookups(
+        services,
+        { type: 'VMSnapshot', ids: [snap.id] },
+        { account: [snap.accountId], zone: [vm?.zoneId] },
+      ));
     return { vmsnapshot: renderVmSnapshot(snap, vm, parent, l) };
   }
   if (typeof result['virtualmachine'] === 'string') {
     const vm = await services.inventory.getVm(result['virtualmachine']);
-    return vm === undefined ? {} : { virtualmachine: renderVm(vm, l, isAdmin) };
+    if (vm === undefined) return {};
+    const l =
+      given ??
+      (await loadLookups(
+        services,
+        { type: 'UserVm', ids: [vm.id] },
+        { account: [vm.accountId], zone: [vm.zoneId], host: [vm.hostId] },
+      ));
+    return { virtualmachine: renderVm(vm, l, isAdmin) };
   }
   return result;
-}
-
-/** Tags shown in a job's result: those of the snapshot or VM it names. */
-function tagScopeOf(job: AsyncJobRow): TagScope | undefined {
-  if (job.status !== 'succeeded' || job.result === null) return undefined;
-  const result = JSON.parse(job.result) as Record<string, unknown>;
-  if (typeof result['vmsnapshot'] === 'string') return { type: 'VMSnapshot', ids: [result['vmsnapshot']] };
-  if (typeof result['virtualmachine'] === 'string')
-    return { type: 'UserVm', ids: [result['virtualmachine']] };
-  return undefined;
 }

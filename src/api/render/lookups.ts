@@ -1,13 +1,14 @@
 /**
  * Name lookups shared by the response renderers (account, user, zone, host and pool names). Loaded per request so
- * responses never show stale names; the tables are small.
+ * responses never show stale names; a response that knows which names it shows (a job result, a page of VMs or
+ * volumes) reads only those, by key, since a large cloud's accounts and users are many.
  */
 import { ROOT_DOMAIN_ID } from '../../store/account-store.ts';
-import type { NameKind, TagScope } from '../../store/name-lookup-store.ts';
+import type { NameIds, NameKind, NameRow, TagScope } from '../../store/name-lookup-store.ts';
 import type { TagRow } from '../../store/schema.ts';
 import type { ApiServices } from '../api-services.ts';
 
-export type { TagScope } from '../../store/name-lookup-store.ts';
+export type { NameIds, TagScope } from '../../store/name-lookup-store.ts';
 
 export interface Lookups {
   accountName(id: string): string;
@@ -32,16 +33,28 @@ export interface TagView {
 export const DOMAIN = { id: ROOT_DOMAIN_ID, name: 'ROOT', path: 'ROOT' } as const;
 
 /**
- * One query for every name (the tables are small: accounts, zones, hosts and pools are created by
- * admins) and, only when the response shows tags, the tags in scope: a job poll must not scan the
- * tag table, and a page of jobs reads the tags of the resources on that page only.
+ * The names a response shows and, only when it shows tags, the tags in scope: a job poll must not
+ * scan the tag table, and a page of jobs reads the tags of the resources on that page only. With
+ * `names`, only those names (and the tags' accounts) are read, by key; without, every name (the
+ * lists that show many). A name not read shows as its id.
  */
 export async function loadLookups(
   services: ApiServices,
   tags?: TagScope | readonly TagScope[],
+  names?: NameIds,
 ): Promise<Lookups> {
-  const names = await services.names.all();
   const tagRows = await services.names.tagsIn(tags === undefined ? [] : 'type' in tags ? [tags] : tags);
+  const wanted =
+    names === undefined
+      ? undefined
+      : { ...names, account: [...(names.account ?? []), ...tagRows.map((t) => t.account_id)] };
+  return lookupsOf(
+    wanted === undefined ? await services.names.all() : await services.names.of(wanted),
+    tagRows,
+  );
+}
+
+function lookupsOf(names: readonly NameRow[], tagRows: readonly TagRow[]): Lookups {
   const byKind = (kind: NameKind): Map<string, string> =>
     new Map(names.filter((n) => n.kind === kind).map((n) => [n.id, n.name]));
   const acc = byKind('account');

@@ -33,8 +33,14 @@ export function renderVm(vm: StoredVm, lookups: Lookups, isAdmin: boolean): Reco
   return out;
 }
 
+/** What a volume response shows of the volume (listVolumes reads only these columns). */
+export type RenderedVolume = Pick<
+  VolumeInfo,
+  'id' | 'name' | 'type' | 'size' | 'deviceId' | 'format' | 'poolId' | 'path' | 'driver'
+>;
+
 export function renderVolume(
-  v: VolumeInfo,
+  v: RenderedVolume,
   vm: StoredVm | undefined,
   state: string,
   created: number,

@@ -44,6 +44,7 @@ export function renderVmSnapshot(
     strategy: s.strategy,
     quiescevm: s.quiesce,
   };
+  if (s.policyId !== null) out['vmsnapshotpolicyid'] = s.policyId;
   if (parent !== undefined) {
     out['parent'] = parent.id;
     out['parentName'] = parent.displayName;
@@ -51,6 +52,8 @@ export function renderVmSnapshot(
   if (facts.consistency !== undefined) out['consistency'] = facts.consistency;
   if (facts.pauseMs !== undefined) out['pausems'] = facts.pauseMs;
   if (facts.freezeWindowMs !== undefined) out['freezewindowms'] = facts.freezeWindowMs;
+  if (facts.maxFreezeMs !== undefined) out['maxfreezems'] = facts.maxFreezeMs;
+  if (facts.frozenTotalMs !== undefined) out['frozentotalms'] = facts.frozenTotalMs;
   if (facts.totalMs !== undefined) out['durationms'] = facts.totalMs;
   if (facts.memoryMode !== undefined) out['memorymode'] = facts.memoryMode;
   if (facts.phaseMs !== undefined) out['phasetimesms'] = facts.phaseMs;

@@ -23,6 +23,7 @@ import { fail } from './agent-failure.ts';
 import { AgentStateStore, type DiskRecord, type VmRecord } from './agent-state.ts';
 import { FreezeWatchdog } from '../freeze-watchdog.ts';
 import { GuestAgentClient } from './guest-agent-client.ts';
+import type { GuestSyncOptions, PreFreezeFlush } from './guest-presync.ts';
 import { secretFileOf, writeSecretFile } from './rbd-disk.ts';
 import { watchdogThaw } from './guest-freeze.ts';
 import { startVmProcess, type Accel, type BootImages, type RunningVm } from './vm-process.ts';
@@ -45,6 +46,14 @@ export interface QemuHostAgentOptions {
   readonly log?: Logger;
   /** How long a guest agent may take to answer its first request (a sync) before it counts as absent. */
   readonly guestSyncTimeoutMs?: number;
+  /**
+   * What flushes the guest before a quiesced snapshot's freeze (default `sync`: guest-exec `sync`,
+   * which freezes nothing; see guest-presync.ts). `freeze-cycle` is the old freeze/thaw flush, kept to
+   * measure against; `none` lets the freeze do the flush.
+   */
+  readonly preFreezeFlush?: PreFreezeFlush;
+  /** The pre-freeze sync's program, deadline and poll interval (tests: a sync that never ends). */
+  readonly guestSync?: GuestSyncOptions;
   /** Called after each persisted snapshot step: tests and fault injection (pause, observe, crash). */
   readonly afterStep?: (vmName: string, step: string) => Promise<void> | void;
 }

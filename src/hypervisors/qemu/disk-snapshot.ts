@@ -4,10 +4,10 @@
  * - Running VM (`cutRunning`): overlays for all disks in ONE QMP `transaction`. The overlays are
  *   created (`qemu-img create -u`) and opened (`blockdev-add`) first, so the transaction is only
  *   `blockdev-snapshot` graph switches (~1.5 ms instead of ~20 ms with `blockdev-snapshot-sync`).
- *   With quiesce, a freeze/thaw cycle flushes first (the first freeze after a cut costs ~40 ms, a
- *   second ~2.5 ms; see `flushByFreeze`), then freeze -> transaction -> thaw in `finally`; the freeze
- *   budget arms a watchdog that thaws on its own. The VM is not paused. The answer's `details` break
- *   the window down.
+ *   With quiesce, a `sync` through guest-exec flushes first without freezing (`guest-presync.ts`),
+ *   then freeze -> transaction -> thaw in `finally`; the freeze budget arms a watchdog that thaws on
+ *   its own. The VM is not paused. Every freeze of the operation is counted (`frozen-intervals.ts`):
+ *   the answer's timings carry the window, the longest freeze and the total, `details` break them down.
  * - Stopped VM (`cutStopped`): overlays made with `qemu-img`.
  *
  * The snapshot's images are the files that were active at the cut; the overlays become active.
@@ -17,7 +17,10 @@ import type { HostTimings } from '../../core/plugin-api.ts';
 import type { AgentContext } from './agent-context.ts';
 import { fail } from './agent-failure.ts';
 import type { PendingOp, SnapshotRecord, VmRecord } from './agent-state.ts';
+import { FrozenIntervals } from './frozen-intervals.ts';
+import type { GuestAgentClient } from './guest-agent-client.ts';
 import { flushByFreeze, freezeGuest, recordFreeze, thawGuest } from './guest-freeze.ts';
+import { describeGuestSync, GuestSyncUnansweredError, syncGuestBeforeFreeze } from './guest-presync.ts';
 import { abandonCut, commitCut, prepareCut, topNodes, type DiskCut } from './live-block.ts';
 import * as img from './qemu-img.ts';
 import type { RunningVm } from './vm-process.ts';
@@ -61,67 +64,95 @@ export async function cutRunning(
 ): Promise<HostTimings> {
   const pending = vm.pending!;
   const cuts = cutsFor(vm, await topNodes(running.qmp), pending);
-  const guest = ctx.guests.get(vm.name);
+  const guest = quiesce ? ctx.guests.get(vm.name) : undefined;
   if (quiesce && !guest) fail(`cannot quiesce ${vm.name}: no guest agent`);
   // Asked before any freeze is recorded: a VM without qemu-ga (an OS-less one) fails in one wait,
   // with nothing to thaw.
-  if (quiesce && guest && !(await guest.ping(ctx.guestSyncTimeoutMs)))
+  if (guest && !(await guest.ping(ctx.guestSyncTimeoutMs)))
     fail(
       `cannot quiesce ${vm.name}: its guest agent (qemu-ga) did not answer within ${ctx.guestSyncTimeoutMs} ms`,
     );
   const since = running.qmp.mark();
-  let freezeStart = 0;
-  let freezeMs = 0;
-  let flushMs = 0;
+  const intervals = new FrozenIntervals(hostNowMs);
+  const window = { freezeStart: 0, frozen: 0, cutStart: 0, cut: 0, thawed: 0 };
+  let flushNote = '';
   let committed = false;
-  const phases = { frozen: 0, cutStart: 0, cut: 0 };
+  let failed = false;
   // Persisted before the overlays exist; they are created and opened before the freeze.
   await ctx.step(vm, 'cutting');
   await prepareCut(running.qmp, cuts, diskSizes(vm));
   try {
-    if (quiesce && guest) {
-      // One record covers the flush and the real freeze; persisted before both (not inside a freeze).
-      await recordFreeze(ctx, vm, budgetMs, 'snapshot');
-      flushMs = await flushByFreeze(ctx, vm, guest);
-      freezeStart = hostNowMs();
-      await freezeGuest(ctx, vm, guest);
-      phases.frozen = hostNowMs();
+    if (guest) {
+      flushNote = await flushAndFreeze(ctx, vm, guest, budgetMs, intervals, window);
       await ctx.transientStep(vm, 'frozen');
     }
-    phases.cutStart = hostNowMs();
+    window.cutStart = hostNowMs();
     await commitCut(running.qmp, cuts);
     committed = true;
-    phases.cut = hostNowMs();
+    window.cut = hostNowMs();
   } catch (error) {
+    failed = true;
     if (!committed) await abandonCut(running.qmp, cuts);
     throw error;
   } finally {
-    // The flush failed: its freeze may have taken effect (a timed-out call); thaw without waiting on the watchdog.
-    if (quiesce && guest && freezeStart === 0 && vm.freeze)
-      await thawGuest(ctx, vm, guest).catch(() => undefined);
-    if (quiesce && guest && freezeStart > 0) {
-      await thawGuest(ctx, vm, guest);
-      freezeMs = round(hostNowMs() - freezeStart);
-      ctx.log.debug(
-        {
-          vm: vm.name,
-          freezeCallMs: round(phases.frozen - freezeStart),
-          transactionMs: round(phases.cut - phases.cutStart),
-          thawCallMs: round(hostNowMs() - phases.cut),
-          freezeMs,
-          flushMs,
-        },
-        'freeze window',
-      );
+    // Any freeze recorded (the flush's or the window's, even one whose call failed: a timed-out
+    // freeze may still take effect) is thawed now; if that fails the watchdog thaws at the deadline.
+    if (guest && vm.freeze) {
+      const thaw = thawGuest(ctx, vm, guest, intervals);
+      if (failed) await thaw.catch(() => undefined);
+      else await thaw;
+      window.thawed = hostNowMs();
     }
   }
   adoptOverlays(vm, record, pending);
   await ctx.step(vm, 'cut');
+  const frozen = intervals.summary();
+  const freezeMs = window.freezeStart > 0 ? round(window.thawed - window.freezeStart) : 0;
   if (quiesce) {
-    record.note = `freeze window ${freezeMs} ms (freeze ${round(phases.frozen - freezeStart)}, cut ${round(phases.cut - phases.cutStart)}, thaw ${round(freezeStart + freezeMs - phases.cut)}); flush freeze/thaw before it ${flushMs} ms`;
+    record.note =
+      `freeze window ${freezeMs} ms (freeze ${round(window.frozen - window.freezeStart)}, cut ${round(window.cut - window.cutStart)}, thaw ${round(window.thawed - window.cut)}); ` +
+      `longest freeze ${round(frozen.maxMs)} ms, frozen ${round(frozen.totalMs)} ms in all over ${frozen.count} freeze(s); ${flushNote}`;
+    ctx.log.debug({ vm: vm.name, freezeMs, frozen, flush: flushNote }, 'freeze window');
   }
   const pause = pauseFromEvents(running.qmp, since);
-  return { pauseMs: Number.isNaN(pause) ? 0 : pause, freezeMs };
+  return {
+    pauseMs: Number.isNaN(pause) ? 0 : pause,
+    freezeMs,
+    maxFreezeMs: round(frozen.maxMs),
+    frozenTotalMs: round(frozen.totalMs),
+  };
+}
+
+/**
+ * The flush chosen by `preFreezeFlush`, then the snapshot's freeze (recorded first, outside any
+ * freeze). `sync` freezes nothing before the real freeze; `freeze-cycle` is a freeze of its own, and
+ * `intervals` counts it. Returns the flush's line for the snapshot's details.
+ */
+async function flushAndFreeze(
+  ctx: AgentContext,
+  vm: VmRecord,
+  guest: GuestAgentClient,
+  budgetMs: number | undefined,
+  intervals: FrozenIntervals,
+  window: { freezeStart: number; frozen: number },
+): Promise<string> {
+  const flush = ctx.options.preFreezeFlush ?? 'sync';
+  let note = 'no flush before the freeze';
+  if (flush === 'sync') {
+    const outcome = await syncGuestBeforeFreeze(guest, ctx.options.guestSync).catch((error: unknown) => {
+      if (error instanceof GuestSyncUnansweredError) fail(`cannot quiesce ${vm.name}: ${error.message}`);
+      throw error;
+    });
+    note = describeGuestSync(outcome);
+  }
+  // One record covers the flush cycle (if any) and the real freeze; persisted before both.
+  await recordFreeze(ctx, vm, budgetMs, 'snapshot');
+  if (flush === 'freeze-cycle')
+    note = `flush freeze/thaw before it ${await flushByFreeze(ctx, vm, guest, intervals)} ms`;
+  window.freezeStart = hostNowMs();
+  await freezeGuest(ctx, vm, guest, intervals);
+  window.frozen = hostNowMs();
+  return note;
 }
 
 export async function cutStopped(

@@ -74,6 +74,25 @@ export class GuestAgentClient {
     return status === 'frozen' ? 'frozen' : 'thawed';
   }
 
+  /** Starts a program in the guest (`guest-exec`, searched in qemu-ga's PATH); returns its pid. */
+  async exec(program: string, args: readonly string[] = [], timeoutMs?: number): Promise<number> {
+    const opts = timeoutMs === undefined ? {} : { timeoutMs, syncTimeoutMs: timeoutMs };
+    const answer = await this.request('guest-exec', { path: program, arg: [...args] }, opts);
+    const pid = isObject(answer) ? answer.pid : undefined;
+    if (typeof pid !== 'number')
+      throw new Error(`guest agent guest-exec: no pid in ${JSON.stringify(answer)}`);
+    return pid;
+  }
+
+  /** `guest-exec-status`: null while the program runs, then its exit code (or 128 + signal). */
+  async execExitCode(pid: number, timeoutMs?: number): Promise<number | null> {
+    const opts = timeoutMs === undefined ? {} : { timeoutMs, syncTimeoutMs: timeoutMs };
+    const status = await this.request('guest-exec-status', { pid }, opts);
+    if (!isObject(status) || status.exited !== true) return null;
+    if (typeof status.exitcode === 'number') return status.exitcode;
+    return typeof status.signal === 'number' ? 128 + status.signal : -1;
+  }
+
   /** Writes a whole file in the guest (guest-file-open/write/close). Used by tests. */
   async fileWrite(path: string, content: Buffer | string): Promise<void> {
     const handle = await this.request('guest-file-open', { path, mode: 'w' });

@@ -10,6 +10,7 @@ import type { CommandOf } from '../../core/plugin-api.ts';
 import type { AgentContext, Answer } from './agent-context.ts';
 import { fail } from './agent-failure.ts';
 import type { FreezeRecord, VmRecord } from './agent-state.ts';
+import type { FrozenIntervals } from './frozen-intervals.ts';
 import type { GuestAgentClient } from './guest-agent-client.ts';
 import { hostNowMs, round } from './host-timing.ts';
 
@@ -60,8 +61,17 @@ export async function recordFreeze(
   await ctx.store.save();
 }
 
-/** Freezes the guest; the watchdog thaws it at the recorded deadline (also if the freeze call failed). */
-export async function freezeGuest(ctx: AgentContext, vm: VmRecord, guest: GuestAgentClient): Promise<number> {
+/**
+ * Freezes the guest; the watchdog thaws it at the recorded deadline (also if the freeze call failed).
+ * `intervals` (an operation's freeze accounting) opens an interval as the freeze is sent.
+ */
+export async function freezeGuest(
+  ctx: AgentContext,
+  vm: VmRecord,
+  guest: GuestAgentClient,
+  intervals?: FrozenIntervals,
+): Promise<number> {
+  intervals?.freezeSent();
   try {
     return await guest.fsfreezeFreeze(10_000);
   } finally {
@@ -70,12 +80,24 @@ export async function freezeGuest(ctx: AgentContext, vm: VmRecord, guest: GuestA
   }
 }
 
-/** Thaws the guest; the watchdog stays armed if the thaw fails. The caller persists `freeze: null`. */
-export async function thawGuest(ctx: AgentContext, vm: VmRecord, guest: GuestAgentClient): Promise<number> {
-  const thawed = await guest.fsfreezeThaw(10_000);
-  ctx.watchdog.disarm(vm.name);
-  vm.freeze = null;
-  return thawed;
+/**
+ * Thaws the guest; the watchdog stays armed if the thaw fails. The caller persists `freeze: null`.
+ * `intervals` closes its open interval when the thaw is answered, or when it failed (a lower bound).
+ */
+export async function thawGuest(
+  ctx: AgentContext,
+  vm: VmRecord,
+  guest: GuestAgentClient,
+  intervals?: FrozenIntervals,
+): Promise<number> {
+  try {
+    const thawed = await guest.fsfreezeThaw(10_000);
+    ctx.watchdog.disarm(vm.name);
+    vm.freeze = null;
+    return thawed;
+  } finally {
+    intervals?.thawEnded();
+  }
 }
 
 /** What the watchdog does when a freeze budget runs out. */
@@ -93,21 +115,26 @@ export async function watchdogThaw(ctx: AgentContext, name: string): Promise<voi
 }
 
 /**
- * Flushes before the real freeze, so that freeze is short. Measured on the tiny guest (TCG): the
- * first freeze after a disk cut takes ~40 ms (ext4 writes its journal and superblock into the fresh
- * overlay, copy-on-write), a second one ~2.5 ms; a guest-side `sync` does not help (the freeze after
- * it still takes ~35 ms). So the flush is a freeze/thaw cycle of its own, before the overlays switch:
- * guest I/O waits during it too, but the snapshot's freeze window (freeze -> cut -> thaw) is short.
- * Runs under the freeze record of the snapshot (kept for the real freeze). Returns its duration.
+ * The flush the agent used before issue 15 (`preFreezeFlush: 'freeze-cycle'`, kept to measure against):
+ * a freeze/thaw cycle of its own before the real freeze. The first freeze after dirty writes takes
+ * 40-80 ms on the tiny guest (TCG), a second one right after ~5 ms, so the window around the cut is
+ * short, but guest writes are blocked during this cycle too: `intervals` counts it. The default is a
+ * `sync` through guest-exec instead (`guest-presync.ts`), which freezes nothing. Runs under the
+ * snapshot's freeze record (kept for the real freeze). Returns its duration.
  */
 export async function flushByFreeze(
   ctx: AgentContext,
   vm: VmRecord,
   guest: GuestAgentClient,
+  intervals: FrozenIntervals,
 ): Promise<number> {
   const started = hostNowMs();
-  await freezeGuest(ctx, vm, guest);
-  await guest.fsfreezeThaw(10_000);
+  await freezeGuest(ctx, vm, guest, intervals);
+  try {
+    await guest.fsfreezeThaw(10_000);
+  } finally {
+    intervals.thawEnded();
+  }
   ctx.watchdog.disarm(vm.name);
   return round(hostNowMs() - started);
 }

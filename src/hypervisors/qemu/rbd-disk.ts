@@ -20,7 +20,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { VolumePoolTO } from '../../core/plugin-api.ts';
 import { parseRbdPoolUrl, type RbdConnection } from './agent-protocol/rbd-connection.ts';
-import { monHostArg } from '../../storage-drivers/ceph-rbd/rbd-url.ts';
+import { monHostArg } from '../../core/rbd-pool-url.ts';
 import { PRIVATE_FILE_MODE } from './private-files.ts';
 
 export const RBD_PROVIDER = 'ceph-rbd';

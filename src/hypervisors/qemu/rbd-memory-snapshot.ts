@@ -11,7 +11,7 @@
  * Why on the agent, not as a storage-strategy step: the instant is held by QEMU's `stop`, which only
  * the host can give and take back without a network round trip in the pause, and a management server
  * that died between a remote `stop` and `cont` would leave the guest paused. The group and snapshot
- * names are the `ceph-rbd` driver's (`rbd-snapshot-ref.ts`): one group per VM, shared by the storage
+ * names are the `ceph-rbd` driver's (`src/core/rbd-snapshot-ref.ts`): one group per VM, shared by the storage
  * strategy's disk-only snapshots and these, so a rollback to either is the same `rbd group snap
  * rollback`.
  *
@@ -20,7 +20,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { HostTimings } from '../../core/plugin-api.ts';
-import { groupNameOf, snapNameOf } from '../../storage-drivers/ceph-rbd/rbd-snapshot-ref.ts';
+import { groupNameOf, snapNameOf } from '../../core/rbd-snapshot-ref.ts';
 import type { AgentContext } from './agent-context.ts';
 import { fail } from './agent-failure.ts';
 import type { SnapshotRecord, VmRecord } from './agent-state.ts';

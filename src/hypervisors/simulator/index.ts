@@ -37,4 +37,9 @@ export {
 export type { GuestAgentModeText } from './guest-agent.ts';
 export type { FreezeWindow, GuestAgentMode, SimSnapshot, SimVm } from './simulator-state.ts';
 export { MemorySimulatorPersistence } from './simulator-persistence.ts';
-export type { SimObjectKind, SimObjectRow, SimulatorPersistence } from './simulator-persistence.ts';
+export type {
+  SimCommandRecord,
+  SimObjectKind,
+  SimObjectRow,
+  SimulatorPersistence,
+} from './simulator-persistence.ts';

@@ -7,6 +7,7 @@
  * Every command first goes through the fault injector (fail / throw / delay / hang); then it runs, and
  * any change is persisted before the answer is returned.
  */
+import { randomUUID } from 'node:crypto';
 import { assertNever } from '../../core/assert-never.ts';
 import type {
   AgentCommand,
@@ -25,7 +26,7 @@ import type { HypervisorAgent } from '../../core/plugin-api.ts';
 import { fail, refusalAnswer } from '../command-failure.ts';
 import { vmNameOf, type FaultInjector } from './fault-injector.ts';
 import type { SimSnapshot, SimVm } from './simulator-state.ts';
-import type { SimVmView, SimulatorWorld } from './simulator-world.ts';
+import type { CommandRecordStart, SimVmView, SimulatorWorld } from './simulator-world.ts';
 
 export interface SimulatorAgentOptions {
   readonly hostId: string;
@@ -40,6 +41,8 @@ export interface SimulatorAgentOptions {
 const POOL_CAPACITY_BYTES = 1024 ** 4;
 
 type AnyAnswer = AnswerOf<AgentCommandKind>;
+/** The commands whose every execution is recorded (they change a VM's snapshot tree or state). */
+type SnapshotCommand = CommandOf<'CreateVMSnapshot' | 'RevertToVMSnapshot' | 'DeleteVMSnapshot'>;
 
 export class SimulatorAgent implements HypervisorAgent {
   readonly hostId: string;
@@ -58,6 +61,7 @@ export class SimulatorAgent implements HypervisorAgent {
 
   async execute<C extends AgentCommand>(command: C): Promise<AnswerFor<C>> {
     if (this.world.isDisposed) throw new Error(`Simulated host ${this.hostId} is shut down`);
+    const received = this.clock();
     try {
       const vmName = vmNameOf(command);
       // Any server may act for this host: the rows this command needs are read afresh first.
@@ -68,7 +72,7 @@ export class SimulatorAgent implements HypervisorAgent {
         // A delay let time pass: another server may have acted on the VM meanwhile.
         if (command.kind !== 'Ping') await this.world.prepare(vmName);
       }
-      return await this.dispatch(command);
+      return await this.dispatch(command, received);
     } catch (err) {
       // A refusal is a failed answer; anything else (a `throw` fault, a bug) rejects.
       return refusalAnswer(err);
@@ -80,14 +84,14 @@ export class SimulatorAgent implements HypervisorAgent {
     return this.world.inspect(vmName);
   }
 
-  private async dispatch(command: AgentCommand): Promise<AnyAnswer> {
+  private async dispatch(command: AgentCommand, received: number): Promise<AnyAnswer> {
     switch (command.kind) {
       case 'CreateVMSnapshot':
-        return this.createSnapshot(command);
+        return this.createSnapshot(command, received);
       case 'RevertToVMSnapshot':
-        return this.revertSnapshot(command);
+        return this.revertSnapshot(command, received);
       case 'DeleteVMSnapshot':
-        return this.deleteSnapshot(command);
+        return this.deleteSnapshot(command, received);
       case 'CheckVMSnapshot':
         return this.checkSnapshot(command);
       case 'StartVM':
@@ -125,7 +129,24 @@ export class SimulatorAgent implements HypervisorAgent {
   // VM snapshots
   // -------------------------------------------------------------------------------------------------
 
-  private async createSnapshot(cmd: CommandOf<'CreateVMSnapshot'>): Promise<AnswerOf<'CreateVMSnapshot'>> {
+  /** The record of a snapshot command, stored with the VM's new state (see SimCommandRecord). */
+  private record(cmd: SnapshotCommand, received: number): CommandRecordStart {
+    return {
+      id: randomUUID(),
+      kind: cmd.kind,
+      jobId: cmd.requestId ?? null,
+      vmName: cmd.vmName,
+      snapshotName: cmd.target.name,
+      snapshotId: cmd.target.id,
+      hostId: this.hostId,
+      started: received,
+    };
+  }
+
+  private async createSnapshot(
+    cmd: CommandOf<'CreateVMSnapshot'>,
+    received: number,
+  ): Promise<AnswerOf<'CreateVMSnapshot'>> {
     const started = this.clock();
     const vm = this.localVm(cmd.vmName);
     if (!vm) fail(`Create VM Snapshot Failed due to  can not find vm: ${cmd.vmName}`);
@@ -140,7 +161,7 @@ export class SimulatorAgent implements HypervisorAgent {
     const pauseMs = simulatedPauseMs(cmd, vm.memoryMb);
     // A stopped guest has nothing to flush: quiesce only applies to a running VM.
     if (!cmd.quiesce || vm.powerState !== 'PowerOn') {
-      await this.recordSnapshot(cmd);
+      await this.recordSnapshot(cmd, received);
       // As the QEMU agent: 0 when the guest was not frozen.
       return this.createAnswer(cmd, { pauseMs, freezeMs: 0, totalMs: this.clock() - started });
     }
@@ -150,7 +171,7 @@ export class SimulatorAgent implements HypervisorAgent {
     const frozenAt = this.clock();
     let thawed: Awaited<ReturnType<SimulatorWorld['guestThaw']>>;
     try {
-      await this.recordSnapshot(cmd);
+      await this.recordSnapshot(cmd, received);
     } finally {
       // Thaw always, also when recording failed: the guest must never stay frozen because of us.
       thawed = await this.world.guestThaw(cmd.vmName);
@@ -165,7 +186,7 @@ export class SimulatorAgent implements HypervisorAgent {
   }
 
   /** Adds the snapshot to the tree and makes it current; re-checked because a freeze may have waited. */
-  private async recordSnapshot(cmd: CommandOf<'CreateVMSnapshot'>): Promise<void> {
+  private async recordSnapshot(cmd: CommandOf<'CreateVMSnapshot'>, received: number): Promise<void> {
     const vm = this.localVm(cmd.vmName);
     if (!vm) fail(`Create VM Snapshot Failed due to  can not find vm: ${cmd.vmName}`);
     if (vm.snapshots[cmd.target.name]) fail(duplicateSnapshot(cmd.target.name));
@@ -183,7 +204,7 @@ export class SimulatorAgent implements HypervisorAgent {
     };
     vm.snapshots[snapshot.name] = snapshot;
     vm.currentSnapshot = snapshot.name;
-    await this.world.persist(vm.name);
+    await this.world.persist(vm.name, this.record(cmd, received));
   }
 
   private createAnswer(
@@ -200,6 +221,7 @@ export class SimulatorAgent implements HypervisorAgent {
 
   private async revertSnapshot(
     cmd: CommandOf<'RevertToVMSnapshot'>,
+    received: number,
   ): Promise<AnswerOf<'RevertToVMSnapshot'>> {
     const started = this.clock();
     const vm = this.localVm(cmd.vmName);
@@ -212,7 +234,7 @@ export class SimulatorAgent implements HypervisorAgent {
     if (vm.powerState === 'PowerOn') vm.hostId = this.hostId;
     vm.currentSnapshot = snapshot.name;
     vm.lastRevertRequest = cmd.requestId ?? null;
-    await this.world.persist(vm.name);
+    await this.world.persist(vm.name, this.record(cmd, received));
     return {
       result: true,
       volumes: cmd.volumes.map(volumeAnswer),
@@ -221,18 +243,24 @@ export class SimulatorAgent implements HypervisorAgent {
     };
   }
 
-  private async deleteSnapshot(cmd: CommandOf<'DeleteVMSnapshot'>): Promise<AnswerOf<'DeleteVMSnapshot'>> {
+  private async deleteSnapshot(
+    cmd: CommandOf<'DeleteVMSnapshot'>,
+    received: number,
+  ): Promise<AnswerOf<'DeleteVMSnapshot'>> {
     const vm = this.localVm(cmd.vmName);
     if (!vm) fail(`No VM by name ${cmd.vmName}`);
     const snapshot = vm.snapshots[cmd.target.name];
-    // As the KVM wrapper: a snapshot that is already gone counts as deleted.
-    if (!snapshot) return { result: true, volumes: cmd.volumes.map(volumeAnswer) };
+    // As the KVM wrapper: a snapshot that is already gone counts as deleted (and it ran: recorded).
+    if (!snapshot) {
+      await this.world.recordCommand(this.record(cmd, received));
+      return { result: true, volumes: cmd.volumes.map(volumeAnswer) };
+    }
     for (const child of Object.values(vm.snapshots)) {
       if (child.parentName === snapshot.name) child.parentName = snapshot.parentName;
     }
     if (vm.currentSnapshot === snapshot.name) vm.currentSnapshot = snapshot.parentName;
     delete vm.snapshots[snapshot.name];
-    await this.world.persist(vm.name);
+    await this.world.persist(vm.name, this.record(cmd, received));
     return { result: true, volumes: cmd.volumes.map(volumeAnswer) };
   }
 

@@ -18,15 +18,44 @@ export interface SimObjectRow {
   readonly version: number;
 }
 
+/**
+ * One host-side command a simulated host applied (create, revert or delete of a VM snapshot): which
+ * job sent it, for which VM and snapshot, and when it ran. Stored with the VM's new state in one
+ * transaction, so it is there exactly when the command took effect.
+ */
+export interface SimCommandRecord {
+  /** Unique per execution: two executions of one job's command are two records. */
+  readonly id: string;
+  readonly kind: string;
+  /** The job that sent it (the command's requestId), when it names one. */
+  readonly jobId: string | null;
+  readonly vmName: string;
+  readonly snapshotName: string | null;
+  readonly snapshotId: string | null;
+  readonly hostId: string;
+  /** Epoch ms: received by the host, and its effect stored. */
+  readonly started: number;
+  readonly finished: number;
+}
+
 export interface SimulatorPersistence {
   /** Every row of a kind, oldest first (fault rules apply in the order they were added). */
   list(kind: SimObjectKind): Promise<SimObjectRow[]>;
   get(kind: SimObjectKind, name: string): Promise<SimObjectRow | undefined>;
   /**
    * Writes `body` if the row is still at version `expected` (null: only if no such row exists).
-   * False when another writer got there first: nothing was written.
+   * False when another writer got there first: nothing was written. With `command`, that record is
+   * stored in the same transaction (and not at all when the write lost).
    */
-  put(kind: SimObjectKind, name: string, body: string, expected: number | null): Promise<boolean>;
+  put(
+    kind: SimObjectKind,
+    name: string,
+    body: string,
+    expected: number | null,
+    command?: SimCommandRecord,
+  ): Promise<boolean>;
+  /** Stores the record of a command that applied without changing any row (a delete of a gone snapshot). */
+  recordCommand(command: SimCommandRecord): Promise<void>;
   /** Last writer wins: settings such as a guest agent mode. */
   set(kind: SimObjectKind, name: string, body: string): Promise<void>;
   /** Deletes the row (only at version `expected` when given); false when there was nothing to delete. */
@@ -50,6 +79,8 @@ export class MemorySimulatorPersistence implements SimulatorPersistence {
   private nextPosition = 0;
   /** Writes that reached the rows (tests count them). */
   writes = 0;
+  /** Every command record stored, oldest first. */
+  readonly commands: SimCommandRecord[] = [];
 
   async list(kind: SimObjectKind): Promise<SimObjectRow[]> {
     const prefix = `${kind}\u0000`;
@@ -64,12 +95,23 @@ export class MemorySimulatorPersistence implements SimulatorPersistence {
     return row === undefined ? undefined : { name, body: row.body, version: row.version };
   }
 
-  async put(kind: SimObjectKind, name: string, body: string, expected: number | null): Promise<boolean> {
+  async put(
+    kind: SimObjectKind,
+    name: string,
+    body: string,
+    expected: number | null,
+    command?: SimCommandRecord,
+  ): Promise<boolean> {
     const key = keyOf(kind, name);
     const row = this.rows.get(key);
     if ((row?.version ?? null) !== expected) return false;
     this.write(key, body, row);
+    if (command !== undefined) this.commands.push(command);
     return true;
+  }
+
+  async recordCommand(command: SimCommandRecord): Promise<void> {
+    this.commands.push(command);
   }
 
   async set(kind: SimObjectKind, name: string, body: string): Promise<void> {

@@ -31,7 +31,10 @@ import { SimulatorAgent } from './simulator-agent.ts';
 import { parseFaultRule, parseGuestAgentRecord, parseVm } from './simulator-state.ts';
 import type { FreezeWindow, GuestAgentMode, SimSnapshot, SimVm } from './simulator-state.ts';
 import { MemorySimulatorPersistence } from './simulator-persistence.ts';
-import type { SimObjectRow, SimulatorPersistence } from './simulator-persistence.ts';
+import type { SimCommandRecord, SimObjectRow, SimulatorPersistence } from './simulator-persistence.ts';
+
+/** A command record before its effect is stored (the world stamps `finished` at the write). */
+export type CommandRecordStart = Omit<SimCommandRecord, 'finished'>;
 
 export interface SimulatorWorldOptions {
   /** Where the zone is kept: the management database on a server; default in memory (this world alone). */
@@ -311,11 +314,14 @@ export class SimulatorWorld {
   /**
    * Writes the VM's record (or its removal) with compare-and-set on the version read; resolves once
    * durable, so agents answer only after. Lost to another server: the record is read again and the
-   * command fails with nothing applied (SimulatorConflictError).
+   * command fails with nothing applied (SimulatorConflictError). With `command`, its record is
+   * stored with the VM in one transaction (finished: the time of the write).
    */
-  persist(vmName: string): Promise<void> {
+  persist(vmName: string, command?: CommandRecordStart): Promise<void> {
     const previous = this.vmWrites.get(vmName) ?? Promise.resolve();
-    const write = previous.catch(() => undefined).then(() => this.writeVm(vmName));
+    const write = previous
+      .catch(() => undefined)
+      .then(() => this.writeVm(vmName, command && { ...command, finished: this.clock() }));
     const tracked = write.finally(() => {
       if (this.vmWrites.get(vmName) === tracked) this.vmWrites.delete(vmName);
     });
@@ -323,7 +329,12 @@ export class SimulatorWorld {
     return tracked;
   }
 
-  private async writeVm(vmName: string): Promise<void> {
+  /** Records a command that applied without changing its VM (a delete of a snapshot already gone). */
+  async recordCommand(command: CommandRecordStart): Promise<void> {
+    await this.persistence.recordCommand({ ...command, finished: this.clock() });
+  }
+
+  private async writeVm(vmName: string, command?: SimCommandRecord): Promise<void> {
     const vm = this.vms.get(vmName);
     const expected = this.vmVersions.get(vmName) ?? null;
     let won: boolean;
@@ -331,7 +342,7 @@ export class SimulatorWorld {
       won = expected === null || (await this.persistence.remove('vm', vmName, expected));
       if (won) this.vmVersions.delete(vmName);
     } else {
-      won = await this.persistence.put('vm', vmName, JSON.stringify(vm), expected);
+      won = await this.persistence.put('vm', vmName, JSON.stringify(vm), expected, command);
       if (won) this.vmVersions.set(vmName, (expected ?? 0) + 1);
     }
     if (won) return;

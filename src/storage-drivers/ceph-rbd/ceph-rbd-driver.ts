@@ -25,8 +25,14 @@ import type {
 } from '../../core/plugin-api.ts';
 import { CephRbdPoolProvider } from './ceph-rbd-pool-provider.ts';
 import { CephCli, CephCliError, ERRNO, type CephCliOptions } from './rbd-cli.ts';
-import { formatRef, groupNameOf, parseRef, snapNameOf, type RbdSnapshotRef } from './rbd-snapshot-ref.ts';
-import { isRbdName, parseRbdUrl } from './rbd-url.ts';
+import {
+  formatRef,
+  groupNameOf,
+  parseRef,
+  snapNameOf,
+  type RbdSnapshotRef,
+} from '../../core/rbd-snapshot-ref.ts';
+import { isRbdName, parseRbdUrl } from '../../core/rbd-pool-url.ts';
 
 export const CEPH_RBD_DRIVER = 'ceph-rbd';
 

@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import type { PoolSpec, PoolStats, StoragePoolInfo, StorageProvider } from '../../core/plugin-api.ts';
 import { CephCli, CephCliError, ERRNO, type CephCliOptions } from './rbd-cli.ts';
-import { parseRbdUrl } from './rbd-url.ts';
+import { parseRbdUrl } from '../../core/rbd-pool-url.ts';
 
 const cephDf = z.object({
   stats: z.object({ num_osds: z.number().optional() }).passthrough(),

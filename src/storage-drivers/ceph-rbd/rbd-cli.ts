@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { monHostArg, type RbdMonitor } from './rbd-url.ts';
+import { monHostArg, type RbdMonitor } from '../../core/rbd-pool-url.ts';
 
 export interface CephAccess {
   readonly monitors: readonly RbdMonitor[];

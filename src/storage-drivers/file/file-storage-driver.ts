@@ -19,9 +19,10 @@ import type {
   StoragePoolInfo,
   StorageProvider,
 } from '../../core/plugin-api.ts';
+import { FILE_DRIVER_NAME } from '../../core/file-pool.ts';
 import { filePoolPath } from './file-pool-url.ts';
 
-export const FILE_DRIVER_NAME = 'file';
+export { FILE_DRIVER_NAME };
 
 const NOT_HERE =
   'file pools are snapshotted by the hypervisor (strategy "hypervisor"), not by their storage driver';

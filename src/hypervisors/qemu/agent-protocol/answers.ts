@@ -29,7 +29,13 @@ const timing = z
   .nullable()
   .transform((v) => (v === null || !Number.isFinite(v) ? undefined : v))
   .optional();
-const hostTimings = z.object({ pauseMs: timing, freezeMs: timing, totalMs: timing });
+const hostTimings = z.object({
+  pauseMs: timing,
+  freezeMs: timing,
+  maxFreezeMs: timing,
+  frozenTotalMs: timing,
+  totalMs: timing,
+});
 
 const inventoryVolume = z.object({
   id: uuid,

@@ -83,6 +83,7 @@ export const commandSchemas = {
     quiesce: z.boolean(),
     memoryMode: memoryMode.optional(),
     freezeBudgetMs: budgetMs.optional(),
+    requestId: safeName.optional(),
   }),
   RevertToVMSnapshot: z.object({
     kind: z.literal('RevertToVMSnapshot'),
@@ -97,6 +98,7 @@ export const commandSchemas = {
     vmName: safeName,
     target: vmSnapshotTO,
     volumes,
+    requestId: safeName.optional(),
   }),
   CheckVMSnapshot: z.object({
     kind: z.literal('CheckVMSnapshot'),

@@ -8,7 +8,7 @@
  * space, no leading `-` read as a flag. Refusals say which part is wrong, never repeat the url (it
  * holds a key).
  */
-import { isRbdName, parseRbdUrl, type RbdPoolUrl } from '../../../storage-drivers/ceph-rbd/rbd-url.ts';
+import { isRbdName, parseRbdUrl, type RbdPoolUrl } from '../../../core/rbd-pool-url.ts';
 
 export type RbdConnection = RbdPoolUrl;
 

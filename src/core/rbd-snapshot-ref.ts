@@ -5,8 +5,11 @@
  *    group snapshot: Pacific can neither roll back nor remove one image's piece of it);
  *  - a plain image snapshot (the per-volume fallback): `<image>@<snap>`.
  * RBD names never contain `@` or `/`, so the forms cannot be confused.
+ *
+ * In the core because two layers must agree on these names: the `ceph-rbd` storage driver and the
+ * QEMU host agent, whose memory snapshots cut the same group (neither imports the other).
  */
-import { isRbdName } from './rbd-url.ts';
+import { isRbdName } from './rbd-pool-url.ts';
 
 export type RbdSnapshotRef =
   | { readonly kind: 'group'; readonly group: string; readonly snap: string; readonly image: string }

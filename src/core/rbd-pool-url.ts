@@ -3,6 +3,9 @@
  * host:port>[,more monitors]/<pool>`. Every part ends up as an argument of the `rbd`/`ceph` CLIs, so
  * each is held to a narrow alphabet (nothing starting with `-` that a CLI would read as a flag). Errors
  * say which part is wrong and never repeat the url: it holds the key.
+ *
+ * In the core because the `ceph-rbd` storage driver and the QEMU host agent's protocol (which checks
+ * the pool connection a volume carries) both parse it, and neither may import the other.
  */
 export interface RbdMonitor {
   readonly host: string;
