@@ -36,8 +36,11 @@ export interface SnapshotRow {
   readonly errortext?: string;
   /** The schedule that took it (issue 13); absent for a snapshot taken by hand. */
   readonly vmsnapshotpolicyid?: string;
-  /** Bytes the snapshot takes, when the API reports it (CloudStack's name for volume snapshots). */
-  readonly physicalsize?: number;
+  /**
+   * Bytes its disks covered at the take, the sum of its volumes' sizes (CloudStack's name on
+   * snapshot responses); absent until the take has recorded its volumes. Memory is not counted.
+   */
+  readonly virtualsize?: number;
 }
 
 export interface EventRow {
@@ -136,6 +139,16 @@ export function bytes(n: number | undefined): string {
     unit += 1;
   }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+/**
+ * A snapshot's "Size": its disks' size in binary units. A memory snapshot says that its memory
+ * state is not counted, so the figure is not read as all it holds.
+ */
+export function snapshotSize(s: Pick<SnapshotRow, 'virtualsize' | 'state' | 'type'>): string {
+  if (s.virtualsize === undefined) return TRANSIENT_STATES.has(s.state) ? 'Not known yet' : 'Not reported';
+  const disks = bytes(s.virtualsize);
+  return s.type === 'DiskAndMemory' ? `${disks} of disks, memory not counted` : disks;
 }
 
 /** CloudStack's dates (`2026-12-01T16:54:00+0000`) as the browser's local time. */

@@ -50,6 +50,8 @@ export interface ListedSnapshotVm {
 /** A listed snapshot (its volume records are not part of a list response), its VM and live parent. */
 export interface ListedVmSnapshot {
   readonly snapshot: Omit<StoredVmSnapshot, 'volumes'>;
+  /** The sum of its volumes' sizes at the take, in bytes; undefined when it has no volume records. */
+  readonly virtualSize: number | undefined;
   readonly vm: ListedSnapshotVm | undefined;
   readonly parent: { readonly id: string; readonly displayName: string } | undefined;
 }
@@ -157,6 +159,13 @@ function joined(q: SnapshotQuery) {
       'm.zone_id as vm_zone_id',
       'p.id as parent_live_id',
       'p.display_name as parent_display_name',
+      // Per page row, a search of vm_snapshot_volumes' primary key (snapshot_id, volume_id).
+      (eb) =>
+        eb
+          .selectFrom('vm_snapshot_volumes as v')
+          .select((v) => v.fn.sum<number | string | bigint | null>('v.size').as('size'))
+          .whereRef('v.snapshot_id', '=', 's.id')
+          .as('volumes_size'),
     ])
     .orderBy('s.created', 'desc')
     .orderBy('s.id', 'desc');
@@ -168,6 +177,8 @@ function toListed(r: JoinedRow): ListedVmSnapshot {
   const { volumes: _volumes, ...snapshot } = snapshotFromRow(r, []);
   return {
     snapshot,
+    // PostgreSQL sums a bigint as numeric, which node-postgres hands over as a string.
+    virtualSize: r.volumes_size === null ? undefined : Number(r.volumes_size),
     vm:
       r.vm_live_id === null
         ? undefined

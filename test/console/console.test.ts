@@ -167,6 +167,8 @@ describe.skipIf(skipReason !== undefined)('the web console in Chromium', () => {
       await snap.getByText('Ready', { exact: true }).waitFor();
       await page.getByText('before-upgrade is ready.').waitFor();
       expect(await snap.getByText('Disk and memory').count()).toBe(1);
+      // Its size: web-1's one 20 GiB disk, from listVMSnapshot's virtualsize.
+      await snap.getByText('20.0 GiB of disks, memory not counted', { exact: true }).waitFor();
       expect(await snap.getByText('Current', { exact: true }).count()).toBe(1);
       expect(await page.evaluate(() => 'vmsnapNoReload' in window)).toBe(true);
 

@@ -93,7 +93,9 @@ export const listVMSnapshot = defineCommand({
         zone: page.rows.flatMap((r) => (r.vm === undefined ? [] : [r.vm.zoneId])),
       },
     );
-    return pagedPayload('vmSnapshot', page, (r) => renderVmSnapshot(r.snapshot, r.vm, r.parent, lookups));
+    return pagedPayload('vmSnapshot', page, (r) =>
+      renderVmSnapshot(r.snapshot, r.vm, r.parent, lookups, r.virtualSize),
+    );
   },
 });
 

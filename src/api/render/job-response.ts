@@ -67,7 +67,9 @@ async function renderResult(
         { type: 'VMSnapshot', ids: [snap.id] },
         { account: [snap.accountId], zone: [vm?.zoneId] },
       ));
-    return { vmsnapshot: renderVmSnapshot(snap, vm, parent, l) };
+    // The disks' size at the take, as listVMSnapshot shows it (unknown without volume records).
+    const size = snap.volumes.length === 0 ? undefined : snap.volumes.reduce((a, v) => a + v.size, 0);
+    return { vmsnapshot: renderVmSnapshot(snap, vm, parent, l, size) };
   }
   if (typeof result['virtualmachine'] === 'string') {
     const vm = await services.inventory.getVm(result['virtualmachine']);

@@ -13,11 +13,17 @@ import { DOMAIN, type Lookups } from './lookups.ts';
 export type RenderedVm = Pick<StoredVm, 'displayName' | 'instanceName' | 'hypervisor' | 'zoneId'>;
 export type RenderedParent = Pick<StoredVmSnapshot, 'id' | 'displayName'>;
 
+/**
+ * `virtualSize`: the bytes the snapshot's disks covered at the take (the sum of its volumes'
+ * sizes), shown as `virtualsize` as CloudStack's SnapshotResponse names it; the memory state is
+ * not counted. Left out when unknown (no volume records, e.g. still Creating).
+ */
 export function renderVmSnapshot(
   s: Omit<StoredVmSnapshot, 'volumes'>,
   vm: RenderedVm | undefined,
   parent: RenderedParent | undefined,
   lookups: Lookups,
+  virtualSize?: number,
 ): Record<string, unknown> {
   const facts = factsFromDetails(s.details);
   const out: Record<string, unknown> = {
@@ -44,6 +50,7 @@ export function renderVmSnapshot(
     strategy: s.strategy,
     quiescevm: s.quiesce,
   };
+  if (virtualSize !== undefined) out['virtualsize'] = virtualSize;
   if (s.policyId !== null) out['vmsnapshotpolicyid'] = s.policyId;
   if (parent !== undefined) {
     out['parent'] = parent.id;

@@ -3,9 +3,9 @@
  * vmsnap knows that CloudStack and Proxmox do not show: consistency, freeze window, pause, strategy.
  */
 import {
-  bytes,
   consistencyInWords,
   milliseconds,
+  snapshotSize,
   stateInWords,
   typeInWords,
   when,
@@ -48,7 +48,7 @@ function SnapshotItem({ node, actions }: { node: SnapshotNode; actions: TreeActi
           <Fact term="Freeze window" value={milliseconds(s.freezewindowms)} />
           <Fact term="Pause" value={milliseconds(s.pausems)} />
           <Fact term="Strategy" value={s.strategy ?? 'Not chosen yet'} />
-          <Fact term="Size" value={bytes(s.physicalsize)} />
+          <Fact term="Size" value={snapshotSize(s)} />
           <Fact term="Taken" value={when(s.created)} />
           <Fact term="Taken by" value={s.vmsnapshotpolicyid === undefined ? 'A user' : 'A schedule'} />
           {s.durationms !== undefined && <Fact term="Took" value={milliseconds(s.durationms)} />}
