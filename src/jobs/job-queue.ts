@@ -593,9 +593,25 @@ export class JobQueue {
 }
 
 /** The statements every job runs, built and compiled once per queue. */
+const RUNNING = 'running' as const;
+const QUEUED = 'queued' as const;
+
+/** A queued job becomes this server's running job: the claim both hot claims start from. */
+function claimUpdate(db: Db, s: { id: string; owner: string; leaseUntil: number; started: number }) {
+  return db
+    .updateTable('async_jobs')
+    .set({
+      status: RUNNING,
+      owner: s.owner,
+      lease_until: s.leaseUntil,
+      started: s.started,
+      attempts: sql<number>`attempts + 1`,
+    })
+    .where('id', '=', s.id)
+    .where('status', '=', QUEUED);
+}
+
 function jobStatements() {
-  const RUNNING = 'running' as const;
-  const QUEUED = 'queued' as const;
   return {
     get: new CompiledStatement<{ id: string }, AsyncJobRow>(
       (db: Db, s) => db.selectFrom('async_jobs').selectAll().where('id', '=', s.id),
@@ -637,39 +653,14 @@ function jobStatements() {
     claim: new CompiledStatement<
       { id: string; owner: string; leaseUntil: number; started: number },
       AsyncJobRow
-    >(
-      (db: Db, s) =>
-        db
-          .updateTable('async_jobs')
-          .set({
-            status: RUNNING,
-            owner: s.owner,
-            lease_until: s.leaseUntil,
-            started: s.started,
-            attempts: sql<number>`attempts + 1`,
-          })
-          .where('id', '=', s.id)
-          .where('status', '=', QUEUED)
-          .returningAll(),
-      ['id', 'owner', 'leaseUntil', 'started'],
-    ),
+    >((db: Db, s) => claimUpdate(db, s).returningAll(), ['id', 'owner', 'leaseUntil', 'started']),
     /** The claim of one given job: only as its queue's head, and only while its queue runs nothing. */
     claimSubmitted: new CompiledStatement<
       { id: string; queueKey: string; owner: string; leaseUntil: number; started: number },
       AsyncJobRow
     >(
       (db: Db, s) =>
-        db
-          .updateTable('async_jobs')
-          .set({
-            status: RUNNING,
-            owner: s.owner,
-            lease_until: s.leaseUntil,
-            started: s.started,
-            attempts: sql<number>`attempts + 1`,
-          })
-          .where('id', '=', s.id)
-          .where('status', '=', QUEUED)
+        claimUpdate(db, s)
           .where((eb) =>
             eb.not(
               eb.exists(

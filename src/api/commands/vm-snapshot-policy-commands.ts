@@ -8,6 +8,11 @@
  */
 import { InvalidParameterError } from '../../core/errors.ts';
 import { describeSchedule } from '../../schedules/schedule-spec.ts';
+import type {
+  RetentionParams,
+  ScheduleParams,
+  UpdatePolicyRequest,
+} from '../../manager/vm-snapshot-policy-manager.ts';
 import type { StoredVmSnapshotPolicy } from '../../store/vm-snapshot-policy-store.ts';
 import type { ApiServices } from '../api-services.ts';
 import { defineCommand, listParams, param, required } from '../command.ts';
@@ -37,6 +42,33 @@ const retentionParams = {
   keepyearly: param.integer('vmsnap: keep the newest snapshot of each of the last N years'),
 } as const;
 
+/** The schedule, retention and option parameters create and update share, as the manager takes them. */
+function policyFields(
+  args: ScheduleParams &
+    RetentionParams & {
+      readonly timezone?: string | undefined;
+      readonly snapshotmemory?: boolean | undefined;
+      readonly quiescevm?: boolean | undefined;
+      readonly description?: string | undefined;
+    },
+): ScheduleParams & RetentionParams & Omit<UpdatePolicyRequest, 'id'> {
+  return {
+    intervaltype: args.intervaltype,
+    schedule: args.schedule,
+    cron: args.cron,
+    timezone: args.timezone,
+    maxsnaps: args.maxsnaps,
+    keephourly: args.keephourly,
+    keepdaily: args.keepdaily,
+    keepweekly: args.keepweekly,
+    keepmonthly: args.keepmonthly,
+    keepyearly: args.keepyearly,
+    snapshotMemory: args.snapshotmemory,
+    quiesce: args.quiescevm,
+    description: args.description,
+  };
+}
+
 const TIMEZONE_DOC =
   'an IANA timezone (e.g. UTC, Europe/Berlin) in which the schedule runs; daylight saving changes neither double nor skip a run';
 
@@ -58,20 +90,9 @@ export const createVMSnapshotPolicy = defineCommand({
   },
   async handler({ services, caller, args }) {
     const policy = await services.policies.create(caller, {
+      ...policyFields(args),
       vmId: args.virtualmachineid,
-      intervaltype: args.intervaltype,
-      schedule: args.schedule,
-      cron: args.cron,
       timezone: args.timezone,
-      maxsnaps: args.maxsnaps,
-      keephourly: args.keephourly,
-      keepdaily: args.keepdaily,
-      keepweekly: args.keepweekly,
-      keepmonthly: args.keepmonthly,
-      keepyearly: args.keepyearly,
-      snapshotMemory: args.snapshotmemory,
-      quiesce: args.quiescevm,
-      description: args.description,
       tags: args.tags,
     });
     return { vmsnapshotpolicy: await renderOne(services, policy) };
@@ -92,20 +113,8 @@ export const updateVMSnapshotPolicy = defineCommand({
   },
   async handler({ services, caller, args }) {
     const policy = await services.policies.update(caller, {
+      ...policyFields(args),
       id: args.id,
-      intervaltype: args.intervaltype,
-      schedule: args.schedule,
-      cron: args.cron,
-      timezone: args.timezone,
-      maxsnaps: args.maxsnaps,
-      keephourly: args.keephourly,
-      keepdaily: args.keepdaily,
-      keepweekly: args.keepweekly,
-      keepmonthly: args.keepmonthly,
-      keepyearly: args.keepyearly,
-      snapshotMemory: args.snapshotmemory,
-      quiesce: args.quiescevm,
-      description: args.description,
     });
     return { vmsnapshotpolicy: await renderOne(services, policy) };
   },
