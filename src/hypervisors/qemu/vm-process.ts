@@ -12,6 +12,7 @@ import path from 'node:path';
 import { LIMITS, safeName, uuid } from './agent-protocol/fields.ts';
 import { isRbdName } from './agent-protocol/rbd-connection.ts';
 import { PRIVATE_FILE_MODE } from './private-files.ts';
+import { waitExit } from './process-exit.ts';
 import type { RbdDisk } from './rbd-disk.ts';
 import { QmpClient } from './qmp-client.ts';
 
@@ -268,15 +269,6 @@ function readCmdline(file: string): string {
   }
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export class RunningVm {
   constructor(
     readonly name: string,
@@ -310,19 +302,6 @@ export class RunningVm {
     this.qmp.close();
     await Promise.all([this.paths.qmp, this.paths.qga, this.paths.pid].map((f) => rm(f, { force: true })));
   }
-}
-
-async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isAlive(pid) || isZombie(pid)) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return !isAlive(pid);
-}
-
-function isZombie(pid: number): boolean {
-  return readCmdline(`/proc/${pid}/stat`).split(' ')[2] === 'Z';
 }
 
 /** Which accelerator works here for an OS-less VM: KVM when `query-kvm` says enabled, else TCG. */
