@@ -150,16 +150,23 @@ export class JobQueue {
   }
 
   /**
-   * Stores the job queued, then tries to claim that very job (one guarded UPDATE) rather than waking
-   * the general claim, which would look for the oldest runnable job and then look again for more.
-   * The job is stored before it runs either way.
+   * Stores the job queued (with `alongside`'s writes, in one transaction), then tries to claim that
+   * very job (one guarded UPDATE) rather than waking the general claim, which would look for the
+   * oldest runnable job and then look again for more. The job is stored before it runs either way.
    */
-  async submit(job: JobSubmission): Promise<string> {
+  async submit(job: JobSubmission, alongside?: (tx: Db) => Promise<void>): Promise<string> {
     const id = job.id ?? randomUUID();
-    await this.db
-      .insertInto('async_jobs')
-      .values(jobRow(id, job, { status: 'queued', queueKey: job.queueKey, payload: job.payload }))
-      .execute();
+    const row = jobRow(id, job, { status: 'queued', queueKey: job.queueKey, payload: job.payload });
+    if (alongside === undefined) {
+      await this.db.insertInto('async_jobs').values(row).execute();
+    } else {
+      // The rows the job works on and the job itself commit together: a server dying in between
+      // leaves neither, never a row no job will ever take up (an Allocated snapshot, say).
+      await this.db.transaction().execute(async (tx) => {
+        await alongside(tx);
+        await tx.insertInto('async_jobs').values(row).execute();
+      });
+    }
     const claimed = await this.claimSubmitted(id, job.queueKey).catch((err: unknown) => {
       this.log.error({ err, job: id }, 'job claim failed');
       return undefined;

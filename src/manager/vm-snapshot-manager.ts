@@ -12,7 +12,12 @@ import type { SnapshotOptions, VmSnapshotState, VmSnapshotType } from '../core/p
 import { factsFromDetails } from '../core/snapshot-facts.ts';
 import { CloudRuntimeError, InvalidParameterError } from '../core/errors.ts';
 import { DELETABLE_STATES, TRANSITIONAL_STATES } from '../core/vm-snapshot-state.ts';
-import { SnapshotNameTakenError, type StoredVmSnapshot } from '../store/vm-snapshot-store.ts';
+import type { JobSubmission } from '../jobs/job-queue.ts';
+import {
+  SnapshotNameTakenError,
+  type NewVmSnapshot,
+  type StoredVmSnapshot,
+} from '../store/vm-snapshot-store.ts';
 import type { StoredVm } from '../store/inventory-store.ts';
 import { loadOwned } from './access.ts';
 import type { Caller } from './caller.ts';
@@ -58,29 +63,36 @@ export interface Submitted {
 export class VmSnapshotManager {
   constructor(private readonly deps: ManagerDeps) {}
 
-  /** createVMSnapshot: allocate synchronously (errors are immediate), then queue the take. */
+  /**
+   * createVMSnapshot: allocate synchronously (errors are immediate), then queue the take. The
+   * Allocated row and its create job commit in one transaction: a server dying between the two would
+   * otherwise leave a snapshot no job ever takes (listed, counted against vmsnapshot.max).
+   */
   async create(
     caller: Caller,
     req: CreateSnapshotRequest,
   ): Promise<{ snapshot: StoredVmSnapshot; jobId: string }> {
-    const snapshot = await this.allocate(caller, req);
-    const jobId = await this.submitCreate(caller, snapshot, req.jobId);
+    let jobId = '';
+    const snapshot = await this.allocate(caller, req, async (row) => {
+      let stored: StoredVmSnapshot | undefined;
+      jobId = await this.deps.jobs.submit(createJob(caller, row, req.jobId), async (tx) => {
+        stored = await this.deps.snapshots.insert(row, tx);
+      });
+      if (stored === undefined) throw new Error(`snapshot ${row.id} was not stored with its job`);
+      return stored;
+    });
+    await this.recordScheduled(caller, snapshot);
     return { snapshot, jobId };
   }
 
   /** Queues the take of an allocated snapshot (`jobId`: a policy run's chosen id). */
   async submitCreate(caller: Caller, snapshot: StoredVmSnapshot, id?: string): Promise<string> {
-    const jobId = await this.deps.jobs.submit({
-      ...(id !== undefined ? { id } : {}),
-      kind: JOB_KIND.create,
-      queueKey: snapshot.vmId,
-      accountId: caller.accountId,
-      userId: caller.userId,
-      cmd: CMD.create,
-      instanceType: 'VmSnapshot',
-      instanceId: snapshot.id,
-      payload: { snapshotId: snapshot.id, vmId: snapshot.vmId },
-    });
+    const jobId = await this.deps.jobs.submit(createJob(caller, snapshot, id));
+    await this.recordScheduled(caller, snapshot);
+    return jobId;
+  }
+
+  private async recordScheduled(caller: Caller, snapshot: StoredVmSnapshot): Promise<void> {
     await this.deps.events.record({
       accountId: snapshot.accountId,
       userId: caller.userId,
@@ -90,7 +102,6 @@ export class VmSnapshotManager {
       resourceType: 'VmSnapshot',
       resourceId: snapshot.id,
     });
-    return jobId;
   }
 
   /**
@@ -98,12 +109,16 @@ export class VmSnapshotManager {
    * pass the name checks; the database refuses the second insert, and that create runs the checks
    * again: its generated name moves on, a clashing display name gets CloudStack's 431.
    */
-  async allocate(caller: Caller, req: CreateSnapshotRequest): Promise<StoredVmSnapshot> {
+  async allocate(
+    caller: Caller,
+    req: CreateSnapshotRequest,
+    store: (row: NewVmSnapshot) => Promise<StoredVmSnapshot> = (row) => this.deps.snapshots.insert(row),
+  ): Promise<StoredVmSnapshot> {
     // Each round lets at least one of the racing creates in, so this bound is only ever reached by
     // a create losing to twenty others of the same VM at once.
     for (let attempt = 1; attempt <= 20; attempt++) {
       try {
-        return await this.allocateOnce(caller, req);
+        return await this.allocateOnce(caller, req, store);
       } catch (err) {
         if (!(err instanceof SnapshotNameTakenError)) throw err;
       }
@@ -113,7 +128,11 @@ export class VmSnapshotManager {
     );
   }
 
-  private async allocateOnce(caller: Caller, req: CreateSnapshotRequest): Promise<StoredVmSnapshot> {
+  private async allocateOnce(
+    caller: Caller,
+    req: CreateSnapshotRequest,
+    store: (row: NewVmSnapshot) => Promise<StoredVmSnapshot>,
+  ): Promise<StoredVmSnapshot> {
     const { inventory, snapshots, settings, registry } = this.deps;
     const memory = req.snapshotMemory ?? false;
     // CloudStack checks access (A10) after the name and state checks, which tells another tenant
@@ -180,7 +199,7 @@ export class VmSnapshotManager {
       );
     }
     this.checkNoActiveTasks(existing);
-    return snapshots.insert({
+    return store({
       id: req.id ?? randomUUID(),
       policyId: req.policyId ?? null,
       vmId: vm.id,
@@ -287,6 +306,25 @@ export class VmSnapshotManager {
       );
     }
   }
+}
+
+/** The create job of a snapshot (`id`: a policy run's chosen job id). */
+function createJob(
+  caller: Caller,
+  snapshot: { readonly id: string; readonly vmId: string },
+  id: string | undefined,
+): JobSubmission {
+  return {
+    ...(id !== undefined ? { id } : {}),
+    kind: JOB_KIND.create,
+    queueKey: snapshot.vmId,
+    accountId: caller.accountId,
+    userId: caller.userId,
+    cmd: CMD.create,
+    instanceType: 'VmSnapshot',
+    instanceId: snapshot.id,
+    payload: { snapshotId: snapshot.id, vmId: snapshot.vmId },
+  };
 }
 
 /**

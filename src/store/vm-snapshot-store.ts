@@ -44,6 +44,22 @@ export class SnapshotNameTakenError extends Error {
   }
 }
 
+/** What a create allocates: the row starts Allocated, with no parent, no volumes and no facts. */
+export interface NewVmSnapshot {
+  readonly id: string;
+  readonly vmId: string;
+  readonly accountId: string;
+  readonly name: string;
+  readonly displayName: string;
+  readonly description: string;
+  readonly type: VmSnapshotType;
+  readonly strategy: string;
+  readonly quiesce: boolean;
+  readonly options: Record<string, string>;
+  readonly created: number;
+  readonly policyId?: string | null;
+}
+
 export class VmSnapshotStore {
   /** The reads every job and poll makes, compiled once (src/store/compiled-query.ts). */
   private readonly reads = snapshotReads();
@@ -75,20 +91,8 @@ export class VmSnapshotStore {
     return this.hydrateMany(rows);
   }
 
-  async insert(s: {
-    id: string;
-    vmId: string;
-    accountId: string;
-    name: string;
-    displayName: string;
-    description: string;
-    type: VmSnapshotType;
-    strategy: string;
-    quiesce: boolean;
-    options: Record<string, string>;
-    created: number;
-    policyId?: string | null;
-  }): Promise<StoredVmSnapshot> {
+  /** Stores a new Allocated snapshot; `via`: a transaction to write it in (its job's, say). */
+  async insert(s: NewVmSnapshot, via: Db = this.db): Promise<StoredVmSnapshot> {
     const row: VmSnapshotRow = {
       id: s.id,
       vm_id: s.vmId,
@@ -111,7 +115,7 @@ export class VmSnapshotStore {
       policy_id: s.policyId ?? null,
     };
     try {
-      await this.db.insertInto('vm_snapshots').values(row).execute();
+      await via.insertInto('vm_snapshots').values(row).execute();
     } catch (err) {
       if (isUniqueViolation(err)) throw new SnapshotNameTakenError(s.vmId, s.name, s.displayName);
       throw err;

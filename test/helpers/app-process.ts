@@ -7,7 +7,8 @@
  *
  * stdout lines: `OPEN`, `SUBMITTED <index> <jobId> <snapshotId|->`, `REFUSED <index> <message>`,
  * `HELD <command kind> <vm name>` (an agent answered but the answer is being held back: the host has done
- * the work and the database does not know yet), `DONE <jobId> <status>`.
+ * the work and the database does not know yet), `HELD insert <snapshot id>` (a create wrote its
+ * snapshot row and goes no further), `DONE <jobId> <status>`.
  */
 import { assertNever } from '../../src/core/assert-never.ts';
 import type { AgentCommand, AnswerFor } from '../../src/core/plugin-api.ts';
@@ -26,6 +27,8 @@ export interface Workload {
   readonly faults?: readonly ConfigureSimulatorInput[];
   /** After the agent answers this command for this VM, never hand the answer back (a crash window). */
   readonly holdAfterAgent?: readonly { readonly kind: AgentCommand['kind']; readonly vmName: string }[];
+  /** After a create has written its snapshot row, and before its job row, never go on (a crash window). */
+  readonly holdAfterSnapshotInsert?: boolean;
   readonly steps: readonly WorkloadStep[];
 }
 
@@ -46,6 +49,7 @@ async function main(): Promise<void> {
   if (!(await isSeeded(app))) await seed(app);
   for (const fault of workload.faults ?? []) app.simulator.configure(fault);
   holdAnswers(app, workload.holdAfterAgent ?? []);
+  if (workload.holdAfterSnapshotInsert === true) holdAfterInsert(app);
   await app.start();
   say('OPEN');
   const system = await app.systemCaller();
@@ -124,6 +128,17 @@ function holdAnswers(app: App, holds: Workload['holdAfterAgent'] & object): void
       return new Promise<AnswerFor<C>>(() => {});
     }
     return answer;
+  };
+}
+
+/** Wraps the snapshot store: an insert is written (in whatever transaction it was given), then never returns. */
+function holdAfterInsert(app: App): void {
+  const snapshots = app.deps.snapshots;
+  const insert = snapshots.insert.bind(snapshots);
+  snapshots.insert = async (row, via) => {
+    await insert(row, via);
+    say(`HELD insert ${row.id}`);
+    return new Promise(() => {});
   };
 }
 

@@ -294,6 +294,45 @@ describe('restart after SIGKILL of a real server process', () => {
       await app.stop();
     }
   }, 60_000);
+
+  it('a create killed between its snapshot row and its job leaves neither, and the name is free again', async () => {
+    const child = spawnServer(dir, {
+      holdAfterSnapshotInsert: true,
+      steps: [{ op: 'create', vm: 'web-1', name: 'web-half' }],
+    });
+    await waitFor(child, 'the snapshot row written, its job not', () =>
+      child.lines.some((l) => l.startsWith('HELD insert ')),
+    );
+    const heldId = child.lines.find((l) => l.startsWith('HELD insert '))?.split(' ')[2];
+    await kill(child);
+    const { app, admin } = await reopenApp(dir, { start: false });
+    try {
+      // The row and the job were one transaction: the kill took both (once, the row stayed Allocated,
+      // listed and counted against vmsnapshot.max, with no job ever to take it).
+      const row = await app.deps.db
+        .selectFrom('vm_snapshots')
+        .select('state')
+        .where('id', '=', heldId ?? '')
+        .executeTakeFirst();
+      expect(row).toBeUndefined();
+      const jobs = await app.deps.db
+        .selectFrom('async_jobs')
+        .select('id')
+        .where('instance_id', '=', heldId ?? '')
+        .execute();
+      expect(jobs).toEqual([]);
+      await app.start();
+      await expectStable(app);
+      const again = await app.snapshotManager.create(admin, {
+        vmId: (await vmByName(app, 'web-1')).id,
+        name: 'web-half',
+      });
+      expect((await waitJob(app, again.jobId)).status).toBe('succeeded');
+      expect((await app.deps.snapshots.get(again.snapshot.id))?.state).toBe('Ready');
+    } finally {
+      await app.stop();
+    }
+  }, 60_000);
 });
 
 async function vmByName(app: App, displayName: string) {

@@ -6,7 +6,9 @@
  * test SIGKILLs it there. The holds are wraps made here, so the server's code has no pause point:
  *  - `claimed`: right after it won a slot's claim (the run row is all it wrote);
  *  - `ids-chosen`: the run chose and stored its snapshot and job ids (Creating), nothing allocated;
- *  - `allocated`: after the run's snapshot row was allocated, before its take job was queued;
+ *  - `allocated`: after the run's snapshot row was allocated, before its take job was queued (a
+ *    create now commits the two together; the hold allocates alone, as servers before that did,
+ *    so the run's recovery of such a row stays tested);
  *  - `take-sent`: the host took the snapshot, and its CreateVMSnapshot answer is never handed back
  *    (the take job stays running, its lease renewed, until the process dies);
  *  - `finished`: the take is done and the run's final outcome is being written with its
