@@ -8,10 +8,10 @@
  * which CI installs); skipped locally without python3, never in CI.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { hasExited, isAlive, waitExit } from '../../src/hypervisors/qemu/process-exit.ts';
+import { hasExited, isAlive, processState, waitExit } from '../../src/hypervisors/qemu/process-exit.ts';
 import { until } from '../helpers/eventually.ts';
 import { scratchDir } from './helpers.ts';
 
@@ -60,7 +60,7 @@ describePython('process exit of a QEMU that is not our child', () => {
       child.once('error', reject);
     });
     const pid = child.pid ?? 0;
-    await until(() => stateOf(pid) === 'Z', 'the main thread to exit');
+    await until(() => processState(pid) === 'Z', 'the main thread to exit');
     return { pid, release: () => writeFileSync(releaseFile, '') };
   }
 
@@ -91,12 +91,3 @@ describePython('process exit of a QEMU that is not our child', () => {
     expect(await waitExit(child.pid ?? 0, 1000)).toBe(true);
   });
 });
-
-function stateOf(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).charAt(0);
-  } catch {
-    return '';
-  }
-}

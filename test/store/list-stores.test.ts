@@ -5,22 +5,20 @@
  * `\`), on SQLite and, when available, PostgreSQL. On SQLite, the query plans show each list's
  * page is read through its index.
  */
-import SqliteDatabase from 'better-sqlite3';
 import fc from 'fast-check';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matchesKeyword } from '../../src/api/list-support.ts';
 import { purgeFinishedJobs } from '../../src/jobs/job-purge.ts';
-import { openStore, type Db, type OpenedStore } from '../../src/store/database.ts';
+import type { Db, OpenedStore } from '../../src/store/database.ts';
 import { EventStore, type EventFilter } from '../../src/store/event-store.ts';
 import { listJobs, type JobFilter } from '../../src/store/job-list-store.ts';
 import type { PageRequest, PageResult } from '../../src/store/list-page.ts';
-import { migrationProvider } from '../../src/store/migrations.ts';
-import type { Database, EventRow, TagRow } from '../../src/store/schema.ts';
+import type { EventRow, TagRow } from '../../src/store/schema.ts';
 import { sortableId } from '../../src/store/sortable-id.ts';
 import { listTags, type TagFilter } from '../../src/store/tag-store.ts';
 import { finishedJobRow } from '../helpers/list-flood.ts';
-import { createTempDatabase, postgresUnavailable, type TempDatabase } from '../helpers/postgres.ts';
+import { sqlitePlanDatabase } from '../helpers/sqlite-query-plan.ts';
+import { storeEngines } from '../helpers/store-engines.ts';
 
 const ACCOUNTS = ['acc-a', 'acc-b', 'acc-c'] as const;
 const account = fc.constantFrom(...ACCOUNTS);
@@ -55,33 +53,7 @@ async function clear(db: Db): Promise<void> {
   await db.deleteFrom('resource_tags').execute();
 }
 
-interface Engine {
-  readonly name: string;
-  open(): Promise<{ store: OpenedStore; drop: () => Promise<void> }>;
-}
-
-const pgSkip = postgresUnavailable();
-const engines: Engine[] = [
-  {
-    name: 'sqlite',
-    async open() {
-      const store = await openStore({ url: 'sqlite::memory:' });
-      return { store, drop: async () => {} };
-    },
-  },
-  ...(pgSkip === undefined
-    ? [
-        {
-          name: 'postgres',
-          async open() {
-            const temp: TempDatabase = await createTempDatabase();
-            const store = await openStore({ url: temp.url });
-            return { store, drop: () => temp.drop() };
-          },
-        },
-      ]
-    : []),
-];
+const engines = storeEngines();
 
 describe.each(engines)('SQL-paged lists on $name give what filtering in memory gave', (engine) => {
   let store: OpenedStore;
@@ -255,32 +227,7 @@ describe.each(engines)('SQL-paged lists on $name give what filtering in memory g
 });
 
 describe('list and purge queries on SQLite are served by the list indexes', () => {
-  const sqlite = new SqliteDatabase(':memory:');
-  const captured: { sql: string; parameters: readonly unknown[] }[] = [];
-  const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: sqlite }),
-    log: (event) => {
-      if (event.level === 'query') captured.push(event.query);
-    },
-  });
-
-  beforeAll(async () => {
-    const { error } = await new Migrator({ db, provider: migrationProvider('sqlite') }).migrateToLatest();
-    if (error !== undefined) throw error as Error;
-  });
-  afterAll(async () => {
-    await db.destroy();
-  });
-
-  /** The query plan of every statement `work` runs, one string per statement. */
-  async function plansOf(work: () => Promise<unknown>): Promise<string[]> {
-    captured.length = 0;
-    await work();
-    return captured.map((q) => {
-      const plan = sqlite.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...(q.parameters as unknown[]));
-      return (plan as { detail: string }[]).map((r) => r.detail).join(' | ');
-    });
-  }
+  const { db, plansOf } = sqlitePlanDatabase();
 
   const full = { offset: 0, limit: 5 };
 

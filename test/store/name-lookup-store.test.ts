@@ -4,28 +4,16 @@
  * them, as readNames (every name) does. On SQLite the statement searches each table by its primary
  * key; the answer holds exactly the names asked for.
  */
-import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type CompiledQuery } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrationProvider } from '../../src/store/migrations.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readNames, readNamesOf } from '../../src/store/name-lookup-store.ts';
-import type { Database } from '../../src/store/schema.ts';
+import { sqlitePlanDatabase } from '../helpers/sqlite-query-plan.ts';
 
 const ACCOUNTS = 300;
 
 describe('readNamesOf reads the names asked for, by key', () => {
-  const sqlite = new SqliteDatabase(':memory:');
-  const captured: CompiledQuery[] = [];
-  const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: sqlite }),
-    log: (event) => {
-      if (event.level === 'query') captured.push(event.query);
-    },
-  });
+  const { db, captured, planOf } = sqlitePlanDatabase();
 
   beforeAll(async () => {
-    const { error } = await new Migrator({ db, provider: migrationProvider('sqlite') }).migrateToLatest();
-    if (error !== undefined) throw error as Error;
     for (let i = 0; i < ACCOUNTS; i++) {
       const id = `acc-${String(i).padStart(3, '0')}`;
       await db
@@ -58,9 +46,6 @@ describe('readNamesOf reads the names asked for, by key', () => {
     }
     await db.insertInto('zones').values({ id: 'zone-1', name: 'Zone One', created: 0 }).execute();
   });
-  afterAll(async () => {
-    await db.destroy();
-  });
 
   it('answers exactly the listed names of each kind; duplicates and missing ids are harmless', async () => {
     const got = await readNamesOf(db, {
@@ -89,14 +74,7 @@ describe('readNamesOf reads the names asked for, by key', () => {
     captured.length = 0;
     await readNamesOf(db, { account: ['acc-001'], user: ['user-1'], zone: ['zone-1'] });
     expect(captured).toHaveLength(1);
-    const q = captured[0]!;
-    const plan = (
-      sqlite.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...(q.parameters as unknown[])) as {
-        detail: string;
-      }[]
-    )
-      .map((r) => r.detail)
-      .join(' | ');
+    const plan = planOf(captured[0]!);
     for (const table of ['accounts', 'users', 'zones']) {
       expect(plan).toMatch(
         new RegExp(`SEARCH ${table} USING (COVERING )?INDEX sqlite_autoindex_${table}_1 \\(id=\\?\\)`),

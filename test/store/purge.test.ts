@@ -11,9 +11,9 @@ import type { AsyncJobRow } from '../../src/store/schema.ts';
 import { SettingsStore } from '../../src/store/settings-store.ts';
 import { sortableId } from '../../src/store/sortable-id.ts';
 import { until } from '../helpers/eventually.ts';
-import { createTempDatabase, postgresUnavailable } from '../helpers/postgres.ts';
 import { RowCounter } from '../helpers/row-counter.ts';
 import { openTestApp } from '../helpers/test-app.ts';
+import { storeEngines } from '../helpers/store-engines.ts';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
@@ -77,21 +77,7 @@ async function insertEvent(db: Db, description: string, created: number): Promis
     .execute();
 }
 
-const pgSkip = postgresUnavailable();
-const engines = [
-  { name: 'sqlite', url: async () => ({ url: 'sqlite::memory:', drop: async () => {} }) },
-  ...(pgSkip === undefined
-    ? [
-        {
-          name: 'postgres',
-          url: async () => {
-            const temp = await createTempDatabase();
-            return { url: temp.url, drop: () => temp.drop() };
-          },
-        },
-      ]
-    : []),
-];
+const engines = storeEngines();
 
 describe.each(engines)('retention purge on $name', (engine) => {
   let store: OpenedStore;

@@ -7,9 +7,7 @@
  * lists (admin listall, one account, one VM) is an index range read in order (no scan of the
  * table, no sort), and that a delete finds a snapshot's children through an index.
  */
-import SqliteDatabase from 'better-sqlite3';
 import fc from 'fast-check';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matchesKeyword } from '../../src/api/list-support.ts';
 import { matchesTags } from '../../src/api/commands/vm-snapshot-commands.ts';
@@ -19,17 +17,17 @@ import {
   VM_SNAPSHOT_EVENTS,
   VM_SNAPSHOT_STATES,
 } from '../../src/core/vm-snapshot-state.ts';
-import { openStore, type Db, type OpenedStore } from '../../src/store/database.ts';
+import type { Db, OpenedStore } from '../../src/store/database.ts';
 import type { PageRequest } from '../../src/store/list-page.ts';
-import { migrationProvider } from '../../src/store/migrations.ts';
-import type { Database, VmSnapshotRow } from '../../src/store/schema.ts';
+import type { VmSnapshotRow } from '../../src/store/schema.ts';
 import {
   listSnapshotPage,
   snapshotPageStatements,
   type SnapshotListFilter,
 } from '../../src/store/vm-snapshot-list-store.ts';
 import { VmSnapshotStore } from '../../src/store/vm-snapshot-store.ts';
-import { createTempDatabase, postgresUnavailable, type TempDatabase } from '../helpers/postgres.ts';
+import { sqlitePlanDatabase } from '../helpers/sqlite-query-plan.ts';
+import { storeEngines } from '../helpers/store-engines.ts';
 
 const ACCOUNTS = ['acc-a', 'acc-b'] as const;
 /** vm-3 is removed: its snapshots show no VM. */
@@ -179,31 +177,7 @@ function inMemory(
     }));
 }
 
-interface Engine {
-  readonly name: string;
-  open(): Promise<{ store: OpenedStore; drop: () => Promise<void> }>;
-}
-
-const pgSkip = postgresUnavailable();
-const engines: Engine[] = [
-  {
-    name: 'sqlite',
-    async open() {
-      return { store: await openStore({ url: 'sqlite::memory:' }), drop: async () => {} };
-    },
-  },
-  ...(pgSkip === undefined
-    ? [
-        {
-          name: 'postgres',
-          async open() {
-            const temp: TempDatabase = await createTempDatabase();
-            return { store: await openStore({ url: temp.url }), drop: () => temp.drop() };
-          },
-        },
-      ]
-    : []),
-];
+const engines = storeEngines();
 
 describe.each(engines)('listSnapshotPage on $name gives what filtering in memory gave', (engine) => {
   let store: OpenedStore;
@@ -350,31 +324,7 @@ describe.each(engines)('listSnapshotPage on $name gives what filtering in memory
 });
 
 describe('snapshot lists and the tree updates on SQLite are served by the scale indexes', () => {
-  const sqlite = new SqliteDatabase(':memory:');
-  const captured: { sql: string; parameters: readonly unknown[] }[] = [];
-  const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: sqlite }),
-    log: (event) => {
-      if (event.level === 'query') captured.push(event.query);
-    },
-  });
-
-  beforeAll(async () => {
-    const { error } = await new Migrator({ db, provider: migrationProvider('sqlite') }).migrateToLatest();
-    if (error !== undefined) throw error as Error;
-  });
-  afterAll(async () => {
-    await db.destroy();
-  });
-
-  const planOf = (q: { sql: string; parameters: readonly unknown[] }): string =>
-    (
-      sqlite.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...(q.parameters as unknown[])) as {
-        detail: string;
-      }[]
-    )
-      .map((r) => r.detail)
-      .join(' | ');
+  const { db, captured, planOf } = sqlitePlanDatabase();
 
   const page = { offset: 0, limit: 500 };
   const states = LISTED_BY_DEFAULT;

@@ -3,34 +3,13 @@
  * of vm_snapshot_volumes' primary key (snapshot_id, volume_id): no second statement, no scan of a
  * table that holds a row per volume of every snapshot (issue 14 on top of issue 15, item 2).
  */
-import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LISTED_BY_DEFAULT } from '../../src/core/vm-snapshot-state.ts';
-import { migrationProvider } from '../../src/store/migrations.ts';
-import type { Database } from '../../src/store/schema.ts';
 import { snapshotPageStatements, type SnapshotListFilter } from '../../src/store/vm-snapshot-list-store.ts';
+import { sqlitePlanDatabase } from '../helpers/sqlite-query-plan.ts';
 
 describe('the snapshot page sums volume sizes through the volumes primary key (SQLite)', () => {
-  const sqlite = new SqliteDatabase(':memory:');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-
-  beforeAll(async () => {
-    const { error } = await new Migrator({ db, provider: migrationProvider('sqlite') }).migrateToLatest();
-    if (error !== undefined) throw error as Error;
-  });
-  afterAll(async () => {
-    await db.destroy();
-  });
-
-  const planOf = (q: { sql: string; parameters: readonly unknown[] }): string =>
-    (
-      sqlite.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...(q.parameters as unknown[])) as {
-        detail: string;
-      }[]
-    )
-      .map((r) => r.detail)
-      .join(' | ');
+  const { db, planOf } = sqlitePlanDatabase();
 
   const filters: [string, SnapshotListFilter][] = [
     ['admin listall', { accountId: null, states: LISTED_BY_DEFAULT }],

@@ -4,18 +4,16 @@
  * case), zone, host, keyword and tags, then sliced. Property test on random VMs, filters and pages
  * (SQLite; PostgreSQL when available), and the query plan of a page on SQLite.
  */
-import SqliteDatabase from 'better-sqlite3';
 import fc from 'fast-check';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matchesKeyword } from '../../src/api/list-support.ts';
 import { matchesTags } from '../../src/api/commands/vm-snapshot-commands.ts';
-import { openStore, type OpenedStore } from '../../src/store/database.ts';
+import type { OpenedStore } from '../../src/store/database.ts';
 import type { PageRequest } from '../../src/store/list-page.ts';
-import { migrationProvider } from '../../src/store/migrations.ts';
-import type { Database, VmRow } from '../../src/store/schema.ts';
+import type { VmRow } from '../../src/store/schema.ts';
 import { listVmPage, type VmListFilter } from '../../src/store/vm-list-store.ts';
-import { createTempDatabase, postgresUnavailable, type TempDatabase } from '../helpers/postgres.ts';
+import { sqlitePlanDatabase } from '../helpers/sqlite-query-plan.ts';
+import { storeEngines } from '../helpers/store-engines.ts';
 
 const ACCOUNTS = ['acc-a', 'acc-b'] as const;
 const TAGS = [
@@ -53,24 +51,7 @@ const page: fc.Arbitrary<PageRequest> = fc.oneof(
   fc.record({ offset: fc.integer({ min: 0, max: 8 }), limit: fc.integer({ min: 1, max: 4 }) }),
 );
 
-const pgSkip = postgresUnavailable();
-const engines = [
-  {
-    name: 'sqlite',
-    open: async () => ({ store: await openStore({ url: 'sqlite::memory:' }), drop: async () => {} }),
-  },
-  ...(pgSkip === undefined
-    ? [
-        {
-          name: 'postgres',
-          open: async () => {
-            const temp: TempDatabase = await createTempDatabase();
-            return { store: await openStore({ url: temp.url }), drop: () => temp.drop() };
-          },
-        },
-      ]
-    : []),
-];
+const engines = storeEngines();
 
 describe.each(engines)('listVmPage on $name gives what filtering in memory gave', (engine) => {
   let store: OpenedStore;
@@ -166,36 +147,13 @@ describe.each(engines)('listVmPage on $name gives what filtering in memory gave'
 });
 
 describe('listVmPage on SQLite reads a page through the vms_live_* indexes', () => {
-  const sqlite = new SqliteDatabase(':memory:');
-  const captured: { sql: string; parameters: readonly unknown[] }[] = [];
-  const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: sqlite }),
-    log: (event) => {
-      if (event.level === 'query') captured.push(event.query);
-    },
-  });
-  beforeAll(async () => {
-    const { error } = await new Migrator({ db, provider: migrationProvider('sqlite') }).migrateToLatest();
-    if (error !== undefined) throw error as Error;
-  });
-  afterAll(async () => {
-    await db.destroy();
-  });
+  const { db, plansOf } = sqlitePlanDatabase();
 
   it.each([
     ['one account', 'acc-a', 'vms_live_account_created'],
     ['every account', null, 'vms_live_created'],
   ] as const)('%s: in order, without a sort', async (_label, accountId, index) => {
-    captured.length = 0;
-    await listVmPage(db, { accountId }, { offset: 0, limit: 20 });
-    const [q] = captured;
-    const plan = (
-      sqlite.prepare(`EXPLAIN QUERY PLAN ${q!.sql}`).all(...(q!.parameters as unknown[])) as {
-        detail: string;
-      }[]
-    )
-      .map((r) => r.detail)
-      .join(' | ');
+    const [plan] = await plansOf(() => listVmPage(db, { accountId }, { offset: 0, limit: 20 }));
     expect(plan).toContain(`INDEX ${index}`);
     expect(plan).not.toContain('TEMP B-TREE');
   });

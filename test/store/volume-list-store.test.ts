@@ -6,21 +6,18 @@
  * On SQLite, the query plans show that a page is read through the VMs' creation-order indexes and
  * each VM's volumes through volumes_vm: no scan of the volume table, no sort of every row.
  */
-import SqliteDatabase from 'better-sqlite3';
 import fc from 'fast-check';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matchesKeyword } from '../../src/api/list-support.ts';
-import { openStore, type Db, type OpenedStore } from '../../src/store/database.ts';
+import type { Db, OpenedStore } from '../../src/store/database.ts';
 import type { PageRequest } from '../../src/store/list-page.ts';
-import { migrationProvider } from '../../src/store/migrations.ts';
-import type { Database } from '../../src/store/schema.ts';
 import {
   listVolumePage,
   volumePageStatements,
   type VolumeListFilter,
 } from '../../src/store/volume-list-store.ts';
-import { createTempDatabase, postgresUnavailable, type TempDatabase } from '../helpers/postgres.ts';
+import { sqlitePlanDatabase } from '../helpers/sqlite-query-plan.ts';
+import { storeEngines } from '../helpers/store-engines.ts';
 
 const ACCOUNTS = ['acc-a', 'acc-b'] as const;
 const TYPES = ['ROOT', 'DATADISK'] as const;
@@ -168,31 +165,7 @@ function inMemory(world: { vms: WorldVm[]; volumes: WorldVolume[] }, f: VolumeLi
     );
 }
 
-interface Engine {
-  readonly name: string;
-  open(): Promise<{ store: OpenedStore; drop: () => Promise<void> }>;
-}
-
-const pgSkip = postgresUnavailable();
-const engines: Engine[] = [
-  {
-    name: 'sqlite',
-    async open() {
-      return { store: await openStore({ url: 'sqlite::memory:' }), drop: async () => {} };
-    },
-  },
-  ...(pgSkip === undefined
-    ? [
-        {
-          name: 'postgres',
-          async open() {
-            const temp: TempDatabase = await createTempDatabase();
-            return { store: await openStore({ url: temp.url }), drop: () => temp.drop() };
-          },
-        },
-      ]
-    : []),
-];
+const engines = storeEngines();
 
 describe.each(engines)('listVolumePage on $name gives what listing in memory gave', (engine) => {
   let store: OpenedStore;
@@ -264,25 +237,7 @@ describe.each(engines)('listVolumePage on $name gives what listing in memory gav
 });
 
 describe('a listVolumes page on SQLite is an index range read, not a read of every volume', () => {
-  const sqlite = new SqliteDatabase(':memory:');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-
-  beforeAll(async () => {
-    const { error } = await new Migrator({ db, provider: migrationProvider('sqlite') }).migrateToLatest();
-    if (error !== undefined) throw error as Error;
-  });
-  afterAll(async () => {
-    await db.destroy();
-  });
-
-  const planOf = (q: { sql: string; parameters: readonly unknown[] }): string =>
-    (
-      sqlite.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...(q.parameters as unknown[])) as {
-        detail: string;
-      }[]
-    )
-      .map((r) => r.detail)
-      .join(' | ');
+  const { db, planOf } = sqlitePlanDatabase();
 
   const page = { offset: 0, limit: 500 };
 

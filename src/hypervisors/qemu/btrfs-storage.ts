@@ -78,6 +78,15 @@ async function requireBtrfs(poolPath: string): Promise<void> {
   if (type !== 'btrfs') fail(`pool folder ${poolPath} is on ${type}, not on btrfs`);
 }
 
+/** Every subvolume command starts here: the pool must be a btrfs folder; then where things are. */
+async function btrfsLayout(command: {
+  readonly poolPath: string;
+  readonly subvolume: string;
+}): Promise<Layout> {
+  await requireBtrfs(command.poolPath);
+  return layoutOf(command.poolPath, command.subvolume);
+}
+
 export async function storageFsStats(command: CommandOf<'StorageFsStats'>): Answer<'StorageFsStats'> {
   if (!(await exists(command.poolPath)))
     return { result: true, exists: false, fsType: '', capacityBytes: 0, usedBytes: 0 };
@@ -93,8 +102,7 @@ export async function storageFsStats(command: CommandOf<'StorageFsStats'>): Answ
 
 /** Creates `vms/<subvolume>` (idempotent); also used by CreateVM for a btrfs pool's VM. */
 export async function createSubvolume(poolPath: string, subvolume: string): Promise<string> {
-  await requireBtrfs(poolPath);
-  const layout = layoutOf(poolPath, subvolume);
+  const layout = await btrfsLayout({ poolPath, subvolume });
   await ensurePrivateDir(path.dirname(layout.sub));
   await ensurePrivateDir(layout.snaps);
   if (!(await exists(layout.sub))) {
@@ -124,8 +132,7 @@ export async function storageSubvolumeSnapshot(
   ctx: AgentContext,
   command: CommandOf<'StorageSubvolumeSnapshot'>,
 ): Answer<'StorageSubvolumeSnapshot'> {
-  await requireBtrfs(command.poolPath);
-  const layout = layoutOf(command.poolPath, command.subvolume);
+  const layout = await btrfsLayout(command);
   if (!(await exists(layout.sub))) fail(`subvolume ${command.subvolume} does not exist`);
   const target = snapshotDir(layout, command.subvolume, command.snapshot);
   if (await exists(target)) fail(`snapshot ${command.snapshot} of ${command.subvolume} already exists`);
@@ -169,8 +176,7 @@ export async function storageSubvolumeList(
   ctx: AgentContext,
   command: CommandOf<'StorageSubvolumeList'>,
 ): Answer<'StorageSubvolumeList'> {
-  await requireBtrfs(command.poolPath);
-  const layout = layoutOf(command.poolPath, command.subvolume);
+  const layout = await btrfsLayout(command);
   const snapshots = await Promise.all(
     (await snapshotsOf(layout, command.subvolume)).map(async (s) => ({
       name: s.name,
@@ -190,8 +196,7 @@ export async function storageSubvolumeRestore(
   ctx: AgentContext,
   command: CommandOf<'StorageSubvolumeRestore'>,
 ): Answer<'StorageSubvolumeRestore'> {
-  await requireBtrfs(command.poolPath);
-  const layout = layoutOf(command.poolPath, command.subvolume);
+  const layout = await btrfsLayout(command);
   const running = vmRunningOn(ctx, layout.sub);
   // QEMU holds the old inodes open: a swap under it would leave it writing to a deleted subvolume.
   if (running !== null) fail(`VM ${running} is running on ${command.subvolume}: stop it before a revert`);
@@ -229,8 +234,7 @@ export async function storageSubvolumeDelete(
   ctx: AgentContext,
   command: CommandOf<'StorageSubvolumeDelete'>,
 ): Answer<'StorageSubvolumeDelete'> {
-  await requireBtrfs(command.poolPath);
-  const layout = layoutOf(command.poolPath, command.subvolume);
+  const layout = await btrfsLayout(command);
   if (command.snapshot !== undefined) {
     const dir = snapshotDir(layout, command.subvolume, command.snapshot);
     if (await exists(dir)) await deleteSubvolumes([dir], command.poolPath);

@@ -23,7 +23,7 @@ export function isAlive(pid: number): boolean {
 /** Gone, or a zombie none of whose threads still runs (so every file it held is closed). */
 export function hasExited(pid: number): boolean {
   if (!isAlive(pid)) return true;
-  if (stateOf(pid) !== 'Z') return false;
+  if (processState(pid) !== 'Z') return false;
   try {
     return readdirSync(`/proc/${pid}/task`).length <= 1;
   } catch {
@@ -42,7 +42,7 @@ export async function waitExit(pid: number, timeoutMs: number, pollMs = 20): Pro
 }
 
 /** The state letter of /proc/<pid>/stat (`R`, `S`, `D`, `Z` …); '' when unreadable. */
-function stateOf(pid: number): string {
+export function processState(pid: number): string {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may hold spaces: the state follows its last ')'.
