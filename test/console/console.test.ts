@@ -299,6 +299,9 @@ describe.skipIf(skipReason !== undefined)('the web console in Chromium', () => {
       await tabTo(page, 'db-1');
       await page.keyboard.press('Enter');
       await page.getByRole('heading', { level: 1, name: 'db-1' }).waitFor();
+      // The page's heading has focus as soon as it is there (a screen reader announces the page).
+      expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+      expect(await focusedText(page)).toBe('db-1');
 
       // The dialog opens on Enter with focus in it, and Escape closes it, back to its button.
       await tabTo(page, 'Take snapshot');
