@@ -150,30 +150,43 @@ export class JobQueue {
   }
 
   /**
-   * Stores the job queued (with `alongside`'s writes, in one transaction), then tries to claim that
-   * very job (one guarded UPDATE) rather than waking the general claim, which would look for the
-   * oldest runnable job and then look again for more. The job is stored before it runs either way.
+   * Stores the job queued, then tries to claim that very job (one guarded UPDATE) rather than waking
+   * the general claim, which would look for the oldest runnable job and then look again for more.
+   * The job is stored before it runs either way.
    */
-  async submit(job: JobSubmission, alongside?: (tx: Db) => Promise<void>): Promise<string> {
+  async submit(job: JobSubmission): Promise<string> {
     const id = job.id ?? randomUUID();
-    const row = jobRow(id, job, { status: 'queued', queueKey: job.queueKey, payload: job.payload });
-    if (alongside === undefined) {
-      await this.db.insertInto('async_jobs').values(row).execute();
-    } else {
-      // The rows the job works on and the job itself commit together: a server dying in between
-      // leaves neither, never a row no job will ever take up (an Allocated snapshot, say).
-      await this.db.transaction().execute(async (tx) => {
-        await alongside(tx);
-        await tx.insertInto('async_jobs').values(row).execute();
-      });
-    }
-    const claimed = await this.claimSubmitted(id, job.queueKey).catch((err: unknown) => {
+    await this.db.insertInto('async_jobs').values(queuedRow(id, job)).execute();
+    await this.startSubmitted(id, job.queueKey);
+    return id;
+  }
+
+  /**
+   * As submit, with `alongside`'s writes in the job's own transaction: the rows a job works on and
+   * the job itself commit together, so a server dying in between leaves neither, never a row no job
+   * will ever take up (an Allocated snapshot, say). Returns what `alongside` returned.
+   */
+  async submitWith<T>(
+    job: JobSubmission & { readonly id: string },
+    alongside: (tx: Db) => Promise<T>,
+  ): Promise<T> {
+    const written = await this.db.transaction().execute(async (tx) => {
+      const value = await alongside(tx);
+      await tx.insertInto('async_jobs').values(queuedRow(job.id, job)).execute();
+      return value;
+    });
+    await this.startSubmitted(job.id, job.queueKey);
+    return written;
+  }
+
+  /** Runs a job just stored here at once when it can, else wakes the general claim. */
+  private async startSubmitted(id: string, queueKey: string): Promise<void> {
+    const claimed = await this.claimSubmitted(id, queueKey).catch((err: unknown) => {
       this.log.error({ err, job: id }, 'job claim failed');
       return undefined;
     });
     if (claimed === undefined) this.wake();
     else this.begin(claimed, false);
-    return id;
   }
 
   /** Claims a job just submitted here if it is its queue's head and the queue runs nothing. */
@@ -735,6 +748,11 @@ async function within(work: Promise<void>, ms: number): Promise<boolean> {
 
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The row of a job submitted to run. */
+function queuedRow(id: string, job: JobSubmission): NewAsyncJob {
+  return jobRow(id, job, { status: 'queued', queueKey: job.queueKey, payload: job.payload });
 }
 
 function jobRow(

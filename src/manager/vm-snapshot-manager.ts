@@ -72,22 +72,17 @@ export class VmSnapshotManager {
     caller: Caller,
     req: CreateSnapshotRequest,
   ): Promise<{ snapshot: StoredVmSnapshot; jobId: string }> {
-    let jobId = '';
-    const snapshot = await this.allocate(caller, req, async (row) => {
-      let stored: StoredVmSnapshot | undefined;
-      jobId = await this.deps.jobs.submit(createJob(caller, row, req.jobId), async (tx) => {
-        stored = await this.deps.snapshots.insert(row, tx);
-      });
-      if (stored === undefined) throw new Error(`snapshot ${row.id} was not stored with its job`);
-      return stored;
-    });
+    const jobId = req.jobId ?? randomUUID();
+    const snapshot = await this.allocate(caller, req, (row) =>
+      this.deps.jobs.submitWith(createJob(caller, row, jobId), (tx) => this.deps.snapshots.insert(row, tx)),
+    );
     await this.recordScheduled(caller, snapshot);
     return { snapshot, jobId };
   }
 
   /** Queues the take of an allocated snapshot (`jobId`: a policy run's chosen id). */
   async submitCreate(caller: Caller, snapshot: StoredVmSnapshot, id?: string): Promise<string> {
-    const jobId = await this.deps.jobs.submit(createJob(caller, snapshot, id));
+    const jobId = await this.deps.jobs.submit(createJob(caller, snapshot, id ?? randomUUID()));
     await this.recordScheduled(caller, snapshot);
     return jobId;
   }
@@ -308,14 +303,14 @@ export class VmSnapshotManager {
   }
 }
 
-/** The create job of a snapshot (`id`: a policy run's chosen job id). */
+/** The create job of a snapshot, under a chosen id (a policy run's, or a fresh one). */
 function createJob(
   caller: Caller,
   snapshot: { readonly id: string; readonly vmId: string },
-  id: string | undefined,
-): JobSubmission {
+  id: string,
+): JobSubmission & { readonly id: string } {
   return {
-    ...(id !== undefined ? { id } : {}),
+    id,
     kind: JOB_KIND.create,
     queueKey: snapshot.vmId,
     accountId: caller.accountId,

@@ -14,23 +14,23 @@ export interface StoreEngine {
   open(): Promise<{ store: OpenedStore; drop: () => Promise<void> }>;
 }
 
-const sqlite: StoreEngine = {
-  name: 'sqlite',
-  url: async () => ({ url: 'sqlite::memory:', drop: async () => {} }),
-  open: async () => ({ store: await openStore({ url: 'sqlite::memory:' }), drop: async () => {} }),
-};
+/** An engine from how it makes a database: `open` is a store on a fresh one. */
+function engine(name: StoreEngine['name'], url: StoreEngine['url']): StoreEngine {
+  return {
+    name,
+    url,
+    async open() {
+      const fresh = await url();
+      return { store: await openStore({ url: fresh.url }), drop: fresh.drop };
+    },
+  };
+}
 
-const postgres: StoreEngine = {
-  name: 'postgres',
-  async url() {
-    const temp = await createTempDatabase();
-    return { url: temp.url, drop: () => temp.drop() };
-  },
-  async open() {
-    const temp = await createTempDatabase();
-    return { store: await openStore({ url: temp.url }), drop: () => temp.drop() };
-  },
-};
+const sqlite = engine('sqlite', async () => ({ url: 'sqlite::memory:', drop: async () => {} }));
+const postgres = engine('postgres', async () => {
+  const temp = await createTempDatabase();
+  return { url: temp.url, drop: () => temp.drop() };
+});
 
 /** SQLite, and PostgreSQL when there is one (see above). */
 export function storeEngines(): StoreEngine[] {

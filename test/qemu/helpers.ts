@@ -12,7 +12,8 @@ import type { QmpClient } from '../../src/hypervisors/qemu/qmp-client.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-function hasBinary(name: string): boolean {
+/** The binary runs (`<name> --version` succeeds). */
+export function hasBinary(name: string): boolean {
   try {
     execFileSync(name, ['--version'], { stdio: 'ignore' });
     return true;

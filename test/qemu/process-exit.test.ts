@@ -7,13 +7,13 @@
  * The process is python3 calling pthread_exit on its main thread (python3 comes with python3-cs,
  * which CI installs); skipped locally without python3, never in CI.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { hasExited, isAlive, processState, waitExit } from '../../src/hypervisors/qemu/process-exit.ts';
 import { until } from '../helpers/eventually.ts';
-import { scratchDir } from './helpers.ts';
+import { hasBinary, scratchDir } from './helpers.ts';
 
 const LINGERING_THREAD = `
 import ctypes, os, sys, threading, time
@@ -26,17 +26,8 @@ print("ready", flush=True)
 ctypes.CDLL(None).pthread_exit(None)
 `;
 
-function hasPython(): boolean {
-  try {
-    execFileSync('python3', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const describePython =
-  hasPython() || process.env.CI === 'true'
+  hasBinary('python3') || process.env.CI === 'true'
     ? describe
     : (name: string, fn: () => void) => describe.skip(`${name} (skipped: python3 not installed)`, fn);
 

@@ -42,6 +42,21 @@ const retentionParams = {
   keepyearly: param.integer('vmsnap: keep the newest snapshot of each of the last N years'),
 } as const;
 
+/** The schedule and retention parameters, as the manager takes them (create, update, preview). */
+function scheduleAndRetention(args: ScheduleParams & RetentionParams): ScheduleParams & RetentionParams {
+  return {
+    intervaltype: args.intervaltype,
+    schedule: args.schedule,
+    cron: args.cron,
+    maxsnaps: args.maxsnaps,
+    keephourly: args.keephourly,
+    keepdaily: args.keepdaily,
+    keepweekly: args.keepweekly,
+    keepmonthly: args.keepmonthly,
+    keepyearly: args.keepyearly,
+  };
+}
+
 /** The schedule, retention and option parameters create and update share, as the manager takes them. */
 function policyFields(
   args: ScheduleParams &
@@ -53,16 +68,8 @@ function policyFields(
     },
 ): ScheduleParams & RetentionParams & Omit<UpdatePolicyRequest, 'id'> {
   return {
-    intervaltype: args.intervaltype,
-    schedule: args.schedule,
-    cron: args.cron,
+    ...scheduleAndRetention(args),
     timezone: args.timezone,
-    maxsnaps: args.maxsnaps,
-    keephourly: args.keephourly,
-    keepdaily: args.keepdaily,
-    keepweekly: args.keepweekly,
-    keepmonthly: args.keepmonthly,
-    keepyearly: args.keepyearly,
     snapshotMemory: args.snapshotmemory,
     quiesce: args.quiescevm,
     description: args.description,
@@ -189,15 +196,7 @@ export const previewVMSnapshotPolicyRetention = defineCommand({
       ...(args.id !== undefined ? { id: args.id } : {}),
       ...(args.virtualmachineid !== undefined ? { vmId: args.virtualmachineid } : {}),
       ...(args.timezone !== undefined ? { timezone: args.timezone } : {}),
-      intervaltype: args.intervaltype,
-      schedule: args.schedule,
-      cron: args.cron,
-      maxsnaps: args.maxsnaps,
-      keephourly: args.keephourly,
-      keepdaily: args.keepdaily,
-      keepweekly: args.keepweekly,
-      keepmonthly: args.keepmonthly,
-      keepyearly: args.keepyearly,
+      ...scheduleAndRetention(args),
     });
     const decisions = preview.decisions.map((d) => ({
       vmsnapshotid: d.snapshot.id,
